@@ -1,0 +1,1 @@
+"""Agents: search, learners and baselines (MCTS and AlphaZero arrive with the search issue)."""

@@ -1,0 +1,1 @@
+"""Matches, tournaments, ratings and the ``arena`` command line."""

@@ -1,0 +1,36 @@
+"""The command line, run as a user runs it (a real subprocess)."""
+
+import json
+import subprocess
+import sys
+
+
+def arena(*args):
+    return subprocess.run([sys.executable, "-m", "arena.cli", *args], capture_output=True, text=True, timeout=600)
+
+
+def test_help():
+    r = arena("--help")
+    assert r.returncode == 0 and "perft" in r.stdout and "bench" in r.stdout
+    assert arena("perft", "--help").returncode == 0
+    assert "moves/s" in arena("bench", "env", "--help").stdout
+
+
+def test_perft_prints_json():
+    r = arena("perft", "othello", "--depth", "6")
+    lines = [json.loads(x) for x in r.stdout.splitlines()]
+    assert r.returncode == 0 and [x["size"] for x in lines] == [8, 6]
+    assert lines[0]["nodes"] == 8200
+
+
+def test_bad_input_is_one_line():
+    r = arena("perft", "othello", "--depth", "-3")
+    assert r.returncode == 2 and r.stderr.strip().startswith("arena: error:") and "Traceback" not in r.stderr
+
+
+def test_bench_env_quick():
+    r = arena("bench", "env", "--seconds", "0.2", "--batch", "64", "--perft-depth", "5")
+    out = json.loads(r.stdout)
+    assert r.returncode == 0
+    for key in ("othello8", "go9"):
+        assert out[key]["ours_moves_per_s"] > 0 and out[key]["ratio_vs_reference"] > 0

@@ -75,6 +75,12 @@ def point(action, n, w):
 
 
 @nb.njit(cache=True, inline="always")
+def _neighbour(pt, k, w):
+    """The k-th (0..3: up, left, right, down) neighbour of point ``pt`` on a board of stride ``w``."""
+    return pt - w if k == 0 else (pt - 1 if k == 1 else (pt + 1 if k == 2 else pt + w))
+
+
+@nb.njit(cache=True, inline="always")
 def _key(zob, pt, color):
     return zob[pt, 0] if color == BLACK else zob[pt, 1]
 
@@ -145,7 +151,7 @@ def analyse(i16, u64, b, pt, color, geo):
     s1 = -1
     s2 = -1
     for k in range(4):
-        q = pt - w if k == 0 else (pt - 1 if k == 1 else (pt + 1 if k == 2 else pt + w))
+        q = _neighbour(pt, k, w)
         v = i16[b, BO + q]
         if v == EMPTY:
             alive = True
@@ -215,7 +221,7 @@ def _remove_chain(i16, u64, b, h, p, w):
     s = h
     while True:
         for k in range(4):
-            q = s - w if k == 0 else (s - 1 if k == 1 else (s + 1 if k == 2 else s + w))
+            q = _neighbour(s, k, w)
             v = i16[b, BO + q]
             if v == BLACK or v == WHITE:
                 i16[b, LO + i16[b, HO + q]] += 1
@@ -274,7 +280,7 @@ def place_stone(i16, u64, b, pt, color, geo):
     u64[b, 0] ^= key
     lib = 0
     for k in range(4):
-        q = pt - w if k == 0 else (pt - 1 if k == 1 else (pt + 1 if k == 2 else pt + w))
+        q = _neighbour(pt, k, w)
         v = i16[b, BO + q]
         if v == EMPTY:
             lib += 1
@@ -283,11 +289,11 @@ def place_stone(i16, u64, b, pt, color, geo):
     i16[b, LO + pt] = lib
     h = pt
     for k in range(4):
-        q = pt - w if k == 0 else (pt - 1 if k == 1 else (pt + 1 if k == 2 else pt + w))
+        q = _neighbour(pt, k, w)
         if i16[b, BO + q] == color and i16[b, HO + q] != h:
             h = _merge(i16, u64, b, h, np.int64(i16[b, HO + q]), p)
     for k in range(4):
-        q = pt - w if k == 0 else (pt - 1 if k == 1 else (pt + 1 if k == 2 else pt + w))
+        q = _neighbour(pt, k, w)
         if i16[b, BO + q] == -color:
             hq = np.int64(i16[b, HO + q])
             if i16[b, LO + hq] == 0:
@@ -371,7 +377,7 @@ def area_score(i16, b, geo):
                 top -= 1
                 size += 1
                 for k in range(4):
-                    q = s - w if k == 0 else (s - 1 if k == 1 else (s + 1 if k == 2 else s + w))
+                    q = _neighbour(s, k, w)
                     u = i16[b, 4 + q]
                     if u == EMPTY and not seen[q]:
                         seen[q] = True

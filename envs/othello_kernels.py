@@ -106,6 +106,14 @@ def lowest_index(x):
     return popcount((x & (~x + U1)) - U1)
 
 
+@nb.njit(cache=True, inline="always")
+def random_bit(mv, rng, b):
+    """Index of a uniformly chosen set bit of the nonzero bitboard ``mv`` (game ``b``'s stream)."""
+    for _ in range(_rng.randint(rng, b, popcount(mv))):
+        mv &= mv - U1
+    return lowest_index(mv)
+
+
 @nb.njit(cache=True)
 def moves_bb(own, opp, geo):
     """Bitboard of squares where the side owning ``own`` may place a disc."""
@@ -269,10 +277,7 @@ def random_action(i16, u64, b, rng, geo):
     mv = moves_bb(own, opp, geo)
     if mv == U0:
         return n * n
-    k = _rng.randint(rng, b, popcount(mv))
-    for _ in range(k):
-        mv &= mv - U1
-    return lowest_index(mv)
+    return random_bit(mv, rng, b)
 
 
 @nb.njit(cache=True)
@@ -295,10 +300,7 @@ def random_playouts(i16, u64, rng, geo):
             if mv == U0:
                 p = 1  # forced pass (the game would have ended already if the opponent could not move)
             else:
-                j = _rng.randint(rng, b, popcount(mv))
-                for _ in range(j):
-                    mv &= mv - U1
-                sq = lowest_index(mv)
+                sq = random_bit(mv, rng, b)
                 f = flips_bb(own, opp, sq, geo)
                 own = own | f | (U1 << np.uint64(sq))
                 opp = opp & ~f

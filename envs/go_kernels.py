@@ -85,7 +85,7 @@ def _key(zob, pt, color):
     return zob[pt, 0] if color == BLACK else zob[pt, 1]
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, inline="always")
 def _table_has(u64, b, h, p, t):
     base = 1 + p
     i = np.int64(h & np.uint64(t - 1))
@@ -131,7 +131,7 @@ def init_game(i16, u64, b, geo):
     _table_add(u64, b, empty_hash, p, t)
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, inline="always")
 def analyse(i16, u64, b, pt, color, geo):
     """Look at placing ``color`` on empty point ``pt`` without doing it.
 
@@ -187,7 +187,7 @@ def analyse(i16, u64, b, pt, color, geo):
     return alive, captured, delta
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, inline="always")
 def is_legal(i16, u64, b, action, geo):
     n, w, p, t, zob, empty_hash = geo
     if i16[b, TERMINAL] or action < 0 or action > n * n:
@@ -331,13 +331,35 @@ def apply_move(i16, u64, b, action, geo):
     return captured
 
 
+@nb.njit(cache=True, inline="always")
+def _legal_row(i16, u64, b, out, geo):
+    """Write ``out: bool[N*N+1]`` for game b: :func:`is_legal` for every action, walking the board row
+    by row (no division per point) and hashing against one load of the board hash."""
+    n, w, p, t, zob, empty_hash = geo
+    if i16[b, TERMINAL]:
+        out[:] = False
+        return
+    color = BLACK if i16[b, TO_PLAY] == 0 else WHITE
+    h0 = u64[b, 0]
+    a = 0
+    for r in range(n):
+        pt = (r + 1) * w + 1
+        for c in range(n):
+            ok = False
+            if i16[b, 4 + pt] == EMPTY:
+                alive, captured, delta = analyse(i16, u64, b, pt, color, geo)
+                ok = alive and not _table_has(u64, b, h0 ^ delta, p, t)
+            out[a] = ok
+            a += 1
+            pt += 1
+    out[n * n] = True
+
+
 @nb.njit(cache=True)
 def legal_mask(i16, u64, out, geo):
     """Write ``out: bool[B, N*N+1]``; all false for a finished game."""
-    n = geo[0]
     for b in range(i16.shape[0]):
-        for a in range(n * n + 1):
-            out[b, a] = is_legal(i16, u64, b, a, geo)
+        _legal_row(i16, u64, b, out[b], geo)
 
 
 @nb.njit(cache=True)
@@ -350,6 +372,15 @@ def step_batch(i16, u64, actions, geo):
     for b in range(i16.shape[0]):
         apply_move(i16, u64, b, actions[b], geo)
     return -1
+
+
+@nb.njit(cache=True)
+def apply_paths(i16, u64, paths, start, depth, geo):
+    """Play ``paths[b, start[b]:depth[b]]`` (int32[B, D]) in every game b, unchecked: a search replays
+    moves it already knows to be legal from a stored state."""
+    for b in range(i16.shape[0]):
+        for k in range(start[b], depth[b]):
+            apply_move(i16, u64, b, paths[b, k], geo)
 
 
 @nb.njit(cache=True)
@@ -409,16 +440,17 @@ def observation(i16, u64, out, geo):
     """``out: float32[B, 4, N, N]``: planes (stones of the side to move, opponent's stones, legal board
     points (this is where ko and superko show), 1 everywhere when black is to move)."""
     n, w, p, t, zob, empty_hash = geo
+    legal = np.empty(n * n + 1, np.bool_)
     for b in range(i16.shape[0]):
         me = BLACK if i16[b, TO_PLAY] == 0 else WHITE
-        for a in range(n * n):
-            r = a // n
-            c = a % n
-            v = i16[b, 4 + point(a, n, w)]
-            out[b, 0, r, c] = 1.0 if v == me else 0.0
-            out[b, 1, r, c] = 1.0 if v == -me else 0.0
-            out[b, 2, r, c] = 1.0 if (v == EMPTY and is_legal(i16, u64, b, a, geo)) else 0.0
-            out[b, 3, r, c] = 1.0 if me == BLACK else 0.0
+        _legal_row(i16, u64, b, legal, geo)
+        for r in range(n):
+            for c in range(n):
+                v = i16[b, 4 + (r + 1) * w + c + 1]
+                out[b, 0, r, c] = 1.0 if v == me else 0.0
+                out[b, 1, r, c] = 1.0 if v == -me else 0.0
+                out[b, 2, r, c] = 1.0 if legal[r * n + c] else 0.0
+                out[b, 3, r, c] = 1.0 if me == BLACK else 0.0
 
 
 @nb.njit(cache=True)

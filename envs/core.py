@@ -100,6 +100,13 @@ class GameBatch:
         """Play every game to its end with uniformly random moves, in Numba; returns moves played."""
         return int(self._random_playouts())
 
+    def move_gains(self):
+        """``int32[B, A]``: what each legal move wins at once (Othello: discs flipped; Go: stones
+        captured; 0 for pass), -1 where the move is illegal. Greedy players read it."""
+        out = np.empty((self.batch_size, self.num_actions), np.int32)
+        self.K.move_gains(self.i16, self.u64, out, self.geo)
+        return out
+
     # -- per-game views --------------------------------------------------------------------------
     def cells(self, b):
         """``int8[N, N]``: +1 black, -1 white, 0 empty for game ``b``."""

@@ -363,6 +363,20 @@ def legal_mask(i16, u64, out, geo):
 
 
 @nb.njit(cache=True)
+def move_gains(i16, u64, out, geo):
+    """``out: int32[B, N*N+1]``: stones each legal move captures (0 for pass; -1 where illegal)."""
+    n, w = geo[0], geo[1]
+    legal = np.empty(n * n + 1, np.bool_)
+    for b in range(i16.shape[0]):
+        _legal_row(i16, u64, b, legal, geo)
+        color = BLACK if i16[b, TO_PLAY] == 0 else WHITE
+        for a in range(n * n + 1):
+            out[b, a] = -1
+            if legal[a]:
+                out[b, a] = 0 if a == n * n else analyse(i16, u64, b, point(a, n, w), color, geo)[1]
+
+
+@nb.njit(cache=True)
 def step_batch(i16, u64, actions, geo):
     """Play ``actions: int64[B]``; returns -1, or the first game whose action is illegal (then nothing
     is played in any game)."""

@@ -239,6 +239,33 @@ def step_batch(i16, u64, actions, geo):
 
 
 @nb.njit(cache=True)
+def apply_paths(i16, u64, paths, start, depth, geo):
+    """Play ``paths[b, start[b]:depth[b]]`` (int32[B, D]) in every game b, unchecked: a search replays
+    moves it already knows to be legal from a stored state."""
+    for b in range(i16.shape[0]):
+        for k in range(start[b], depth[b]):
+            apply_move(i16, u64, b, paths[b, k], geo)
+
+
+@nb.njit(cache=True)
+def move_gains(i16, u64, out, geo):
+    """``out: int32[B, N*N+1]``: discs each legal move flips (0 for pass; -1 where illegal)."""
+    n = geo[0]
+    for b in range(i16.shape[0]):
+        out[b, :] = -1
+        if i16[b, TERMINAL]:
+            continue
+        own, opp = own_opp(i16, u64, b)
+        mv = moves_bb(own, opp, geo)
+        if mv == U0:
+            out[b, n * n] = 0
+        while mv:
+            sq = lowest_index(mv)
+            mv &= mv - U1
+            out[b, sq] = popcount(flips_bb(own, opp, sq, geo))
+
+
+@nb.njit(cache=True)
 def disc_diff(u64, b):
     """Black discs minus white discs."""
     return popcount(u64[b, BLACK]) - popcount(u64[b, WHITE])

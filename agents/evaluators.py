@@ -1,0 +1,81 @@
+"""Leaf evaluators: one small interface for every way of judging a position.
+
+    evaluate(obs, mask, leaves) -> (priors float32[B, A], values float32[B])
+
+``obs: float32[B, C, N, N]`` (side-to-move relative, or None when ``needs_observation`` is False),
+``mask: bool[B, A]`` legal actions, ``leaves``: the ``envs.core`` batch holding the leaf states (read
+only; an evaluator that plays on must copy it). Priors need not be normalised or masked (the search
+masks and renormalises them); values are in [-1, 1] from the view of the side to move at each leaf.
+Rows of finished games are ignored by the search.
+"""
+
+import numpy as np
+
+from envs import rng as _rng
+
+
+class Evaluator:
+    needs_observation = True
+
+    def evaluate(self, obs, mask, leaves):
+        raise NotImplementedError
+
+
+class UniformEvaluator(Evaluator):
+    """Uniform priors over legal actions and value 0: what is left is the cost of the tree itself."""
+
+    needs_observation = False
+
+    def evaluate(self, obs, mask, leaves):
+        n = mask.sum(axis=1, keepdims=True)
+        return mask / np.maximum(n, 1).astype(np.float32), np.zeros(mask.shape[0], np.float32)
+
+
+class RolloutEvaluator(Evaluator):
+    """Uniform priors; the value is the mean result of ``rollouts`` uniformly random games played to
+    the end from the leaf, in Numba (classic pure MCTS). Seeded: the same seed gives the same values."""
+
+    needs_observation = False
+
+    def __init__(self, rollouts=1, seed=0):
+        if not isinstance(rollouts, (int, np.integer)) or rollouts < 1:
+            raise ValueError(f"rollouts must be a positive integer, got {rollouts!r}")
+        self.rollouts = int(rollouts)
+        self.seed = seed
+        self.rng = None
+
+    def evaluate(self, obs, mask, leaves):
+        if self.rng is None or self.rng.shape[0] != leaves.batch_size:
+            self.rng = _rng.seed_states(self.seed, leaves.batch_size)
+        sign = np.where(leaves.to_play == 0, 1.0, -1.0).astype(np.float32)
+        total = np.zeros(leaves.batch_size, np.float32)
+        play = leaves.copy()
+        for _ in range(self.rollouts):
+            play.i16[:], play.u64[:] = leaves.i16, leaves.u64
+            play.K.random_playouts(play.i16, play.u64, self.rng, play.geo)
+            total += play.reward()
+        n = mask.sum(axis=1, keepdims=True)
+        return mask / np.maximum(n, 1).astype(np.float32), sign * total / self.rollouts
+
+
+class TorchEvaluator(Evaluator):
+    """A PyTorch policy/value network as evaluator: ``model(obs) -> (logits [B, A], value [B])`` with
+    values in [-1, 1] (tanh head). Runs batched under ``torch.inference_mode()``; illegal actions are
+    masked before the softmax."""
+
+    def __init__(self, model, device="cpu"):
+        import torch
+
+        self.torch = torch
+        self.model = model.to(device).eval()
+        self.device = torch.device(device)
+
+    def evaluate(self, obs, mask, leaves):
+        torch = self.torch
+        with torch.inference_mode():
+            x = torch.from_numpy(obs).to(self.device)
+            logits, value = self.model(x)
+            m = torch.from_numpy(mask).to(self.device)
+            logits = logits.float().masked_fill(~m, -1e9)
+            priors = torch.softmax(logits, dim=1).masked_fill(~m, 0.0)
+            return priors.cpu().numpy(), value.float().reshape(-1).cpu().numpy()

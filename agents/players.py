@@ -7,6 +7,8 @@
 Every agent takes a ``seed``; the same seed and the same positions give the same actions.
 """
 
+from dataclasses import asdict
+
 import numpy as np
 
 from agents.evaluators import RolloutEvaluator, UniformEvaluator
@@ -83,7 +85,7 @@ class MCTSAgent(Agent):
     def __init__(self, evaluator=None, simulations=200, seed=0, config=None, **search):
         super().__init__(seed)
         self.evaluator = evaluator if evaluator is not None else RolloutEvaluator(seed=seed)
-        self.config = SearchConfig(**{**(config.__dict__ if config else {}), "simulations": simulations, **search})
+        self.config = SearchConfig(**{**(asdict(config) if config else {}), "simulations": simulations, **search})
         self.mcts = MCTS(self.evaluator, self.config, seed=seed)
         kind = {RolloutEvaluator: "rollouts", UniformEvaluator: "uniform"}.get(type(self.evaluator), "net")
         self.name = f"mcts({kind},{simulations}{',gumbel' if self.config.root == 'gumbel' else ''})"

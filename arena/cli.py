@@ -30,6 +30,13 @@ def cmd_bench_env(args):
     bench_main(["--seconds", str(args.seconds), "--batch", str(args.batch), "--perft-depth", str(args.perft_depth)])
 
 
+def cmd_bench_mcts(args):
+    from benchmarks.mcts_throughput import main as bench_main
+
+    argv = ["--seconds", str(args.seconds), "--batches", args.batches, "--simulations", str(args.simulations)]
+    bench_main(argv + (["--no-net"] if args.no_net else []))
+
+
 def build_parser():
     ap = argparse.ArgumentParser(
         prog="arena",
@@ -56,6 +63,16 @@ def build_parser():
     be.add_argument("--batch", type=int, default=1024, help="games stepped at once (default 1024)")
     be.add_argument("--perft-depth", type=int, default=9, help="Othello perft depth timed (default 9)")
     be.set_defaults(func=cmd_bench_env)
+    bm = bsub.add_parser("mcts", help="MCTS simulations/s (tree-only, rollouts, ResNet) vs plain Python and OpenSpiel",
+                         description="Batched MCTS simulations/s on one core for Othello 8x8 and Go 9x9: uniform "
+                                     "evaluator (tree cost alone), random rollouts and a b6c64 ResNet at several "
+                                     "batch sizes, with the plain-Python PUCT and OpenSpiel's C++ MCTSBot (when "
+                                     "installed) measured in the same run. Prints JSON.")
+    bm.add_argument("--seconds", type=float, default=1.0, help="time per measurement (default 1)")
+    bm.add_argument("--batches", default="1,16,64,256", help="games searched at once (default 1,16,64,256)")
+    bm.add_argument("--simulations", type=int, default=64, help="simulations per search (default 64; net runs 16)")
+    bm.add_argument("--no-net", action="store_true", help="skip the ResNet runs")
+    bm.set_defaults(func=cmd_bench_mcts)
     return ap
 
 

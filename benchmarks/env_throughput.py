@@ -20,7 +20,7 @@ from envs.core import make_batch
 from envs.reference import GoRef, OthelloRef
 
 
-def _timed(fn, seconds, setup=None):
+def best_rate(fn, seconds, setup=None):
     """Run ``fn(setup()) -> units`` repeatedly for at least ``seconds`` (``setup`` untimed, ``fn()`` when
     there is none); return the best units/s of the runs."""
     best, spent = 0.0, 0.0
@@ -42,13 +42,13 @@ def ours_playouts(game, size, batch, seconds, seed=0):
         state["seed"] += 1
         return make_batch(game, batch, size, state["seed"])
 
-    return _timed(lambda b: b.random_playouts(), seconds, setup=fresh_batch)
+    return best_rate(lambda b: b.random_playouts(), seconds, setup=fresh_batch)
 
 
 def ours_perft(depth, seconds):
     b = make_batch("othello", 1, 8)
     b.perft(3)
-    return _timed(lambda: b.perft(depth), seconds)
+    return best_rate(lambda: b.perft(depth), seconds)
 
 
 def reference_playouts(game, size, seconds, seed=0):
@@ -62,7 +62,7 @@ def reference_playouts(game, size, seconds, seed=0):
             k += 1
         return k
 
-    return _timed(run, seconds)
+    return best_rate(run, seconds)
 
 
 def open_spiel_playouts(game, size, seconds, seed=0):
@@ -82,7 +82,7 @@ def open_spiel_playouts(game, size, seconds, seed=0):
             k += 1
         return k
 
-    return _timed(run, seconds)
+    return best_rate(run, seconds)
 
 
 def main(argv=None):

@@ -34,3 +34,17 @@ def test_bench_env_quick():
     assert r.returncode == 0
     for key in ("othello8", "go9"):
         assert out[key]["ours_moves_per_s"] > 0 and out[key]["ratio_vs_reference"] > 0
+
+
+def test_bench_mcts_quick():
+    r = arena("bench", "mcts", "--seconds", "0.05", "--batches", "1,4", "--simulations", "8", "--no-net")
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    for key in ("othello8", "go9"):
+        assert set(out[key]["uniform"]) == {"B1", "B4"} and min(out[key]["rollouts"].values()) > 0
+        assert out[key]["python_puct_uniform"] > 0 and out[key]["ratio_rollouts_vs_python_puct"] > 0
+
+
+def test_bench_mcts_bad_batches_is_one_line():
+    r = arena("bench", "mcts", "--batches", "a,b")
+    assert r.returncode == 2 and r.stderr.strip().startswith("arena: error:") and "Traceback" not in r.stderr

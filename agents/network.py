@@ -1,0 +1,52 @@
+"""The policy/value ResNet (AlphaZero's shape) used as the search's network evaluator.
+
+    net = PolicyValueNet(in_planes=3, size=8, blocks=6, channels=64)   # or from_preset("b6c64", 3, 8)
+    logits, value = net(obs)      # obs float32[B, C, N, N] -> logits [B, N*N+1], value [B] in [-1, 1]
+
+Input planes are the environments' side-to-move-relative observations; the policy head covers every
+board point plus pass; masking of illegal actions is the evaluator's job (agents.evaluators).
+"""
+
+import torch
+from torch import nn
+
+PRESETS = {"b4c64": (4, 64), "b6c64": (6, 64), "b6c96": (6, 96), "b10c128": (10, 128)}
+
+
+class ResBlock(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        self.conv1 = nn.Conv2d(c, c, 3, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(c)
+        self.conv2 = nn.Conv2d(c, c, 3, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(c)
+
+    def forward(self, x):
+        h = torch.relu(self.bn1(self.conv1(x)))
+        return torch.relu(x + self.bn2(self.conv2(h)))
+
+
+class PolicyValueNet(nn.Module):
+    def __init__(self, in_planes, size, blocks=6, channels=64):
+        super().__init__()
+        self.args = dict(in_planes=in_planes, size=size, blocks=blocks, channels=channels)
+        n2 = size * size
+        self.stem = nn.Sequential(nn.Conv2d(in_planes, channels, 3, padding=1, bias=False),
+                                  nn.BatchNorm2d(channels), nn.ReLU())
+        self.trunk = nn.Sequential(*[ResBlock(channels) for _ in range(blocks)])
+        self.policy = nn.Sequential(nn.Conv2d(channels, 2, 1, bias=False), nn.BatchNorm2d(2), nn.ReLU(),
+                                    nn.Flatten(), nn.Linear(2 * n2, n2 + 1))
+        self.value = nn.Sequential(nn.Conv2d(channels, 1, 1, bias=False), nn.BatchNorm2d(1), nn.ReLU(),
+                                   nn.Flatten(), nn.Linear(n2, 64), nn.ReLU(), nn.Linear(64, 1), nn.Tanh())
+
+    def forward(self, x):
+        h = self.trunk(self.stem(x))  # (B, C, N, N)
+        return self.policy(h), self.value(h).squeeze(1)  # (B, A), (B,)
+
+
+def from_preset(name, in_planes, size):
+    """A network of a named size (``b6c64``: 6 residual blocks of 64 channels)."""
+    if name not in PRESETS:
+        raise ValueError(f"unknown network preset {name!r}; choose one of {sorted(PRESETS)}")
+    blocks, channels = PRESETS[name]
+    return PolicyValueNet(in_planes, size, blocks, channels)

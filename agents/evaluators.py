@@ -27,8 +27,8 @@ class UniformEvaluator(Evaluator):
     needs_observation = False
 
     def evaluate(self, obs, mask, leaves):
-        n = mask.sum(axis=1, keepdims=True)
-        return mask / np.maximum(n, 1).astype(np.float32), np.zeros(mask.shape[0], np.float32)
+        # Equal weights are enough: the search normalises priors over the legal actions.
+        return mask.astype(np.float32), np.zeros(mask.shape[0], np.float32)
 
 
 class RolloutEvaluator(Evaluator):
@@ -54,8 +54,7 @@ class RolloutEvaluator(Evaluator):
             play.i16[:], play.u64[:] = leaves.i16, leaves.u64
             play.K.random_playouts(play.i16, play.u64, self.rng, play.geo)
             total += play.reward()
-        n = mask.sum(axis=1, keepdims=True)
-        return mask / np.maximum(n, 1).astype(np.float32), sign * total / self.rollouts
+        return mask.astype(np.float32), sign * total / self.rollouts
 
 
 class TorchEvaluator(Evaluator):

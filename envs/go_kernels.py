@@ -55,7 +55,7 @@ def geometry(n):
     w = n + 2
     p = w * w
     t = 1
-    while t < 4 * (2 * n * n + 1):  # keep the history table at most a quarter full
+    while t < 2 * (2 * n * n + 1):  # keep the history table at most half full (linear probing stays short)
         t *= 2
     keys = np.random.default_rng(20260901 + n).integers(1, 2**63, size=(p, 2), dtype=np.int64)
     zob = keys.astype(np.uint64)

@@ -27,7 +27,9 @@ test: setup
 test-slow: setup
 	$(BIN)/python -m pytest -q --runslow $(ARGS)
 
-bench: demo
+bench: setup
+	$(BIN)/arena bench env
+	$(BIN)/arena bench mcts
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache

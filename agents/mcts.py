@@ -151,7 +151,9 @@ class MCTS:
             self._evaluate_and_expand(leaves, active & fresh, zeros, fresh)
         if self._cached:
             T.scatter_rows(games.i16, games.u64, zeros, active, self.node_i16, self.node_u64)
+        raw_root_priors = None
         if cfg.root == "puct" and cfg.dirichlet_fraction > 0:
+            raw_root_priors = t.children_prior[:, T.ROOT].copy()  # restored below: a reused root is noised once
             noise = dirichlet_noise(self.rng, games.legal_mask(), cfg.dirichlet_alpha)
             T.mix_root_noise(t, active, noise, cfg.dirichlet_fraction)
         if cfg.root == "gumbel":
@@ -179,6 +181,8 @@ class MCTS:
         T.root_outputs(t, active, kind, cfg.c_visit, cfg.c_scale, visits, q, policy, value, action)
         if cfg.root == "puct":
             action = choose_actions(policy, cfg.temperature, self.rng, active)
+        if raw_root_priors is not None:
+            t.children_prior[:, T.ROOT] = raw_root_priors
         leaves.i16[:], leaves.u64[:] = root_i16, root_u64
         self._last, self._last_ok = leaves, active
         return SearchResult(visits, policy, q, value, action)
@@ -226,12 +230,14 @@ class MCTS:
         self._last = None
 
     def _reusable(self, games):
-        """``bool[B]``: games whose kept tree's root is exactly this position."""
+        """``bool[B]``: games whose kept tree's root is exactly this position and leaves room for this
+        search's simulations (a tree reused again and again can outgrow the capacity: it starts over)."""
         last = self._last
         if not self.config.reuse_tree or last is None:
             return np.zeros(games.batch_size, np.bool_)
         same = (last.i16 == games.i16).all(axis=1) & (last.u64 == games.u64).all(axis=1)
-        return self._last_ok & same & (self.tree.num_nodes > 0)
+        room = self.tree.num_nodes + self.config.simulations <= self.tree.parent.shape[1]
+        return self._last_ok & same & (self.tree.num_nodes > 0) & room
 
     def _evaluate_and_expand(self, leaves, active, leaf, is_new):
         mask = leaves.legal_mask()

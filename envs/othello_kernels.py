@@ -241,7 +241,9 @@ def step_batch(i16, u64, actions, geo):
 @nb.njit(cache=True)
 def apply_paths(i16, u64, paths, start, depth, geo):
     """Play ``paths[b, start[b]:depth[b]]`` (int32[B, D]) in every game b, unchecked: a search replays
-    moves it already knows to be legal from a stored state."""
+    moves it already knows to be legal from a stored state. Each game module has its own copy, as
+    with step_batch: a kernel taking the game's apply_move as an argument recompiles in every process
+    (Numba does not cache it), which costs seconds per Ray worker and test run."""
     for b in range(i16.shape[0]):
         for k in range(start[b], depth[b]):
             apply_move(i16, u64, b, paths[b, k], geo)

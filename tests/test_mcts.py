@@ -252,6 +252,22 @@ def test_tree_reuse_keeps_the_subtree_and_checks_the_position():
     assert (r3.visits.sum(axis=1) == 100).all()
 
 
+def test_tree_reuse_never_outgrows_the_capacity_and_noises_a_root_once():
+    """Searching one position again and again with reuse grows its tree by the simulations each time;
+    past the capacity the search starts over instead of writing beyond the arrays. The root keeps its
+    raw priors between searches, so Dirichlet noise is never mixed into noise."""
+    g = OthelloBatch(2, size=6)
+    m = MCTS(RolloutEvaluator(seed=1), simulations=20, reuse_tree=True, dirichlet_fraction=0.25)
+    m.search(g)
+    raw = m.tree.children_prior[:, 0].copy()
+    cap = m.tree.parent.shape[1]
+    for _ in range(5):
+        r = m.search(g)
+        assert (m.tree.num_nodes <= cap).all()
+        assert g.legal_mask()[np.arange(2), r.action].all()
+        assert (m.tree.children_prior[:, 0] == raw).all()
+
+
 def test_tree_reuse_gives_legal_results_for_go_superko():
     g = GoBatch(2, size=5)
     m = MCTS(RolloutEvaluator(seed=1), simulations=60, reuse_tree=True)

@@ -191,6 +191,27 @@ def test_value_sign_is_the_side_to_move():
     assert w.move_str(rw.action[0]) == "a1" and rw.q[0, rw.action[0]] == 1.0
 
 
+def test_forced_pass_inside_the_tree_keeps_the_signs():
+    """Black cannot move and must pass; white then fills a1 and wins 16-0. The pass node is valued 0
+    by the uniform evaluator on its first visit and +1 for white (its side to move) on the 7 visits
+    that reach the finished game, so black's Q of the pass is exactly -7/8."""
+    g = OthelloBatch.from_text("""
+        . X O O
+        O O O O
+        O O O O
+        O O O O""", to_play="black")
+    for root in ("puct", "gumbel"):
+        m = MCTS(UniformEvaluator(), simulations=8, root=root)
+        r = m.search(g)
+        assert g.move_str(r.action[0]) == "pass" and r.visits[0, 16] == 8
+        assert r.q[0, 16] == -0.875
+        t = m.tree
+        child = t.children_index[0, 0, 0]
+        assert t.to_play[0, child] == 1 and t.node_value_sum[0, child] / t.node_visits[0, child] == 0.875
+        grandchild = t.children_index[0, child, 0]
+        assert t.terminal[0, grandchild] and t.raw_value[0, grandchild] == -1.0  # black's view: lost
+
+
 # -- Gumbel ---------------------------------------------------------------------------------------
 
 def test_sequential_halving_schedule():

@@ -59,7 +59,8 @@ class SearchConfig:
     """Keep the chosen subtree between moves (:meth:`MCTS.advance`); PUCT only."""
     cache_states: str = "auto"
     """``"yes"``: store every node's state; ``"no"``: replay paths from the root; ``"auto"``: store
-    them when a state is at most 64 bytes (Othello), replay otherwise (Go), which measured faster."""
+    them when a state is at most 64 bytes (Othello), replay otherwise (Go). Tree-only at B = 64:
+    Go replays 1.4x faster than it caches (5 KB rows); Othello measured the same either way."""
 
     def __post_init__(self):
         def bad(msg):

@@ -280,13 +280,16 @@ def test_tree_reuse_never_outgrows_the_capacity_and_noises_a_root_once():
     g = OthelloBatch(2, size=6)
     m = MCTS(RolloutEvaluator(seed=1), simulations=20, reuse_tree=True, dirichlet_fraction=0.25)
     m.search(g)
-    raw = m.tree.children_prior[:, 0].copy()
+    m_root = m.tree.num_children[:, 0].copy()  # slots past num_children are never written: not compared
+    raw = [m.tree.children_prior[b, 0, : m_root[b]].copy() for b in range(2)]
     cap = m.tree.parent.shape[1]
     for _ in range(5):
         r = m.search(g)
         assert (m.tree.num_nodes <= cap).all()
         assert g.legal_mask()[np.arange(2), r.action].all()
-        assert (m.tree.children_prior[:, 0] == raw).all()
+        assert (m.tree.num_children[:, 0] == m_root).all()
+        for b in range(2):
+            assert (m.tree.children_prior[b, 0, : m_root[b]] == raw[b]).all()
 
 
 def test_tree_reuse_gives_legal_results_for_go_superko():

@@ -136,12 +136,14 @@ class MCTS:
         self._last_ok = None
 
     # -- public ------------------------------------------------------------------------------------
-    def search(self, games):
-        """Search every unfinished game of ``games`` (an ``envs.core`` batch, left unchanged)."""
+    def search(self, games, which=None):
+        """Search every unfinished game of ``games`` (an ``envs.core`` batch, left unchanged), or only
+        those where ``which: bool[B]`` is true (the others get action -1), keeping one tree allocation
+        for a batch whose searched subset changes from move to move."""
         cfg = self.config
         self._prepare(games)
         t, bsz, na = self.tree, games.batch_size, games.num_actions
-        active = ~games.terminal
+        active = ~games.terminal if which is None else ~games.terminal & np.asarray(which, np.bool_)
         kind = T.PUCT if cfg.root == "puct" else T.GUMBEL
 
         fresh = active & ~self._reusable(games)

@@ -1,0 +1,65 @@
+"""The replay buffer: a window of the most recent positions, sampled uniformly, saved atomically.
+
+Arrays (capacity P positions): obs uint8[P, C, N, N], policy float32[P, A], value float32[P] (the game
+result from the position's side to move). Only full searches are stored (playout-cap randomization).
+"""
+
+import os
+
+import numpy as np
+
+
+class ReplayBuffer:
+    def __init__(self, capacity, obs_shape, num_actions):
+        if capacity < 1:
+            raise ValueError(f"replay capacity must be positive, got {capacity}")
+        self.capacity = int(capacity)
+        self.obs = np.zeros((self.capacity, *obs_shape), np.uint8)
+        self.policy = np.zeros((self.capacity, num_actions), np.float32)
+        self.value = np.zeros(self.capacity, np.float32)
+        self.size = 0
+        self.next = 0          # ring position of the next write
+        self.added = 0         # positions ever added
+        self.games = 0         # games ever added
+
+    def add_game(self, record):
+        """Store the full-search positions of one GameRecord; returns how many were stored."""
+        keep = np.flatnonzero(record.full)
+        z = record.value_targets()
+        for i in keep:
+            self.obs[self.next] = record.obs[i]
+            self.policy[self.next] = record.policy[i]
+            self.value[self.next] = z[i]
+            self.next = (self.next + 1) % self.capacity
+        self.size = min(self.capacity, self.size + keep.size)
+        self.added += keep.size
+        self.games += 1
+        return int(keep.size)
+
+    def sample(self, batch_size, rng):
+        """Uniform sample with replacement: (obs float32[B, C, N, N], policy [B, A], value [B])."""
+        if self.size == 0:
+            raise ValueError("the replay buffer is empty")
+        idx = rng.integers(0, self.size, size=batch_size)
+        return self.obs[idx].astype(np.float32), self.policy[idx], self.value[idx]
+
+    def save(self, path):
+        """Write atomically (temporary file, then rename): a crash leaves the old file intact."""
+        tmp = f"{path}.tmp"
+        with open(tmp, "wb") as f:
+            np.savez(f, obs=self.obs[: self.size], policy=self.policy[: self.size], value=self.value[: self.size],
+                     meta=np.array([self.capacity, self.next, self.added, self.games], np.int64))
+        os.replace(tmp, path)
+
+    @classmethod
+    def load(cls, path):
+        try:
+            with np.load(path) as d:
+                capacity, nxt, added, games = (int(x) for x in d["meta"])
+                buf = cls(capacity, d["obs"].shape[1:], d["policy"].shape[1])
+                n = d["obs"].shape[0]
+                buf.obs[:n], buf.policy[:n], buf.value[:n] = d["obs"], d["policy"], d["value"]
+        except (OSError, KeyError, ValueError) as e:
+            raise ValueError(f"cannot read replay buffer {path}: {e}") from None
+        buf.size, buf.next, buf.added, buf.games = n, nxt, added, games
+        return buf

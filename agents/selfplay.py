@@ -1,0 +1,129 @@
+"""Self-play: many games at once through the batched MCTS, producing training records.
+
+    sp = SelfPlay(evaluator, game="othello", size=6, games_in_flight=64, seed=0)
+    for record in sp.play(num_games=100):   # GameRecord per finished game
+        ...
+
+Options a user of AlphaZero-style training expects:
+- PUCT or Gumbel root (``search``: a SearchConfig); PUCT gets Dirichlet noise and temperature 1 for the
+  first ``temperature_moves`` plies, then plays the most visited move. Gumbel explores by its own noise.
+- KataGo's playout-cap randomization: each move is a full search with probability ``full_search_prob``
+  and a cheap one (``cheap_simulations``, no noise) otherwise; only full searches are trained on.
+- Resignation when the searched root value stays below ``resign_threshold``, except in a
+  ``no_resign_fraction`` of games, which play on so that false resignations can be counted.
+"""
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from agents.mcts import MCTS, SearchConfig
+from envs.core import make_batch
+
+
+@dataclass
+class GameRecord:
+    """One finished self-play game. T positions:
+
+    obs: uint8[T, C, N, N] observations (side-to-move relative); policy: float32[T, A] search targets;
+    to_play: int8[T]; full: bool[T] (a full search: train on it); result: float (black's view, +1/0/-1);
+    resigned: bool; false_resign: bool (a no-resign game in which the side that would have resigned won
+    or drew); moves: int64[T] actions played.
+    """
+
+    obs: np.ndarray
+    policy: np.ndarray
+    to_play: np.ndarray
+    full: np.ndarray
+    result: float
+    resigned: bool
+    false_resign: bool
+    moves: np.ndarray
+
+    def value_targets(self):
+        """float32[T]: the result from each position's side to move."""
+        return np.where(self.to_play == 0, self.result, -self.result).astype(np.float32)
+
+
+class SelfPlay:
+    def __init__(self, evaluator, game="othello", size=6, games_in_flight=64, search=None, seed=0,
+                 cheap_simulations=8, full_search_prob=1.0, temperature_moves=8, resign_threshold=-1.0,
+                 no_resign_fraction=0.1, **game_kwargs):
+        if not 0.0 < full_search_prob <= 1.0:
+            raise ValueError(f"full_search_prob must be in (0, 1], got {full_search_prob}")
+        if not -1.0 <= resign_threshold <= 1.0:
+            raise ValueError(f"resign_threshold must be in [-1, 1] (-1 disables), got {resign_threshold}")
+        self.search = search if search is not None else SearchConfig(simulations=32, root="gumbel")
+        self.full = MCTS(evaluator, self.search, seed=seed)
+        cheap = replace(self.search, simulations=cheap_simulations, dirichlet_fraction=0.0)
+        self.cheap = MCTS(evaluator, cheap, seed=seed + 1)
+        self.batch = make_batch(game, games_in_flight, size, seed=seed, **game_kwargs)
+        self.rng = np.random.default_rng(seed)
+        self.full_search_prob = full_search_prob
+        self.temperature_moves = temperature_moves
+        self.resign_threshold = resign_threshold
+        self.no_resign_fraction = no_resign_fraction
+
+    def play(self, num_games):
+        """Yield ``num_games`` GameRecords as games finish (others keep running in flight)."""
+        g, bsz = self.batch, self.batch.batch_size
+        logs = [self._new_log() for _ in range(bsz)]
+        done = 0
+        while done < num_games:
+            full = self.rng.random(bsz) < self.full_search_prob
+            obs = g.observation()
+            policy = np.zeros((bsz, g.num_actions), np.float32)
+            action = np.full(bsz, -1, np.int64)
+            value = np.zeros(bsz, np.float32)
+            for mcts, which in ((self.full, full), (self.cheap, ~full)):
+                if which.any():
+                    r = mcts.search(g, which)
+                    policy[which], action[which], value[which] = r.policy[which], r.action[which], r.value[which]
+            if self.search.root == "puct":
+                early = g.ply < self.temperature_moves
+                sampled = self._sample(policy)
+                action = np.where(early, sampled, action)
+            for b in range(bsz):
+                log = logs[b]
+                log["obs"].append(obs[b].astype(np.uint8))
+                log["policy"].append(policy[b])
+                log["to_play"].append(int(g.to_play[b]))
+                log["full"].append(bool(full[b]))
+                log["moves"].append(int(action[b]))
+                if value[b] < self.resign_threshold and log["resigner"] is None:
+                    log["resigner"] = int(g.to_play[b])
+            g.step(action)
+            for b in range(bsz):
+                log = logs[b]
+                resigns = log["resigner"] is not None and log["may_resign"]
+                if not (g.terminal[b] or resigns):
+                    continue
+                if done < num_games:
+                    yield self._finish(g, b, log, resigns)
+                    done += 1
+                logs[b] = self._new_log()
+                g.reset(np.arange(bsz) == b)
+
+    # -- internals ---------------------------------------------------------------------------------
+    def _new_log(self):
+        return {"obs": [], "policy": [], "to_play": [], "full": [], "moves": [], "resigner": None,
+                "may_resign": self.rng.random() >= self.no_resign_fraction}
+
+    def _sample(self, policy):
+        cdf = np.cumsum(policy.astype(np.float64), axis=1)
+        u = self.rng.random(policy.shape[0]) * cdf[:, -1]
+        return np.minimum((cdf <= u[:, None]).sum(axis=1), policy.shape[1] - 1).astype(np.int64)
+
+    def _finish(self, g, b, log, resigned):
+        if resigned:
+            result = -1.0 if log["resigner"] == 0 else 1.0
+        else:
+            result = float(g.reward()[b])
+        false_resign = False
+        if log["resigner"] is not None and not log["may_resign"]:
+            won = result if log["resigner"] == 0 else -result
+            false_resign = won >= 0
+        return GameRecord(obs=np.stack(log["obs"]), policy=np.stack(log["policy"]),
+                          to_play=np.array(log["to_play"], np.int8), full=np.array(log["full"]),
+                          result=result, resigned=resigned, false_resign=false_resign,
+                          moves=np.array(log["moves"], np.int64))

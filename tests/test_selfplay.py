@@ -1,0 +1,103 @@
+"""Self-play records, the replay buffer and the learner step (the pieces under `arena train`)."""
+
+import numpy as np
+import pytest
+import torch
+
+from agents.evaluators import TorchEvaluator
+from agents.learner import augment, train_step
+from agents.mcts import SearchConfig
+from agents.network import PolicyValueNet
+from agents.replay import ReplayBuffer
+from agents.selfplay import SelfPlay
+from envs import symmetry
+from envs.core import OthelloBatch
+
+
+def tiny_net(size=4, planes=3):
+    torch.manual_seed(0)
+    return PolicyValueNet(planes, size, blocks=1, channels=8)
+
+
+@pytest.mark.parametrize("root", ["gumbel", "puct"])
+def test_selfplay_records_are_replayable_games(root):
+    search = SearchConfig(simulations=8, root=root, dirichlet_fraction=0.25 if root == "puct" else 0.0)
+    sp = SelfPlay(TorchEvaluator(tiny_net()), "othello", 4, games_in_flight=4, search=search, seed=1,
+                  full_search_prob=0.5, cheap_simulations=2)
+    records = list(sp.play(6))
+    assert len(records) == 6
+    for rec in records:
+        g = OthelloBatch(1, size=4)
+        for t, a in enumerate(rec.moves):
+            assert (g.observation()[0] == rec.obs[t]).all() and g.to_play[0] == rec.to_play[t]
+            assert abs(rec.policy[t].sum() - 1) < 1e-5 and (rec.policy[t][~g.legal_mask()[0]] == 0).all()
+            g.step([a])
+        assert g.terminal[0] and g.reward()[0] == rec.result
+        assert set(rec.value_targets()) <= {-1.0, 0.0, 1.0}
+    full = np.concatenate([r.full for r in records])
+    assert 0 < full.mean() < 1  # playout-cap randomization mixes full and cheap searches
+
+
+def test_same_seed_same_selfplay():
+    def run():
+        sp = SelfPlay(TorchEvaluator(tiny_net()), "othello", 4, games_in_flight=3, seed=5,
+                      search=SearchConfig(simulations=4, root="gumbel"))
+        return [r.moves.tolist() for r in sp.play(4)]
+
+    assert run() == run()
+
+
+def test_resignation_ends_games_and_no_resign_games_play_on():
+    sp = SelfPlay(TorchEvaluator(tiny_net()), "othello", 4, games_in_flight=4, seed=2, resign_threshold=1.0,
+                  no_resign_fraction=0.5, search=SearchConfig(simulations=4, root="gumbel"))
+    records = list(sp.play(12))
+    resigned = [r for r in records if r.resigned]
+    assert resigned and len(resigned) < len(records)
+    for r in resigned:
+        assert len(r.moves) == 1 and r.result == (-1.0 if r.to_play[0] == 0 else 1.0)
+
+
+def test_replay_buffer_window_sampling_and_atomic_roundtrip(tmp_path):
+    sp = SelfPlay(TorchEvaluator(tiny_net()), "othello", 4, games_in_flight=2, seed=3,
+                  search=SearchConfig(simulations=4, root="gumbel"))
+    buf = ReplayBuffer(20, (3, 4, 4), 17)
+    stored = sum(buf.add_game(r) for r in sp.play(5))
+    assert buf.added == stored and buf.size == min(20, stored) and buf.games == 5
+    obs, pol, val = buf.sample(8, np.random.default_rng(0))
+    assert obs.shape == (8, 3, 4, 4) and pol.shape == (8, 17) and val.shape == (8,)
+    path = tmp_path / "replay.npz"
+    buf.save(path)
+    back = ReplayBuffer.load(path)
+    assert (back.obs[: back.size] == buf.obs[: buf.size]).all() and back.next == buf.next
+    assert not (tmp_path / "replay.npz.tmp").exists()
+    path.write_bytes(b"garbage")
+    with pytest.raises(ValueError, match="cannot read replay buffer"):
+        ReplayBuffer.load(path)
+
+
+def test_augment_is_a_consistent_symmetry():
+    rng = np.random.default_rng(0)
+    g = OthelloBatch(5, size=6)
+    g.step(g.random_actions())
+    obs = g.observation()
+    pol = g.legal_mask().astype(np.float32)
+    a_obs, a_pol = augment(obs, pol, rng)
+    # The legal plane of the observation moves exactly as the policy vector does.
+    assert (a_obs[:, 2].reshape(5, -1) == a_pol[:, :36]).all()
+    assert any(not np.array_equal(a_obs[i], obs[i]) for i in range(5))
+    assert symmetry.NUM_SYMMETRIES == 8
+
+
+def test_train_step_fits_a_fixed_batch():
+    net = tiny_net(6)
+    opt = torch.optim.AdamW(net.parameters(), lr=1e-2)
+    rng = np.random.default_rng(0)
+    g = OthelloBatch(32, size=6)
+    obs = g.observation()
+    pol = g.legal_mask().astype(np.float32)
+    pol /= pol.sum(axis=1, keepdims=True)
+    val = np.ones(32, np.float32)
+    first = train_step(net, opt, obs, pol, val, rng)["loss"]
+    for _ in range(60):
+        last = train_step(net, opt, obs, pol, val, rng)["loss"]
+    assert last < 0.5 * first

@@ -1,0 +1,99 @@
+"""The one config of ``arena train`` (AlphaZero on Ray). Loaded from YAML (``configs/*_az.yaml``),
+overridable with ``--set key=value``, printed at start, written to the run directory and saved in
+every checkpoint."""
+
+from dataclasses import dataclass
+
+from agents.network import PRESETS
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    # -- game and network ----------------------------------------------------------------------------
+    game: str = "othello"
+    """``othello`` or ``go``."""
+    size: int = 6
+    """Board size (Othello 4/6/8, Go 5/7/9)."""
+    komi: float = -1.0
+    """Go komi; -1 takes the size's default from envs.go_kernels.DEFAULT_KOMI."""
+    network: str = "b4c64"
+    """Network preset (agents.network.PRESETS)."""
+    # -- self-play -------------------------------------------------------------------------------------
+    workers: int = 1
+    """Self-play Ray actors."""
+    games_in_flight: int = 64
+    """Games each worker searches at once (the evaluator batch)."""
+    root: str = "gumbel"
+    """Root policy: ``gumbel`` (sound at 8-32 simulations) or ``puct``."""
+    simulations: int = 16
+    """Simulations of a full search."""
+    cheap_simulations: int = 4
+    """Simulations of a cheap search (KataGo playout-cap randomization); not trained on."""
+    full_search_prob: float = 1.0
+    """Probability that a move gets a full search; 1 turns playout-cap randomization off."""
+    temperature_moves: int = 8
+    """PUCT: sample moves from the visit distribution for this many plies, then play the best."""
+    dirichlet_fraction: float = 0.25
+    """PUCT: weight of the root Dirichlet noise in self-play."""
+    dirichlet_alpha: float = 0.5
+    """PUCT: Dirichlet concentration."""
+    resign_threshold: float = -1.0
+    """Resign when the searched value falls below this; -1 never resigns."""
+    no_resign_fraction: float = 0.1
+    """Games that never resign, to measure false resignations."""
+    # -- replay and learner -----------------------------------------------------------------------------
+    replay_capacity: int = 100_000
+    """Positions kept (a window over the newest)."""
+    min_replay: int = 2_000
+    """Positions stored before the learner starts."""
+    batch_size: int = 256
+    """Learner batch."""
+    lr: float = 2e-3
+    """Peak learning rate (AdamW; linear warmup then cosine decay to 10%)."""
+    warmup_steps: int = 100
+    """Learning-rate warmup."""
+    weight_decay: float = 1e-4
+    """AdamW weight decay."""
+    max_samples_per_position: float = 8.0
+    """The learner waits for self-play when it has sampled this many times the positions added."""
+    publish_every: int = 50
+    """Learner steps between weight publications to the workers."""
+    checkpoint_every: int = 200
+    """Learner steps between checkpoints (also written on SIGINT/SIGTERM and at the end)."""
+    # -- evaluation -------------------------------------------------------------------------------------
+    eval_every: int = 500
+    """Learner steps between gauntlets against the anchors; 0 disables."""
+    eval_games: int = 40
+    """Games per anchor in a gauntlet (colours alternate)."""
+    anchors: tuple[str, ...] = ("random", "greedy", "mcts:200")
+    """Fixed opponents of the gauntlet."""
+    eval_simulations: int = 32
+    """Simulations of the trained net's search in gauntlets (Gumbel root, no noise)."""
+    # -- run ----------------------------------------------------------------------------------------------
+    minutes: float = 30.0
+    """Wall-clock budget; the run checkpoints and stops when it is spent."""
+    max_steps: int = 0
+    """Stop after this many learner steps; 0 means no limit."""
+    seed: int = 0
+    """Seeds self-play, the learner and evaluation."""
+
+    def __post_init__(self):
+        def bad(msg):
+            raise ValueError(f"TrainConfig: {msg}")
+
+        if self.game not in ("othello", "go"):
+            bad(f"game must be 'othello' or 'go', got {self.game!r}")
+        if self.network not in PRESETS:
+            bad(f"unknown network preset {self.network!r}; choose one of {sorted(PRESETS)}")
+        if self.root not in ("gumbel", "puct"):
+            bad(f"root must be 'gumbel' or 'puct', got {self.root!r}")
+        for name in ("workers", "games_in_flight", "simulations", "cheap_simulations", "replay_capacity",
+                     "batch_size", "publish_every", "checkpoint_every", "eval_games", "eval_simulations"):
+            if getattr(self, name) < 1:
+                bad(f"{name} must be at least 1, got {getattr(self, name)}")
+        if not 0 < self.full_search_prob <= 1:
+            bad(f"full_search_prob must be in (0, 1], got {self.full_search_prob}")
+        if self.min_replay > self.replay_capacity:
+            bad(f"min_replay ({self.min_replay}) exceeds replay_capacity ({self.replay_capacity})")
+        if self.minutes <= 0 or self.lr <= 0:
+            bad("minutes and lr must be positive")

@@ -28,7 +28,7 @@ def train_step(net, optimizer, obs, policy, value, rng, value_weight=1.0, device
     obs, policy = augment(obs, policy, rng)
     x = torch.from_numpy(obs).to(device)
     pi = torch.from_numpy(policy).to(device)
-    z = torch.from_numpy(value).to(device)
+    z = torch.tensor(value, device=device)  # a copy: arrays from Ray are read-only
     net.train()
     logits, v = net(x)
     policy_loss = -(pi * F.log_softmax(logits, dim=1)).sum(dim=1).mean()

@@ -17,6 +17,7 @@ import math
 import os
 import signal
 import sys
+import threading
 import time
 from dataclasses import asdict
 
@@ -198,20 +199,24 @@ def train(cfg, run_dir, address=None, resume=False, log=print):
         f.write(dumps(cfg))
     log(dumps(cfg))
 
-    ray.init(address=address, ignore_reinit_error=True, include_dashboard=False, log_to_driver=False)
+    # One namespace per driver: actors are named selfplay-<i> in it (tests find and kill them by name).
+    ray.init(address=address, ignore_reinit_error=True, include_dashboard=False, log_to_driver=False,
+             namespace=f"selfplay-arena-{os.getpid()}")
     probe = make_batch(cfg.game, 1, cfg.size, **game_kwargs(cfg))
     replay_path = os.path.join(run_dir, "replay.npz")
     replay = ReplayActor.remote(cfg.replay_capacity, probe.obs_shape, probe.num_actions, cfg.seed,
                                 replay_path if ckpt else None)
     store = WeightStore.remote()
     ray.get(store.put.remote(step, weights_blob(net)))
-    workers = [SelfPlayWorker.options(max_restarts=-1).remote(asdict(cfg), i, store, replay)
+    workers = [SelfPlayWorker.options(name=f"selfplay-{i}", max_restarts=-1).remote(asdict(cfg), i, store, replay)
                for i in range(cfg.workers)]
     chunk = max(1, cfg.games_in_flight // 4)
     pending = {w.run.remote(chunk): i for i, w in enumerate(workers)}
 
     stop = {"flag": False}
-    old_handlers = {s: signal.signal(s, lambda *_: stop.update(flag=True)) for s in (signal.SIGINT, signal.SIGTERM)}
+    old_handlers = {}
+    if threading.current_thread() is threading.main_thread():  # signals reach the main thread only
+        old_handlers = {s: signal.signal(s, lambda *_: stop.update(flag=True)) for s in (signal.SIGINT, signal.SIGTERM)}
     metrics = open(os.path.join(run_dir, "metrics.jsonl"), "a")
     start = time.time()
     samples, games, positions, last_tick, losses, stats = 0, 0, 0, time.time(), [], {"size": 0, "added": 0}

@@ -3,6 +3,7 @@ bad input (never a traceback)."""
 
 import argparse
 import json
+import os
 import sys
 import time
 
@@ -35,6 +36,36 @@ def cmd_bench_mcts(args):
 
     argv = ["--seconds", str(args.seconds), "--batches", args.batches, "--simulations", str(args.simulations)]
     bench_main(argv + (["--no-net"] if args.no_net else []))
+
+
+def cmd_bench_selfplay(args):
+    from benchmarks.selfplay_throughput import main as bench_main
+
+    bench_main(["--seconds", str(args.seconds), "--game", args.game, "--size", str(args.size),
+                "--games-in-flight", str(args.games_in_flight), "--simulations", str(args.simulations)])
+
+
+def cmd_eval(args):
+    from agents.evaluate import evaluate
+
+    if args.games < 2:
+        raise ValueError("--games must be at least 2")
+    against = [a.strip() for a in args.against.split(",") if a.strip()]
+    print(json.dumps(evaluate(args.ckpt, against, args.games, args.simulations, args.seed)))
+
+
+def cmd_train(args):
+    from agents.config import load_config
+    from agents.train import train
+    from agents.train_config import TrainConfig
+
+    cfg = load_config(TrainConfig, args.config, args.set or [])
+    name = os.path.splitext(os.path.basename(args.config))[0] if args.config else "default"
+    run_dir = args.run_dir or os.path.join("runs", name)
+    if os.path.isdir(os.path.join(run_dir, "checkpoints")) and os.listdir(os.path.join(run_dir, "checkpoints")) \
+            and not args.resume:
+        raise ValueError(f"{run_dir} already has checkpoints: add --resume to continue it, or choose --run-dir")
+    train(cfg, run_dir, address=args.address, resume=args.resume)
 
 
 def build_parser():
@@ -73,6 +104,36 @@ def build_parser():
     bm.add_argument("--simulations", type=int, default=64, help="simulations per search (default 64; net runs 16)")
     bm.add_argument("--no-net", action="store_true", help="skip the ResNet runs")
     bm.set_defaults(func=cmd_bench_mcts)
+    bs = bsub.add_parser("selfplay", help="self-play positions/s on Ray (1 and 2 workers) vs one leaf per call",
+                         description="Self-play throughput with a fixed b4c64 network and Gumbel search: 1 and 2 "
+                                     "Ray workers (scaling ratio) and, in the same run, a sequential search that "
+                                     "sends one leaf per network call. Prints JSON.")
+    bs.add_argument("--seconds", type=float, default=30.0, help="time per measurement (default 30)")
+    bs.add_argument("--game", default="othello", choices=["othello", "go"], help="game (default othello)")
+    bs.add_argument("--size", type=int, default=6, help="board size (default 6)")
+    bs.add_argument("--games-in-flight", type=int, default=128, help="games per worker (default 128)")
+    bs.add_argument("--simulations", type=int, default=16, help="simulations per move (default 16)")
+    bs.set_defaults(func=cmd_bench_selfplay)
+    tr = sub.add_parser("train", help="AlphaZero self-play training on Ray (local by default)",
+                        description="AlphaZero on Ray: self-play actors, a replay-buffer actor and a learner. "
+                                    "With no --address a local Ray instance sized to the machine is started; "
+                                    "--address auto (or ray://host:port) joins a running cluster.")
+    tr.add_argument("--config", help="YAML config (configs/*_az.yaml); defaults apply where it is silent")
+    tr.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config key (repeatable)")
+    tr.add_argument("--run-dir", help="where checkpoints, metrics and the replay buffer go (default runs/CONFIG)")
+    tr.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in --run-dir")
+    tr.add_argument("--address", default=None, help="Ray cluster to join (auto, ray://host:port); default: local")
+    tr.set_defaults(func=cmd_train)
+    ev = sub.add_parser("eval", help="a training checkpoint against fixed anchors, with 95% intervals",
+                        description="Play a checkpoint's network (Gumbel search, no noise) against anchors "
+                                    "(random, greedy, mcts:N), colours alternating; prints JSON with wins, "
+                                    "draws, losses, score and its 95% Wilson interval per anchor.")
+    ev.add_argument("--ckpt", required=True, help="checkpoint file (runs/NAME/checkpoints/step_*.pt)")
+    ev.add_argument("--against", default="random,greedy,mcts:200", help="comma-separated anchors")
+    ev.add_argument("--games", type=int, default=200, help="games per anchor (default 200)")
+    ev.add_argument("--simulations", type=int, default=32, help="the network's search simulations (default 32)")
+    ev.add_argument("--seed", type=int, default=12345, help="seed of the games (default 12345)")
+    ev.set_defaults(func=cmd_eval)
     return ap
 
 

@@ -1,0 +1,98 @@
+"""`arena train` end to end on tiny settings: a run as a user starts it, a SIGKILL followed by --resume,
+and a self-play actor killed in the middle of training."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+import torch
+
+TINY = ["size=4", "games_in_flight=8", "simulations=4", "cheap_simulations=2", "min_replay=60", "batch_size=32",
+        "publish_every=5", "checkpoint_every=10", "eval_every=0", "warmup_steps=5", "replay_capacity=5000"]
+
+
+def arena_train(run_dir, *sets, resume=False, **popen):
+    args = [sys.executable, "-m", "arena.cli", "train", "--config", "configs/othello6_az.yaml", "--run-dir",
+            str(run_dir)]
+    for s in (*TINY, *sets):
+        args += ["--set", s]
+    if resume:
+        args.append("--resume")
+    return subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True, **popen)
+
+
+def newest_step(run_dir):
+    d = run_dir / "checkpoints"
+    files = sorted(f for f in os.listdir(d) if f.endswith(".pt")) if d.is_dir() else []
+    return int(files[-1][5:13]) if files else 0
+
+
+def test_train_runs_and_writes_everything(tmp_path):
+    p = arena_train(tmp_path, "minutes=0.4", "eval_every=20", "eval_games=4", "anchors=random", "eval_simulations=4")
+    out, _ = p.communicate(timeout=300)
+    assert p.returncode == 0, out
+    assert json.loads((tmp_path / "config.json").read_text())["size"] == 4
+    lines = [json.loads(x) for x in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert any("positions_per_s" in x for x in lines) and any("gauntlet" in x for x in lines)
+    ck = torch.load(sorted((tmp_path / "checkpoints").glob("*.pt"))[-1], weights_only=False)
+    assert ck["step"] > 0 and ck["config"]["size"] == 4 and "optimizer" in ck
+    assert (tmp_path / "replay.npz").exists()
+    # A second run into the same directory without --resume is refused with one line.
+    r = arena_train(tmp_path, "minutes=0.1")
+    out, _ = r.communicate(timeout=120)
+    assert r.returncode == 2 and out.strip().startswith("arena: error:") and "--resume" in out
+
+
+def test_sigkill_then_resume_continues(tmp_path):
+    p = arena_train(tmp_path, "minutes=3")
+    deadline = time.time() + 240
+    while newest_step(tmp_path) < 20 and time.time() < deadline:
+        time.sleep(1)
+    os.killpg(p.pid, signal.SIGKILL)  # the driver and the Ray processes it started
+    p.wait(timeout=30)
+    killed_at = newest_step(tmp_path)
+    assert killed_at >= 20
+    from agents.replay import ReplayBuffer
+
+    before = ReplayBuffer.load(tmp_path / "replay.npz").added
+    r = arena_train(tmp_path, "minutes=0.3", resume=True)
+    out, _ = r.communicate(timeout=300)
+    assert r.returncode == 0, out
+    assert f"at learner step {killed_at}" in out
+    assert newest_step(tmp_path) > killed_at
+    assert ReplayBuffer.load(tmp_path / "replay.npz").added > before
+
+
+def test_a_killed_selfplay_actor_is_restarted(tmp_path):
+    import ray
+
+    from agents.config import load_config
+    from agents.train import train
+    from agents.train_config import TrainConfig
+
+    cfg = load_config(TrainConfig, "configs/othello6_az.yaml", TINY + ["minutes=0.8"])
+    lines = []
+    result = {}
+    t = threading.Thread(target=lambda: result.update(out=train(cfg, str(tmp_path), log=lines.append)))
+    t.start()
+    try:
+        deadline = time.time() + 120
+        while not any(x.startswith("step=") for x in lines) and time.time() < deadline:
+            time.sleep(0.5)
+        actor = ray.get_actor("selfplay-0", namespace=f"selfplay-arena-{os.getpid()}")
+        ray.kill(actor, no_restart=False)
+        killed = len(lines)
+        t.join(timeout=300)
+    finally:
+        if ray.is_initialized():
+            ray.shutdown()
+    assert any("worker 0 failed" in x for x in lines[killed:])
+    games = [int(x.split("games=")[1].split()[0]) for x in lines if x.startswith("step=")]
+    assert games[-1] > games[0]  # self-play went on after the restart
+    assert result["out"][1] > 0

@@ -164,10 +164,15 @@ def lr_at(cfg, step):
     return cfg.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * frac)))
 
 
+def snapshot(cfg, net):
+    copy = new_net(cfg)
+    copy.load_state_dict(net.state_dict())
+    return copy.eval()
+
+
 def gauntlet(cfg, net, step):
     """The current net against every anchor; returns {anchor: score in [0, 1]}."""
-    eval_net = new_net(cfg)
-    eval_net.load_state_dict(net.state_dict())
+    eval_net = snapshot(cfg, net)
     out = {}
     for i, spec in enumerate(cfg.anchors):
         s = play_match(net_agent(eval_net, cfg.eval_simulations, seed=step + i), anchor_agent(spec, seed=step + i),
@@ -176,11 +181,28 @@ def gauntlet(cfg, net, step):
     return out
 
 
+def elo_difference(score, games):
+    """Elo difference implied by a match score, clipped to what ``games`` games can show."""
+    p = min(max(score, 0.5 / games), 1 - 0.5 / games)
+    return 400.0 * math.log10(p / (1 - p))
+
+
+def gate(cfg, net, best, step):
+    """Score of the candidate ``net`` against the ``best`` weights (the ones self-play uses)."""
+    s = play_match(net_agent(snapshot(cfg, net), cfg.eval_simulations, seed=step),
+                   net_agent(best, cfg.eval_simulations, seed=step + 1), cfg.game, cfg.size, cfg.gate_games,
+                   seed=cfg.seed + step, **game_kwargs(cfg))
+    return float((s + 1).mean() / 2)
+
+
 def train(cfg, run_dir, address=None, resume=False, log=print):
     os.makedirs(os.path.join(run_dir, "checkpoints"), exist_ok=True)
     torch.set_num_threads(1)
     net = new_net(cfg)
-    opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    if cfg.optimizer == "adamw":
+        opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    else:
+        opt = torch.optim.SGD(net.parameters(), lr=cfg.lr, momentum=0.9, nesterov=True, weight_decay=cfg.weight_decay)
     rng = np.random.default_rng(cfg.seed)
     torch.manual_seed(cfg.seed)
     step = 0
@@ -218,6 +240,14 @@ def train(cfg, run_dir, address=None, resume=False, log=print):
     if threading.current_thread() is threading.main_thread():  # signals reach the main thread only
         old_handlers = {s: signal.signal(s, lambda *_: stop.update(flag=True)) for s in (signal.SIGINT, signal.SIGTERM)}
     metrics = open(os.path.join(run_dir, "metrics.jsonl"), "a")
+    try:  # TensorBoard next to the JSONL when the package is installed (it is a dependency)
+        from torch.utils.tensorboard import SummaryWriter
+
+        board = SummaryWriter(os.path.join(run_dir, "tensorboard"))
+    except ImportError:
+        board = None
+    best = snapshot(cfg, net)  # the weights self-play uses under gating
+    elo = {}
     start = time.time()
     samples, games, positions, last_tick, losses, stats = 0, 0, 0, time.time(), [], {"size": 0, "added": 0}
     stats = ray.get(replay.stats.remote())
@@ -242,15 +272,28 @@ def train(cfg, run_dir, address=None, resume=False, log=print):
             losses.append(train_step(net, opt, obs, pol, val, rng))
             step += 1
             samples += cfg.batch_size
-            if step % cfg.publish_every == 0:
+            if step % cfg.publish_every == 0 and cfg.gating == "latest":
                 ray.get(store.put.remote(step, weights_blob(net)))
             if step % cfg.checkpoint_every == 0:
                 save_checkpoint(run_dir, net, opt, step, cfg, rng)
                 ray.get(replay.save.remote(replay_path))
             if cfg.eval_every and step % cfg.eval_every == 0:
                 scores = gauntlet(cfg, net, step)
-                metrics.write(json.dumps({"step": step, "gauntlet": scores}) + "\n")
-                log(f"step {step} gauntlet: " + ", ".join(f"{k} {v:.0%}" for k, v in scores.items()))
+                elo = {k: round(elo_difference(v, cfg.eval_games)) for k, v in scores.items()}
+                row = {"step": step, "gauntlet": scores, "elo_vs_anchor": elo}
+                if cfg.gating == "gate":
+                    row["gate_score"] = gate(cfg, net, best, step)
+                    row["promoted"] = row["gate_score"] >= cfg.gate_score
+                    if row["promoted"]:
+                        best = snapshot(cfg, net)
+                        ray.get(store.put.remote(step, weights_blob(net)))
+                metrics.write(json.dumps(row) + "\n")
+                if board:
+                    for k, v in scores.items():
+                        board.add_scalar(f"gauntlet/{k}", v, step)
+                log(f"step {step} gauntlet: " + ", ".join(f"{k} {v:.0%} ({elo[k]:+d} Elo)" for k, v in scores.items())
+                    + (f"; gate {row['gate_score']:.0%} {'promoted' if row['promoted'] else 'kept'}"
+                       if cfg.gating == "gate" else ""))
             if time.time() - last_tick > 10:
                 el = time.time() - start
                 loss = {k: float(np.mean([x[k] for x in losses])) for k in losses[0]} if losses else {}
@@ -259,6 +302,11 @@ def train(cfg, run_dir, address=None, resume=False, log=print):
                         "steps_per_s": round(step / el, 2), "replay": stats["size"], **loss}
                 metrics.write(json.dumps(line) + "\n")
                 metrics.flush()
+                if board:
+                    for k, v in line.items():
+                        board.add_scalar(f"train/{k}", v, step)
+                if elo:
+                    line["elo"] = ",".join(f"{k}{v:+d}" for k, v in elo.items())
                 log(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in line.items()))
                 last_tick, losses = time.time(), []
     finally:
@@ -269,4 +317,6 @@ def train(cfg, run_dir, address=None, resume=False, log=print):
             ray.get(replay.save.remote(replay_path))
             log(f"checkpoint {path}")
         metrics.close()
+        if board:
+            board.close()
     return net, step

@@ -48,8 +48,10 @@ class TrainConfig:
     """Positions stored before the learner starts."""
     batch_size: int = 256
     """Learner batch."""
+    optimizer: str = "adamw"
+    """``adamw``, or ``sgd`` (momentum 0.9, Nesterov), as AlphaZero used."""
     lr: float = 2e-3
-    """Peak learning rate (AdamW; linear warmup then cosine decay to 10%)."""
+    """Peak learning rate (linear warmup, then cosine decay to 10% when max_steps is set)."""
     warmup_steps: int = 100
     """Learning-rate warmup."""
     weight_decay: float = 1e-4
@@ -69,6 +71,14 @@ class TrainConfig:
     """Fixed opponents of the gauntlet."""
     eval_simulations: int = 32
     """Simulations of the trained net's search in gauntlets (Gumbel root, no noise)."""
+    gating: str = "latest"
+    """``latest``: self-play always uses the newest published weights (AlphaZero, OpenSpiel). ``gate``:
+    at each gauntlet the candidate also plays ``gate_games`` against the weights self-play uses, and
+    replaces them only with a score of at least ``gate_score`` (AlphaGo Zero, Leela Zero)."""
+    gate_games: int = 40
+    """Games of a gating match (colours alternate)."""
+    gate_score: float = 0.55
+    """Score the candidate needs to replace the self-play weights."""
     # -- run ----------------------------------------------------------------------------------------------
     minutes: float = 30.0
     """Wall-clock budget; the run checkpoints and stops when it is spent."""
@@ -91,6 +101,12 @@ class TrainConfig:
                      "batch_size", "publish_every", "checkpoint_every", "eval_games", "eval_simulations"):
             if getattr(self, name) < 1:
                 bad(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.optimizer not in ("adamw", "sgd"):
+            bad(f"optimizer must be 'adamw' or 'sgd', got {self.optimizer!r}")
+        if self.gating not in ("latest", "gate"):
+            bad(f"gating must be 'latest' or 'gate', got {self.gating!r}")
+        if self.gating == "gate" and self.eval_every < 1:
+            bad("gating 'gate' needs eval_every > 0 (the gate is played at each gauntlet)")
         if not 0 < self.full_search_prob <= 1:
             bad(f"full_search_prob must be in (0, 1], got {self.full_search_prob}")
         if self.min_replay > self.replay_capacity:

@@ -39,3 +39,13 @@ def test_bad_configs_are_one_line_errors(tmp_path, text, sets, match):
 def test_missing_file():
     with pytest.raises(ValueError, match="cannot read config"):
         load_config(TrainConfig, "configs/nope.yaml")
+
+
+def test_every_shipped_config_loads():
+    import glob
+
+    paths = sorted(glob.glob("configs/*_az.yaml"))
+    assert len(paths) >= 5
+    for p in paths:
+        cfg = load_config(TrainConfig, p)
+        assert cfg.game in ("othello", "go")

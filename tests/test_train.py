@@ -34,12 +34,17 @@ def newest_step(run_dir):
 
 
 def test_train_runs_and_writes_everything(tmp_path):
-    p = arena_train(tmp_path, "minutes=0.4", "eval_every=20", "eval_games=4", "anchors=random", "eval_simulations=4")
+    p = arena_train(tmp_path, "minutes=0.4", "eval_every=20", "eval_games=4", "anchors=random,greedy",
+                    "eval_simulations=4", "gating=gate", "gate_games=4", "optimizer=sgd")
     out, _ = p.communicate(timeout=300)
     assert p.returncode == 0, out
     assert json.loads((tmp_path / "config.json").read_text())["size"] == 4
     lines = [json.loads(x) for x in (tmp_path / "metrics.jsonl").read_text().splitlines()]
-    assert any("positions_per_s" in x for x in lines) and any("gauntlet" in x for x in lines)
+    assert any("positions_per_s" in x for x in lines)
+    gauntlets = [x for x in lines if "gauntlet" in x]
+    assert gauntlets and set(gauntlets[0]["gauntlet"]) == {"random", "greedy"}
+    assert all("gate_score" in x and "promoted" in x for x in gauntlets)
+    assert any((tmp_path / "tensorboard").iterdir())
     ck = torch.load(sorted((tmp_path / "checkpoints").glob("*.pt"))[-1], weights_only=False)
     assert ck["step"] > 0 and ck["config"]["size"] == 4 and "optimizer" in ck
     assert (tmp_path / "replay.npz").exists()

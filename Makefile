@@ -1,5 +1,6 @@
 # Two entry points that work on a fresh machine with Python 3.11 and pip:
-#   make demo   set up .venv and run the main job (for now: the engine benchmark, JSON on stdout)
+#   make demo   set up .venv and run the main job: AlphaZero on 6x6 Othello (local Ray, 15 minutes),
+#               then the trained net against greedy and pure MCTS with 200 rollouts
 #   make test   set up .venv and run the test suite (slow checks skipped; add ARGS=--runslow)
 PYTHON ?= python3
 VENV   ?= .venv
@@ -18,8 +19,8 @@ $(BIN)/arena: pyproject.toml
 setup: $(BIN)/arena
 
 demo: setup
-	$(BIN)/arena perft othello --depth 10
-	$(BIN)/arena bench env
+	$(BIN)/arena train --config configs/othello6_az.yaml --run-dir runs/demo --resume
+	$(BIN)/arena eval --ckpt "$$(ls runs/demo/checkpoints/*.pt | tail -n 1)" --against greedy,mcts:200 --games 200
 
 test: setup
 	$(BIN)/python -m pytest -q $(ARGS)
@@ -30,6 +31,7 @@ test-slow: setup
 bench: setup
 	$(BIN)/arena bench env
 	$(BIN)/arena bench mcts
+	$(BIN)/arena bench selfplay
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache

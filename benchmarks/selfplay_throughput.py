@@ -78,6 +78,7 @@ def main(argv=None):
     cfg = TrainConfig(game=args.game, size=args.size, network="b4c64", games_in_flight=args.games_in_flight,
                       simulations=args.simulations, root="gumbel", min_replay=1)
     ray.init(ignore_reinit_error=True, include_dashboard=False, log_to_driver=False)
+    cpus = ray.cluster_resources().get("CPU")
     try:
         one = batched(cfg, 1, args.seconds)
         two = batched(cfg, 2, args.seconds)
@@ -85,7 +86,7 @@ def main(argv=None):
         ray.shutdown()
     seq = sequential(cfg, args.seconds)
     out = {"machine": {"python": platform.python_version(), "processor": platform.machine(),
-                       "cpus": ray.available_resources().get("CPU") if ray.is_initialized() else None},
+                       "ray_cpus": cpus},
            "setup": {"game": args.game, "size": args.size, "network": "b4c64", "root": "gumbel",
                      "simulations": args.simulations, "games_in_flight": args.games_in_flight},
            "workers_1": one, "workers_2": two, "sequential_one_leaf_per_call": seq,

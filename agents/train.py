@@ -123,10 +123,11 @@ class SelfPlayWorker:
 
 # -- checkpoints ------------------------------------------------------------------------------------
 
-def save_checkpoint(run_dir, net, opt, step, cfg, rng):
+def save_checkpoint(run_dir, net, opt, step, cfg, rng, samples):
     path = os.path.join(run_dir, "checkpoints", f"step_{step:08d}.pt")
     tmp = path + ".tmp"
-    torch.save({"weights": net.state_dict(), "optimizer": opt.state_dict(), "step": step, "config": asdict(cfg),
+    torch.save({"weights": net.state_dict(), "optimizer": opt.state_dict(), "step": step, "samples": samples,
+                "config": asdict(cfg),
                 "net_args": net.args, "rng": rng.bit_generator.state, "torch_rng": torch.get_rng_state()}, tmp)
     os.replace(tmp, path)
     old = sorted(f for f in os.listdir(os.path.dirname(path)) if f.endswith(".pt"))[:-5]
@@ -170,14 +171,18 @@ def snapshot(cfg, net):
     return copy.eval()
 
 
-def gauntlet(cfg, net, step):
-    """The current net against every anchor; returns {anchor: score in [0, 1]}."""
+def gauntlet(cfg, net, step, earlier=None):
+    """The current net against every anchor, and against ``earlier`` (the net of the previous
+    gauntlet, as anchor ``previous``) when given; returns {anchor: score in [0, 1]}."""
     eval_net = snapshot(cfg, net)
+    opponents = [(spec, anchor_agent(spec, seed=step + i)) for i, spec in enumerate(cfg.anchors)]
+    if earlier is not None:
+        opponents.append(("previous", net_agent(earlier, cfg.eval_simulations, seed=step - 1)))
     out = {}
-    for i, spec in enumerate(cfg.anchors):
-        s = play_match(net_agent(eval_net, cfg.eval_simulations, seed=step + i), anchor_agent(spec, seed=step + i),
+    for i, (name, agent) in enumerate(opponents):
+        s = play_match(net_agent(eval_net, cfg.eval_simulations, seed=step + i), agent,
                        cfg.game, cfg.size, cfg.eval_games, seed=cfg.seed + step + i, **game_kwargs(cfg))
-        out[spec] = float((s + 1).mean() / 2)
+        out[name] = float((s + 1).mean() / 2)
     return out
 
 
@@ -205,7 +210,7 @@ def train(cfg, run_dir, address=None, resume=False, log=print):
         opt = torch.optim.SGD(net.parameters(), lr=cfg.lr, momentum=0.9, nesterov=True, weight_decay=cfg.weight_decay)
     rng = np.random.default_rng(cfg.seed)
     torch.manual_seed(cfg.seed)
-    step = 0
+    step = samples = 0  # learner steps; positions sampled (the learner waits when it gets ahead of self-play)
     ckpt = latest_checkpoint(run_dir) if resume else None
     if resume and ckpt is None:
         log(f"no checkpoint in {run_dir}/checkpoints: starting fresh")
@@ -213,7 +218,7 @@ def train(cfg, run_dir, address=None, resume=False, log=print):
         ck = load_checkpoint(ckpt, cfg)
         net.load_state_dict(ck["weights"])
         opt.load_state_dict(ck["optimizer"])
-        step = ck["step"]
+        step, samples = ck["step"], ck.get("samples", 0)
         rng.bit_generator.state = ck["rng"]
         torch.set_rng_state(ck["torch_rng"])
         log(f"resumed from {ckpt} at learner step {step}")
@@ -247,9 +252,10 @@ def train(cfg, run_dir, address=None, resume=False, log=print):
     except ImportError:
         board = None
     best = snapshot(cfg, net)  # the weights self-play uses under gating
+    earlier = None  # the net of the previous gauntlet: an anchor that moves with training
     elo = {}
     start = time.time()
-    samples, games, positions, last_tick, losses, stats = 0, 0, 0, time.time(), [], {"size": 0, "added": 0}
+    games, positions, last_tick, losses = 0, 0, time.time(), []
     stats = ray.get(replay.stats.remote())
     try:
         while not stop["flag"] and time.time() - start < cfg.minutes * 60 and not (cfg.max_steps and step >= cfg.max_steps):
@@ -275,10 +281,11 @@ def train(cfg, run_dir, address=None, resume=False, log=print):
             if step % cfg.publish_every == 0 and cfg.gating == "latest":
                 ray.get(store.put.remote(step, weights_blob(net)))
             if step % cfg.checkpoint_every == 0:
-                save_checkpoint(run_dir, net, opt, step, cfg, rng)
+                save_checkpoint(run_dir, net, opt, step, cfg, rng, samples)
                 ray.get(replay.save.remote(replay_path))
             if cfg.eval_every and step % cfg.eval_every == 0:
-                scores = gauntlet(cfg, net, step)
+                scores = gauntlet(cfg, net, step, earlier)
+                earlier = snapshot(cfg, net)
                 elo = {k: round(elo_difference(v, cfg.eval_games)) for k, v in scores.items()}
                 row = {"step": step, "gauntlet": scores, "elo_vs_anchor": elo}
                 if cfg.gating == "gate":
@@ -313,7 +320,7 @@ def train(cfg, run_dir, address=None, resume=False, log=print):
         for s, h in old_handlers.items():
             signal.signal(s, h)
         if step > 0:
-            path = save_checkpoint(run_dir, net, opt, step, cfg, rng)
+            path = save_checkpoint(run_dir, net, opt, step, cfg, rng, samples)
             ray.get(replay.save.remote(replay_path))
             log(f"checkpoint {path}")
         metrics.close()

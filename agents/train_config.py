@@ -68,7 +68,8 @@ class TrainConfig:
     eval_games: int = 40
     """Games per anchor in a gauntlet (colours alternate)."""
     anchors: tuple[str, ...] = ("random", "greedy", "mcts:200")
-    """Fixed opponents of the gauntlet."""
+    """Fixed opponents of the gauntlet (``random``, ``greedy``, ``mcts:N``); from the second gauntlet on,
+    the net of the previous gauntlet plays too, as ``previous``."""
     eval_simulations: int = 32
     """Simulations of the trained net's search in gauntlets (Gumbel root, no noise)."""
     gating: str = "latest"

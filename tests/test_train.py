@@ -42,7 +42,8 @@ def test_train_runs_and_writes_everything(tmp_path):
     lines = [json.loads(x) for x in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     assert any("positions_per_s" in x for x in lines)
     gauntlets = [x for x in lines if "gauntlet" in x]
-    assert gauntlets and set(gauntlets[0]["gauntlet"]) == {"random", "greedy"}
+    assert len(gauntlets) >= 2 and set(gauntlets[0]["gauntlet"]) == {"random", "greedy"}
+    assert set(gauntlets[1]["gauntlet"]) == {"random", "greedy", "previous"}  # the earlier checkpoint
     assert all("gate_score" in x and "promoted" in x for x in gauntlets)
     assert any((tmp_path / "tensorboard").iterdir())
     ck = torch.load(sorted((tmp_path / "checkpoints").glob("*.pt"))[-1], weights_only=False)

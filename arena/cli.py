@@ -124,10 +124,10 @@ def build_parser():
     tr.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in --run-dir")
     tr.add_argument("--address", default=None, help="Ray cluster to join (auto, ray://host:port); default: local")
     tr.set_defaults(func=cmd_train)
-    ev = sub.add_parser("eval", help="a training checkpoint against fixed anchors, with 95% intervals",
+    ev = sub.add_parser("eval", help="a training checkpoint against fixed anchors, with 95%% intervals",
                         description="Play a checkpoint's network (Gumbel search, no noise) against anchors "
                                     "(random, greedy, mcts:N), colours alternating; prints JSON with wins, "
-                                    "draws, losses, score and its 95% Wilson interval per anchor.")
+                                    "draws, losses, score and its 95%% Wilson interval per anchor.")
     ev.add_argument("--ckpt", required=True, help="checkpoint file (runs/NAME/checkpoints/step_*.pt)")
     ev.add_argument("--against", default="random,greedy,mcts:200", help="comma-separated anchors")
     ev.add_argument("--games", type=int, default=200, help="games per anchor (default 200)")

@@ -14,6 +14,9 @@ def test_help():
     assert r.returncode == 0 and "perft" in r.stdout and "bench" in r.stdout
     assert arena("perft", "--help").returncode == 0
     assert "moves/s" in arena("bench", "env", "--help").stdout
+    for cmd in (["train"], ["eval"], ["bench", "mcts"], ["bench", "selfplay"]):
+        r = arena(*cmd, "--help")
+        assert r.returncode == 0 and "usage: arena" in r.stdout, r.stderr
 
 
 def test_perft_prints_json():

@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from agents.mcts import MCTS, SearchConfig
+from agents.mcts import MCTS, SearchConfig, choose_actions
 from envs.core import make_batch
 
 
@@ -81,7 +81,7 @@ class SelfPlay:
                     policy[which], action[which], value[which] = r.policy[which], r.action[which], r.value[which]
             if self.search.root == "puct":
                 early = g.ply < self.temperature_moves
-                sampled = self._sample(policy)
+                sampled = choose_actions(policy, 1.0, self.rng, np.ones(bsz, np.bool_))
                 action = np.where(early, sampled, action)
             for b in range(bsz):
                 log = logs[b]
@@ -108,11 +108,6 @@ class SelfPlay:
     def _new_log(self):
         return {"obs": [], "policy": [], "to_play": [], "full": [], "moves": [], "resigner": None,
                 "may_resign": self.rng.random() >= self.no_resign_fraction}
-
-    def _sample(self, policy):
-        cdf = np.cumsum(policy.astype(np.float64), axis=1)
-        u = self.rng.random(policy.shape[0]) * cdf[:, -1]
-        return np.minimum((cdf <= u[:, None]).sum(axis=1), policy.shape[1] - 1).astype(np.int64)
 
     def _finish(self, g, b, log, resigned):
         if resigned:

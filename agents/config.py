@@ -20,6 +20,8 @@ def _coerce(name, typ, value, where):
     if origin in (tuple, list):
         if isinstance(value, str):
             value = [v.strip() for v in value.split(",") if v.strip()]
+        if isinstance(value, dict):  # a YAML mapping becomes key=value items, in order
+            value = [f"{k}={v}" for k, v in value.items()]
         if not isinstance(value, (list, tuple)):
             raise ValueError(f"{where}: {name} must be a list, got {value!r}")
         (inner,) = set(typing.get_args(typ)) - {Ellipsis} or {str}

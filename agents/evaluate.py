@@ -8,7 +8,7 @@ import math
 import numpy as np
 
 from agents.match import anchor_agent, net_agent, play_match
-from agents.train import game_kwargs, load_checkpoint, new_net
+from agents.train import game_kwargs, new_net
 from agents.train_config import TrainConfig
 
 
@@ -23,16 +23,28 @@ def wilson(successes, n, z=1.96):
     return max(0.0, centre - half), min(1.0, centre + half)
 
 
+def load_net(ckpt_path):
+    """``(net, cfg, checkpoint)`` from a training checkpoint, read once; a missing, truncated or foreign
+    file is a ``ValueError`` of one line."""
+    import torch
+
+    try:
+        ck = torch.load(ckpt_path, weights_only=False, map_location="cpu")
+        cfg = TrainConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in ck["config"].items()})
+        net = new_net(cfg)
+        net.load_state_dict(ck["weights"])
+    except FileNotFoundError:
+        raise ValueError(f"no checkpoint at {ckpt_path}") from None
+    except Exception as e:  # a truncated file, or one that is not a training checkpoint
+        raise ValueError(f"cannot read checkpoint {ckpt_path}: {type(e).__name__}: {e}") from None
+    net.eval()
+    return net, cfg, ck
+
+
 def evaluate(ckpt_path, against, games, simulations=32, seed=12345):
     """{anchor: {"wins", "draws", "losses", "score", "ci95"}} for the checkpoint's net (Gumbel search,
     no noise) against each anchor, colours alternating."""
-    import torch
-
-    ck = torch.load(ckpt_path, weights_only=False)
-    cfg = TrainConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in ck["config"].items()})
-    load_checkpoint(ckpt_path, cfg)
-    net = new_net(cfg)
-    net.load_state_dict(ck["weights"])
+    net, cfg, ck = load_net(ckpt_path)
     out = {"checkpoint": str(ckpt_path), "step": ck["step"], "game": cfg.game, "size": cfg.size,
            "simulations": simulations}
     for i, spec in enumerate(against):

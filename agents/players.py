@@ -98,3 +98,21 @@ class MCTSAgent(Agent):
         if isinstance(self.evaluator, RolloutEvaluator):
             self.evaluator = RolloutEvaluator(self.evaluator.rollouts, seed=self.seed)
         self.mcts = MCTS(self.evaluator, self.config, seed=self.seed)
+
+
+class PolicyAgent(Agent):
+    """The evaluator's prior alone, no search: the argmax legal move at ``temperature`` 0, else a sample
+    from ``prior ** (1 / temperature)``. With a network evaluator this is "the net without search"."""
+
+    def __init__(self, evaluator, temperature=0.0, seed=0, name="policy"):
+        super().__init__(seed)
+        self.evaluator, self.temperature, self.name = evaluator, float(temperature), name
+
+    def act(self, games):
+        from agents.mcts import choose_actions
+
+        g = as_batch(games)
+        mask = g.legal_mask()
+        priors, _ = self.evaluator.evaluate(g.observation(), mask, g)
+        priors = np.where(mask, priors, 0.0) + mask * 1e-12  # a legal move even if the net gives it 0
+        return choose_actions(priors, self.temperature, self.rng, mask.any(axis=1))

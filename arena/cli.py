@@ -68,6 +68,61 @@ def cmd_train(args):
     train(cfg, run_dir, address=args.address, resume=args.resume)
 
 
+def cmd_gtp(args):
+    from arena.gtp_server import GTPServer
+
+    size = args.size or (9 if args.game == "go" else 8)
+    server = GTPServer(args.agent, args.game, size, args.komi, args.seed)
+    server.agent()  # a bad spec fails here, in one line, before any GTP traffic
+    server.serve()
+
+
+def cmd_tournament(args):
+    from agents.config import load_config
+    from arena.tournament import run_tournament
+    from arena.tournament_config import TournamentConfig
+
+    sets = list(args.set or [])
+    if args.player:
+        sets = [s for s in sets if not s.startswith("players=")]
+    cfg = load_config(TournamentConfig, args.config, sets)
+    if args.player:
+        import dataclasses
+
+        cfg = dataclasses.replace(cfg, players=tuple(args.player))
+    name = os.path.splitext(os.path.basename(args.config))[0] if args.config else "tournament"
+    run_tournament(cfg, args.out or os.path.join("runs", name), address=args.address)
+
+
+def cmd_ratings(args):
+    import json as _json
+
+    from arena.report import write_outputs
+    from arena.tournament import read_games
+    from arena.tournament_config import TournamentConfig
+
+    path = os.path.join(args.dir, "tournament.json")
+    if not os.path.exists(path):
+        raise ValueError(f"{args.dir} is not a tournament results directory (no tournament.json)")
+    with open(path) as f:
+        cfg = TournamentConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in _json.load(f).items()})
+    games = [g for g in read_games(args.dir) if g["black"] in cfg.roster() and g["white"] in cfg.roster()]
+    write_outputs(cfg, args.dir, games, None)
+
+
+def cmd_view(args):
+    from arena.viewer import view
+
+    print(view(args.dir))
+
+
+def cmd_play(args):
+    from arena.human import play_terminal
+
+    size = args.size or (9 if args.game == "go" else 8)
+    play_terminal(args.game, size, args.agent, args.color, args.komi, args.seed)
+
+
 def build_parser():
     ap = argparse.ArgumentParser(
         prog="arena",
@@ -134,6 +189,50 @@ def build_parser():
     ev.add_argument("--simulations", type=int, default=32, help="the network's search simulations (default 32)")
     ev.add_argument("--seed", type=int, default=12345, help="seed of the games (default 12345)")
     ev.set_defaults(func=cmd_eval)
+    gt = sub.add_parser("gtp", help="serve an agent as a GTP v2 engine on stdin/stdout",
+                        description="Make any agent a GTP v2 engine (for GoGui, Sabaki, Quarry or another "
+                                    "arena). Othello follows gtp-rhino: 'set_game Othello', vertices like D3 "
+                                    "with row 1 on top. Malformed commands get '? message'; the engine stays up.")
+    gt.add_argument("--game", default="go", choices=["othello", "go"], help="game at start (default go)")
+    gt.add_argument("--size", type=int, help="board size at start (default 9 for Go, 8 for Othello)")
+    gt.add_argument("--komi", type=float, help="Go komi at start (default: the size's, 7.5 on 9x9)")
+    gt.add_argument("--agent", default="mcts:rollouts=200", help="agent spec (default mcts:rollouts=200)")
+    gt.add_argument("--seed", type=int, default=0, help="the agent's seed (default 0)")
+    gt.set_defaults(func=cmd_gtp)
+    to = sub.add_parser("tournament", help="round-robin or gauntlet with Elo ratings, records and a viewer",
+                        description="Play a tournament (round-robin or gauntlet) with games in parallel as Ray "
+                                    "tasks (local by default), appending each game to OUT/games.jsonl; a rerun "
+                                    "skips finished games. Writes ratings (Bradley-Terry Elo with a first-mover "
+                                    "term and 95%% intervals) as markdown, CSV, JSON and PNG, game records "
+                                    "(SGF or transcripts) and OUT/viewer.html.")
+    to.add_argument("--config", help="YAML config (configs/tournament_*.yaml)")
+    to.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config key (repeatable)")
+    to.add_argument("--player", action="append", metavar="NAME=SPEC",
+                    help="a player (repeatable; replaces the config's players), e.g. mcts200=mcts:rollouts=200")
+    to.add_argument("--out", help="results directory (default runs/CONFIG)")
+    to.add_argument("--address", default=None, help="Ray cluster to join (auto, ray://host:port); default: local")
+    to.set_defaults(func=cmd_tournament)
+    ra = sub.add_parser("ratings", help="recompute a tournament's ratings, records and viewer from its log",
+                        description="Rebuild ratings.{md,csv,json,png}, records and viewer.html of a results "
+                                    "directory from tournament.json and games.jsonl, without playing.")
+    ra.add_argument("dir", help="tournament results directory")
+    ra.set_defaults(func=cmd_ratings)
+    vi = sub.add_parser("view", help="write a static HTML viewer of a tournament's games",
+                        description="Write DIR/viewer.html: a self-contained page that steps through every "
+                                    "recorded game on a drawn board (arrow keys, slider, move list). Prints "
+                                    "its path.")
+    vi.add_argument("dir", help="tournament results directory")
+    vi.set_defaults(func=cmd_view)
+    pl = sub.add_parser("play", help="play an agent yourself in the terminal",
+                        description="Play against an agent: moves in the game's notation (f5, D4), 'pass', "
+                                    "'undo', 'hint', 'help', 'quit'.")
+    pl.add_argument("--game", default="othello", choices=["othello", "go"], help="game (default othello)")
+    pl.add_argument("--size", type=int, help="board size (default 8 for Othello, 9 for Go)")
+    pl.add_argument("--komi", type=float, help="Go komi (default: the size's)")
+    pl.add_argument("--agent", default="mcts:rollouts=200", help="opponent spec (default mcts:rollouts=200)")
+    pl.add_argument("--color", default="black", choices=["black", "white"], help="your colour (default black)")
+    pl.add_argument("--seed", type=int, default=0, help="the agent's seed (default 0)")
+    pl.set_defaults(func=cmd_play)
     return ap
 
 

@@ -47,6 +47,14 @@ class Game:
         """Othello: black discs minus white discs. Go: black area minus white area minus komi."""
         return self.batch.score(0)
 
+    def final_margin(self):
+        """Black's margin as a game record states it: Go, the area score after komi; Othello, discs, with
+        the empty squares of a finished game going to the winner (world Othello rules; gtp-rhino agrees)."""
+        m = self.score()
+        if self.game == "othello" and self.terminal and m != 0:
+            m += (1 if m > 0 else -1) * int((self.cells() == 0).sum())
+        return m
+
     def observation(self):
         return self.batch.observation()[0]
 
@@ -120,8 +128,9 @@ class Game:
         return g
 
     # -- SGF (Go) --------------------------------------------------------------------------------
-    def to_sgf(self, black="black", white="white"):
-        """SGF (FF[4], GM[1]) bytes of this Go game, with komi, area-scoring rules and the result."""
+    def to_sgf(self, black="black", white="white", result=None):
+        """SGF (FF[4], GM[1]) bytes of this Go game, with komi, area-scoring rules and the result
+        (``result`` overrides it, e.g. ``"B+F"`` for a forfeit or ``"W+R"`` for a resignation)."""
         from sgfmill import sgf
 
         if self.game != "go":
@@ -135,6 +144,8 @@ class Game:
         if self.terminal:
             m = self.score()
             root.set("RE", "0" if m == 0 else f"{'B' if m > 0 else 'W'}+{abs(m):g}")
+        if result is not None:
+            root.set("RE", result)
         for i, a in enumerate(self.history):
             node = s.extend_main_sequence()
             colour = "b" if i % 2 == 0 else "w"

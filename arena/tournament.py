@@ -1,0 +1,277 @@
+"""Tournaments: round-robin or gauntlet, games in parallel as Ray tasks, resumable, rated at the end.
+
+    arena tournament --config configs/tournament_othello8.yaml --out runs/tour8
+
+The results directory holds:
+    tournament.json     the config (a rerun must agree with it; new players or more games are added)
+    openings.json       the opening move lists (when ``openings`` > 0)
+    games.jsonl         one line per finished game, appended as it ends; a rerun skips those games
+    ratings.{md,csv,json,png}, records (sgf/ or transcripts.txt), viewer.html   written at the end
+
+Each game has a stable id ``A|B|k`` (A < B by name, k-th game of the pair; A is black in even k) and a
+seed derived from the config's seed and that id, so the same config replays the same games whatever the
+order or the number of workers (external engines are as deterministic as their own flags make them).
+"""
+
+import json
+import os
+import zlib
+
+import numpy as np
+
+from arena.driver import play_game
+from arena.specs import make_agent
+from arena.tournament_config import TournamentConfig
+from envs.core import make_batch
+
+_AGENTS = {}  # per process (the driver or a Ray worker): agents are built once and reset per game
+
+
+# -- the schedule ----------------------------------------------------------------------------------------
+
+def make_openings(cfg, candidates_per_opening=4, simulations=1000):
+    """``cfg.openings`` distinct random openings (lists of moves in notation), the most balanced first
+    among those within ``cfg.balance`` of even by a rollout search; deterministic in ``cfg.seed``."""
+    if cfg.openings == 0:
+        return []
+    from agents.evaluators import RolloutEvaluator
+    from agents.mcts import MCTS, SearchConfig
+
+    rng = np.random.default_rng([cfg.seed, 0x0BE2])
+    want = cfg.openings * candidates_per_opening
+    g = make_batch(cfg.game, want, cfg.size, seed=cfg.seed, **_komi(cfg))
+    moves = [[] for _ in range(want)]
+    for _ in range(cfg.opening_plies):
+        mask = g.legal_mask()
+        if cfg.game == "go":
+            mask[:, -1] &= ~mask[:, :-1].any(axis=1)  # no passes in an opening
+        acts = np.array([rng.choice(np.flatnonzero(m)) if m.any() else -1 for m in mask])
+        live = ~g.terminal
+        for b in np.flatnonzero(live):
+            moves[b].append(int(acts[b]))
+        acts[~live] = -1
+        g.step(acts)
+    seen, keep = set(), []
+    for b in range(want):
+        key = tuple(moves[b])
+        if key not in seen and not g.terminal[b]:
+            seen.add(key)
+            keep.append(b)
+    if cfg.balance < 1:
+        value = MCTS(RolloutEvaluator(1, seed=cfg.seed), SearchConfig(simulations=simulations), seed=cfg.seed) \
+            .search(g.take(np.array(keep))).value
+        order = np.argsort(np.abs(value), kind="stable")
+        fine = [keep[i] for i in order if abs(value[i]) <= cfg.balance]
+        keep = fine + [keep[i] for i in order if abs(value[i]) > cfg.balance]  # the closest if too few
+    if len(keep) < cfg.openings:
+        raise ValueError(f"only {len(keep)} distinct openings of {cfg.opening_plies} plies; lower openings")
+    return [[g.move_str(a) for a in moves[b]] for b in keep[: cfg.openings]]
+
+
+def _komi(cfg):
+    return {"komi": cfg.komi_value()} if cfg.game == "go" else {}
+
+
+def game_seed(cfg, gid):
+    return zlib.crc32(f"{cfg.seed}|{gid}".encode()) & 0x7FFFFFFF
+
+
+def schedule(cfg):
+    """Every game of the tournament as a job dict (id, black, white, pair, k, opening, seed)."""
+    jobs = []
+    for a, b in cfg.pairs():
+        for k in range(cfg.games):
+            black, white = (a, b) if k % 2 == 0 else (b, a)
+            gid = f"{a}|{b}|{k}"
+            jobs.append({"id": gid, "black": black, "white": white, "pair": [a, b], "k": k,
+                         "opening": (k // 2) % cfg.openings if cfg.openings else -1, "seed": game_seed(cfg, gid)})
+    return jobs
+
+
+# -- playing -------------------------------------------------------------------------------------------
+
+def agent_for(cfg, name):
+    spec = cfg.roster()[name]
+    key = (name, spec, cfg.game, cfg.size, cfg.komi)
+    if key not in _AGENTS:
+        _AGENTS[key] = make_agent(spec, cfg.game, cfg.size, cfg.komi_value(), seed=0, move_timeout=cfg.move_timeout)
+    return _AGENTS[key]
+
+
+def run_job(cfg, job, openings):
+    """Play one scheduled game; returns the job with the game's record merged in."""
+    opening = openings[job["opening"]] if job["opening"] >= 0 else []
+    rec = play_game(agent_for(cfg, job["black"]), agent_for(cfg, job["white"]), cfg.game, cfg.size,
+                    cfg.komi_value(), opening=opening, seed=job["seed"])
+    return {**job, **rec, "opening_moves": len(opening)}
+
+
+def close_agents():
+    for agent in _AGENTS.values():
+        if hasattr(agent, "close"):
+            agent.close()
+    _AGENTS.clear()
+
+
+def _remote_job(cfg_dict, job, openings):
+    import torch
+
+    torch.set_num_threads(1)  # one game per core: the workers are the parallelism
+    cfg = TournamentConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in cfg_dict.items()})
+    return run_job(cfg, job, openings)
+
+
+# -- the results directory -------------------------------------------------------------------------------
+
+def config_dict(cfg):
+    from dataclasses import asdict
+
+    d = asdict(cfg)
+    d["players"] = list(d["players"])
+    return d
+
+
+def check_resume(cfg, out):
+    """Refuse a results directory made by a different tournament; returns the finished games."""
+    path = os.path.join(out, "tournament.json")
+    if os.path.exists(path):
+        try:
+            with open(path) as f:
+                old = json.load(f)
+            old_cfg = TournamentConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in old.items()})
+        except (ValueError, TypeError) as e:
+            raise ValueError(f"{path} is not a tournament config: {e}") from None
+        for key in ("game", "size", "komi", "openings", "opening_plies", "balance", "seed"):
+            if getattr(old_cfg, key) != getattr(cfg, key):
+                raise ValueError(f"{out} holds a tournament with {key}={getattr(old_cfg, key)!r}, not "
+                                 f"{getattr(cfg, key)!r}: use another --out or the same config")
+        for name, spec in cfg.roster().items():
+            if old_cfg.roster().get(name, spec) != spec:
+                raise ValueError(f"{out}: player {name!r} was {old_cfg.roster()[name]!r} there, now {spec!r}; "
+                                 f"give the new one another name")
+    return read_games(out)
+
+
+def read_games(out):
+    """Finished games from ``games.jsonl``; a torn last line (a killed run) is dropped and rewritten."""
+    path = os.path.join(out, "games.jsonl")
+    games = []
+    if not os.path.exists(path):
+        return games
+    with open(path) as f:
+        lines = f.read().split("\n")
+    good = []
+    for i, line in enumerate(lines):
+        if not line.strip():
+            continue
+        try:
+            games.append(json.loads(line))
+            good.append(line)
+        except json.JSONDecodeError:
+            if i < len(lines) - 2:
+                raise ValueError(f"{path}: line {i + 1} is not JSON (edit or remove it)") from None
+    if len(good) != sum(1 for line in lines if line.strip()):
+        tmp = path + ".tmp"
+        with open(tmp, "w") as f:
+            f.write("".join(g + "\n" for g in good))
+        os.replace(tmp, path)
+    return games
+
+
+def append_game(out, rec):
+    with open(os.path.join(out, "games.jsonl"), "a") as f:
+        f.write(json.dumps(rec) + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def write_json(path, obj):
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(obj, f, indent=2)
+    os.replace(tmp, path)
+
+
+def standings(games, names):
+    """``{name: (score, games)}`` over finished games."""
+    s = {n: [0.0, 0] for n in names}
+    for g in games:
+        if g["black"] in s and g["white"] in s:
+            s[g["black"]][0] += g["result"]
+            s[g["white"]][0] += 1 - g["result"]
+            s[g["black"]][1] += 1
+            s[g["white"]][1] += 1
+    return s
+
+
+def live_line(games, names):
+    s = standings(games, names)
+    order = sorted(names, key=lambda n: -(s[n][0] / s[n][1]) if s[n][1] else 0)
+    return " ".join(f"{n} {100 * s[n][0] / s[n][1]:.0f}%" for n in order if s[n][1])
+
+
+def run_tournament(cfg, out, address=None, progress=True, log=print):
+    """Play every game not yet in ``out/games.jsonl``, then write ratings, records and the viewer.
+    Returns the rating report dict."""
+    from tqdm import tqdm
+
+    from arena.report import write_outputs
+
+    os.makedirs(out, exist_ok=True)
+    done = check_resume(cfg, out)
+    write_json(os.path.join(out, "tournament.json"), config_dict(cfg))
+    opath = os.path.join(out, "openings.json")
+    openings = make_openings(cfg)
+    if os.path.exists(opath):
+        with open(opath) as f:
+            if json.load(f) != openings:
+                raise ValueError(f"{opath} differs from the openings this config makes; use another --out")
+    write_json(opath, openings)
+    names = list(cfg.roster())
+    finished = {g["id"] for g in done}
+    todo = [j for j in schedule(cfg) if j["id"] not in finished]
+    games = [g for g in done if g["black"] in names and g["white"] in names]
+    log(f"tournament: {len(names)} players, {len(cfg.pairs())} pairs, {len(todo)} games to play "
+        f"({len(finished)} already in {out}/games.jsonl)")
+    for name in names:  # a bad spec or a broken engine command fails now, in one line
+        agent = agent_for(cfg, name)
+        if hasattr(agent, "check"):
+            agent.check()
+    bar = tqdm(total=len(todo), disable=not progress or not todo, unit="game", dynamic_ncols=True)
+
+    def record(rec):
+        append_game(out, rec)
+        games.append(rec)
+        bar.update(1)
+        bar.set_postfix_str(live_line(games, names), refresh=False)
+
+    try:
+        if cfg.workers == 0 or not todo:
+            for job in todo:
+                record(run_job(cfg, job, openings))
+        else:
+            run_parallel(cfg, todo, openings, record, address)
+    finally:
+        bar.close()
+        close_agents()
+    return write_outputs(cfg, out, games, openings, log=log)
+
+
+def run_parallel(cfg, todo, openings, record, address=None):
+    import ray
+
+    started = not ray.is_initialized()
+    if started:
+        kw = {"address": address} if address else {"num_cpus": cfg.workers}
+        ray.init(**kw, include_dashboard=False, log_to_driver=False, configure_logging=False,
+                 namespace=f"arena-tournament-{os.getpid()}")
+    try:
+        task = ray.remote(num_cpus=1, max_retries=2)(_remote_job)
+        cfg_ref, open_ref = ray.put(config_dict(cfg)), ray.put(openings)
+        pending = [task.remote(cfg_ref, job, open_ref) for job in todo]
+        while pending:
+            ready, pending = ray.wait(pending, num_returns=1)
+            record(ray.get(ready[0]))
+    finally:
+        if started:
+            ray.shutdown()

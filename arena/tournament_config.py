@@ -1,0 +1,89 @@
+"""The one config of ``arena tournament``. Loaded from YAML (``configs/tournament_*.yaml``), overridable
+with ``--set key=value``, written to the results directory (``tournament.json``) and checked on resume."""
+
+import re
+from dataclasses import dataclass
+
+NAME = re.compile(r"^[^\s|]+$")
+
+
+@dataclass(frozen=True)
+class TournamentConfig:
+    game: str = "othello"
+    """``othello`` or ``go``."""
+    size: int = 8
+    """Board size (Othello 4/6/8, Go 2-19)."""
+    komi: float = -1.0
+    """Go komi; -1 takes the size's default (7.5 on 9x9)."""
+    players: tuple[str, ...] = ("random=random", "greedy=greedy")
+    """``NAME=SPEC`` items (a YAML mapping NAME: SPEC works too); a bare SPEC is its own name. Specs:
+    random, greedy, mcts:rollouts=N, az:CHECKPOINT[,sims=N], gtp:COMMAND (arena.specs)."""
+    mode: str = "round_robin"
+    """``round_robin`` (every pair meets) or ``gauntlet`` (``focus`` meets every other player)."""
+    focus: str = ""
+    """Gauntlet mode: the player who meets all the others."""
+    games: int = 20
+    """Games per pair, colours alternating (make it even so each side has both colours equally)."""
+    openings: int = 0
+    """0: every game from the start position. N > 0: N distinct random openings of ``opening_plies`` plies,
+    each played twice per pair with colours swapped, so deterministic agents do not replay one game."""
+    opening_plies: int = 4
+    """Plies of a random opening."""
+    balance: float = 0.3
+    """Keep only openings whose value, by a 2000-simulation rollout search, is within this of even
+    (values in [-1, 1]); 1 keeps all."""
+    anchor: str = "random"
+    """The player whose rating is fixed."""
+    anchor_rating: float = 0.0
+    """The anchor's rating (Elo)."""
+    prior_draws: float = 1.0
+    """Virtual draws added to every pair that met, so perfect scores get a finite rating (BayesElo)."""
+    workers: int = 2
+    """Games played at once as Ray tasks (a local Ray instance unless --address); 0 plays them one after
+    another in this process, without Ray."""
+    move_timeout: float = 60.0
+    """Seconds a GTP engine may take for one answer before it forfeits the game."""
+    seed: int = 0
+    """Seeds the openings and every game (agents are reset with a per-game seed)."""
+
+    def __post_init__(self):
+        if self.game not in ("othello", "go"):
+            raise ValueError(f"game must be othello or go, got {self.game!r}")
+        if self.mode not in ("round_robin", "gauntlet"):
+            raise ValueError(f"mode must be round_robin or gauntlet, got {self.mode!r}")
+        for key in ("games", "openings", "opening_plies", "workers"):
+            if getattr(self, key) < 0:
+                raise ValueError(f"{key} must be >= 0, got {getattr(self, key)}")
+        if self.games < 1:
+            raise ValueError("games must be at least 1")
+        if self.move_timeout <= 0:
+            raise ValueError("move_timeout must be positive")
+        names = list(self.roster())
+        if len(names) < 2:
+            raise ValueError("a tournament needs at least two players")
+        if self.anchor not in names:
+            raise ValueError(f"anchor {self.anchor!r} is not a player; players: {', '.join(names)}")
+        if self.mode == "gauntlet" and self.focus not in names:
+            raise ValueError(f"gauntlet mode needs focus set to a player; players: {', '.join(names)}")
+
+    def roster(self):
+        """``{name: spec}`` in the config's order; names must be unique and plain."""
+        out = {}
+        for item in self.players:
+            head, sep, tail = item.partition("=")
+            name, spec = (head.strip(), tail.strip()) if sep and ":" not in head else (item.strip(), item.strip())
+            if not NAME.match(name):
+                raise ValueError(f"player name {name!r} must not contain spaces or | (write NAME=SPEC)")
+            if name in out:
+                raise ValueError(f"player name {name!r} appears twice")
+            out[name] = spec
+        return out
+
+    def pairs(self):
+        names = list(self.roster())
+        if self.mode == "gauntlet":
+            return [tuple(sorted((self.focus, n))) for n in names if n != self.focus]
+        return [(a, b) if a < b else (b, a) for i, a in enumerate(names) for b in names[i + 1:]]
+
+    def komi_value(self):
+        return None if self.game != "go" or self.komi == -1 else self.komi

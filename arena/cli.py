@@ -72,9 +72,10 @@ def cmd_gtp(args):
     from arena.gtp_server import GTPServer
 
     size = args.size or (9 if args.game == "go" else 8)
-    server = GTPServer(args.agent, args.game, size, args.komi, args.seed)
-    server.agent()  # a bad spec fails here, in one line, before any GTP traffic
-    server.serve()
+    from arena.specs import make_agent
+
+    make_agent(args.agent, args.game, size, args.komi)  # a bad spec fails here, in one line, before any GTP
+    GTPServer(args.agent, args.game, size, args.komi, args.seed).serve()
 
 
 def cmd_tournament(args):

@@ -6,7 +6,8 @@
                                    (options: per_leaf=K rollouts per leaf, root=puct|gumbel, c_puct=X;
                                    ``mcts:200`` is short for rollouts=200)
     az:PATH,sims=64                an AlphaZero training checkpoint with a deterministic Gumbel search
-                                   (sims=0: the policy head alone; root=puct for PUCT)
+                                   (sims=0: the policy head alone, temp=T to sample; root=puct for PUCT);
+                                   PATH may be a run directory: its newest checkpoint
     gtp:COMMAND                    an external GTP engine, e.g. gtp:/usr/games/gnugo --mode gtp --level 1
 
 ``make_agent(spec, game, size, komi, seed)`` builds it; a bad spec is a ``ValueError`` naming it and the
@@ -66,11 +67,19 @@ def make_agent(spec, game="othello", size=8, komi=None, seed=0, move_timeout=30.
         if not path:
             raise ValueError(f"bad agent spec {spec!r}: az needs a checkpoint path (az:runs/x/ckpt.pt,sims=64)")
         o = split_options(spec, opts, ("sims", "root", "temp"))
-        from agents.evaluate import load_net
+        import os
 
+        from agents.evaluate import load_net
+        from agents.train import latest_checkpoint
+
+        if os.path.isdir(path):  # a run directory: its newest checkpoint
+            found = latest_checkpoint(path)
+            if found is None:
+                raise ValueError(f"bad agent spec {spec!r}: no checkpoints in {path}/checkpoints")
+            path = found
         net, cfg, _ = load_net(path)
         if (cfg.game, cfg.size) != (game, size):
-            raise ValueError(f"{path} is a {cfg.game} {cfg.size}x{cfg.size} network, not {game} {size}x{size}")
+            raise ValueError(f"{path} was trained on {cfg.game} {cfg.size}x{cfg.size}, not {game} {size}x{size}")
         sims = number(spec, "sims", o.get("sims", "64"))
         ev = TorchEvaluator(net)
         if sims == 0:

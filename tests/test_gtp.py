@@ -1,0 +1,214 @@
+"""GTP both ways: our server's protocol, forfeits of misbehaving engines, and real games against
+GNU Go and gtp-rhino (skipped, saying so, when their binaries are absent)."""
+
+import io
+import os
+import shutil
+import sys
+
+import pytest
+
+from arena.driver import play_game
+from arena.gtp_server import GTPServer
+from arena.specs import make_agent
+from envs.game import Game
+
+HERE = os.path.dirname(__file__)
+FAKE = f"{sys.executable} {os.path.join(HERE, 'data', 'fake_gtp.py')}"
+OURS = f"{sys.executable} -m arena.cli gtp"
+GNUGO = shutil.which("gnugo") or ("/usr/games/gnugo" if os.path.exists("/usr/games/gnugo") else None)
+RHINO = shutil.which("gtp-rhino") or ("/usr/games/gtp-rhino" if os.path.exists("/usr/games/gtp-rhino") else None)
+
+
+def answers(server, *commands):
+    out = io.StringIO()
+    server.serve(io.StringIO("\n".join(commands) + "\n"), out)
+    blocks = out.getvalue().split("\n\n")
+    assert blocks[-1] == ""  # every answer ends with a blank line
+    return blocks[:-1]
+
+
+# -- our server ------------------------------------------------------------------------------------------
+
+def test_server_protocol_basics():
+    s = GTPServer("random", "go", 9)
+    a = answers(s, "protocol_version", "7 name", "known_command genmove", "known_command fly",
+                "list_commands", "boardsize 5", "clear_board", "komi 0.5", "play b C3", "play white B2",
+                "2 final_score", "showboard")
+    assert a[0] == "= 2"
+    assert a[1] == "=7 selfplay-arena"  # the id is echoed
+    assert a[2] == "= true" and a[3] == "= false"
+    for cmd in ("protocol_version", "boardsize", "clear_board", "komi", "play", "genmove", "undo", "showboard",
+                "final_score", "quit", "known_command", "list_commands", "name", "version"):
+        assert cmd in a[4].split()
+    assert a[5:10] == ["=", "=", "=", "=", "="]
+    # Tromp-Taylor on 5x5 with one stone each and komi 0.5: the empty region touches both colours.
+    assert a[10] == "=2 W+0.5"
+    assert "X" in a[11] and "O" in a[11] and a[11].startswith("=")
+
+
+def test_server_malformed_commands_keep_it_up():
+    s = GTPServer("random", "go", 9)
+    a = answers(s, "fly away", "boardsize 42", "boardsize x", "play b Z9", "play q D4", "play b", "genmove",
+                "komi abc", "undo", "play b D4", "play w D4", "  # only a comment", "3", "\x01name\x02",
+                "protocol_version")
+    assert a[0] == "? unknown command"
+    assert a[1] == "? unacceptable size"
+    assert a[2].startswith("? ")
+    assert a[3] == "? invalid vertex 'Z9'"
+    assert a[4] == "? invalid color 'q'"
+    assert a[5].startswith("? syntax error") and a[6].startswith("? syntax error")
+    assert a[7] == "? komi needs a number"
+    assert a[8] == "? cannot undo"
+    assert a[9] == "="
+    assert a[10] == "? illegal move"  # occupied
+    assert a[11] == "?3 missing command"
+    assert a[12] == "= selfplay-arena"  # control characters are removed
+    assert a[13] == "= 2"
+
+
+def test_server_genmove_undo_and_implied_pass():
+    s = GTPServer("greedy", "go", 5, seed=1)
+    a = answers(s, "genmove b", "genmove b")
+    assert a[0].startswith("= ") and a[0] != "= pass"
+    # Black again: white's pass is implied and inserted, as GTP engines do.
+    assert a[1].startswith("= ")
+    assert len(s.board.history) == 3 and s.board.history[1] == 25
+    a = answers(s, "undo", "undo")
+    assert a == ["=", "="]
+    assert len(s.board.history) == 1  # back to black's first move
+
+
+def test_server_othello_like_gtp_rhino():
+    s = GTPServer("random", "go", 9)
+    a = answers(s, "set_game Othello", "list_games", "boardsize 8", "clear_board", "play b d3", "genmove w",
+                "set_game Chess", "play b pass")
+    assert a[0] == "=" and "Othello" in a[1]
+    assert s.game == "othello" and s.size == 8
+    reply = a[5][2:]
+    assert reply.isupper() and len(reply) == 2  # upper case, like gtp-rhino
+    assert a[6].startswith("? unsupported game")
+    assert a[7] == "? illegal move"  # black has moves: no pass
+    # A forced pass: random 6x6 games until one reaches a position whose side to move must pass.
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        g = Game("othello", 6)
+        while not g.terminal and g.legal_actions() != [36]:
+            g.play(int(rng.choice(g.legal_actions())))
+        if not g.terminal:
+            break
+    assert not g.terminal, "no forced pass found"
+    s2 = GTPServer("random", "othello", 6)
+    s2.board = g.copy()
+    other = "b" if g.to_play == 1 else "w"
+    move = g.copy().play(36).legal_moves()[0]
+    a2 = answers(s2, f"play {other} {move.upper()}")
+    assert a2 == ["="]
+    assert s2.board.history[len(g.history)] == 36  # the implied pass was inserted before the move
+
+
+def test_server_final_score_othello_gives_empties_to_the_winner():
+    g = Game("othello", 4)
+    while not g.terminal:
+        g.play(g.legal_actions()[-1])
+    s = GTPServer("random", "othello", 4)
+    s.board = g
+    (a,) = answers(s, "final_score")
+    m = g.final_margin()
+    assert a == ("= 0" if m == 0 else f"= {'B' if m > 0 else 'W'}+{abs(m):g}")
+    assert abs(m) >= abs(g.score())
+
+
+def test_arena_gtp_subprocess_bad_spec_is_one_line():
+    import subprocess
+
+    p = subprocess.run([sys.executable, "-m", "arena.cli", "gtp", "--agent", "nonsense"], capture_output=True,
+                       text=True, input="quit\n", timeout=120)
+    assert p.returncode == 2
+    assert p.stderr.strip().startswith("arena: error: unknown agent spec 'nonsense'")
+    assert "Traceback" not in p.stderr
+
+
+# -- the client: forfeits ----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("mode, reason", [
+    ("sleep", "forfeit: black: no answer to 'genmove black' within 1s"),
+    ("crash", "forfeit: black: engine exited during 'genmove black' (code 3)"),
+    ("illegal", "forfeit: black: illegal move A1"),
+    ("garbage", "forfeit: black: unreadable move 'Z99'"),
+    ("refuse", "forfeit: black: engine refused genmove: no move for you"),
+    ("junk", "forfeit: black: malformed answer to 'genmove black': 'hello'"),
+    ("resign", "resign: black"),
+])
+def test_misbehaving_engine_forfeits_and_the_next_game_goes_on(mode, reason):
+    bad = make_agent(f"gtp:{FAKE} {mode}", "othello", 8, move_timeout=1.0)
+    rnd = make_agent("random", "othello", 8)
+    for _ in range(2):  # the second game restarts or reuses the engine and ends the same way
+        r = play_game(bad, rnd, "othello", 8, seed=3)
+        assert r["reason"] == reason
+        assert r["result"] == 0.0 and r["margin"] is None
+    r = play_game(rnd, bad, "othello", 8, seed=3)  # as white: black's random move comes first
+    assert r["result"] == 1.0 and r["reason"] == reason.replace("black", "white")
+    bad.close()
+
+
+def test_engine_that_cannot_start_is_one_clear_error():
+    a = make_agent("gtp:/nonexistent/engine --gtp", "go", 9)
+    with pytest.raises(ValueError, match="cannot start GTP engine '/nonexistent/engine'"):
+        a.check()
+
+
+def test_gtp_client_against_our_server_is_one_game():
+    """Our agent through our GTP server plays exactly the game it plays in-process."""
+    ours = make_agent(f"gtp:{OURS} --game othello --size 6 --agent greedy --seed 5", "othello", 6)
+    rnd = make_agent("random", "othello", 6)
+    r = play_game(ours, rnd, "othello", 6, seed=11)
+    g = Game("othello", 6).play_all(r["moves"])
+    assert g.terminal and r["reason"] == "end"
+    assert ours.final_score(g) == ("0" if r["margin"] == 0 else f"{'B' if r['margin'] > 0 else 'W'}+{abs(r['margin']):g}")
+    ours.close()
+
+
+# -- real engines -------------------------------------------------------------------------------------------
+
+def result_str(m):
+    return "0" if m == 0 else f"{'B' if m > 0 else 'W'}+{abs(m):g}"
+
+
+@pytest.mark.skipif(GNUGO is None, reason="GNU Go is not installed (apt-get install gnugo): real-engine test skipped")
+def test_random_through_our_gtp_server_against_gnugo():
+    ours = f"gtp:{OURS} --game go --size 9 --agent random --seed 3"
+    gnu = f"gtp:{GNUGO} --mode gtp --level 1 --chinese-rules --capture-all-dead --seed 1"
+    for k in range(2):
+        specs = (ours, gnu) if k == 0 else (gnu, ours)
+        b, w = (make_agent(s, "go", 9, 7.5, move_timeout=120) for s in specs)
+        r = play_game(b, w, "go", 9, komi=7.5, seed=k)
+        g = Game("go", 9, komi=7.5).play_all(r["moves"])
+        assert r["reason"] == "end" and g.terminal and g.history[-2:] == [81, 81]  # two passes
+        gnugo = w if k == 0 else b
+        ourside = b if k == 0 else w
+        # Tromp-Taylor-clean: GNU Go captured every dead stone, so its own count and ours agree exactly.
+        assert gnugo.final_score(g) == result_str(r["margin"])
+        assert ourside.final_score(g) == result_str(r["margin"])
+        assert r["result"] == (0.0 if k == 0 else 1.0)  # GNU Go wins against random
+        b.close()
+        w.close()
+
+
+@pytest.mark.skipif(RHINO is None, reason="gtp-rhino is not installed (apt-get install grhino): real-engine test skipped")
+def test_random_through_our_gtp_server_against_gtp_rhino():
+    ours = f"gtp:{OURS} --game othello --agent random --seed 4"
+    rhino = f"gtp:{RHINO} -l 1"
+    for k in range(4):
+        specs = (ours, rhino) if k % 2 == 0 else (rhino, ours)
+        b, w = (make_agent(s, "othello", 8, move_timeout=120) for s in specs)
+        r = play_game(b, w, "othello", 8, seed=k)
+        g = Game("othello", 8).play_all(r["moves"])
+        assert r["reason"] == "end" and g.terminal
+        # gtp-rhino's own count (empties to the winner) is ours, and so is our server's.
+        assert b.final_score(g) == result_str(r["margin"])
+        assert w.final_score(g) == result_str(r["margin"])
+        b.close()
+        w.close()

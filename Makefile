@@ -2,11 +2,12 @@
 #   make demo   set up .venv and run the main job: AlphaZero on 6x6 Othello (local Ray, 15 minutes),
 #               then the trained net against greedy and pure MCTS with 200 rollouts
 #   make test   set up .venv and run the test suite (slow checks skipped; add ARGS=--runslow)
+#   make tournament   the README's Othello 8x8 tournament (needs gtp-rhino: make engines, as root)
 PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
 
-.PHONY: setup demo test test-slow bench clean
+.PHONY: setup demo test test-slow bench tournament engines clean
 
 $(BIN)/arena: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +33,12 @@ bench: setup
 	$(BIN)/arena bench env
 	$(BIN)/arena bench mcts
 	$(BIN)/arena bench selfplay
+
+tournament: setup
+	$(BIN)/arena tournament --config configs/tournament_othello8.yaml --out runs/tournament_othello8
+
+engines:
+	bash .ci/engines
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache

@@ -7,7 +7,7 @@ games and white in the odd ones, and returns ``a``'s score per game (+1 win, 0 d
 import numpy as np
 
 from agents.evaluators import TorchEvaluator
-from agents.players import GreedyAgent, MCTSAgent, RandomAgent
+from agents.players import MCTSAgent
 from envs.core import make_batch
 
 
@@ -29,18 +29,13 @@ def play_match(a, b, game, size, games, seed=0, **game_kwargs):
 
 
 def anchor_agent(spec, seed=0):
-    """``random``, ``greedy`` or ``mcts:N`` (pure MCTS with N rollout simulations)."""
-    if spec == "random":
-        return RandomAgent(seed)
-    if spec == "greedy":
-        return GreedyAgent(seed)
-    if spec.startswith("mcts:"):
-        try:
-            n = int(spec.split(":", 1)[1])
-        except ValueError:
-            raise ValueError(f"bad anchor {spec!r}: expected mcts:N with an integer N") from None
-        return MCTSAgent(simulations=n, seed=seed)
-    raise ValueError(f"unknown anchor {spec!r}; use random, greedy or mcts:N")
+    """A fixed opponent of the training gauntlets: ``random``, ``greedy`` or ``mcts:N`` (pure MCTS with N
+    rollout simulations; any ``mcts:`` spec of :mod:`arena.specs`). These play batches of games at once."""
+    from arena.specs import make_agent
+
+    if spec.split(":")[0] not in ("random", "greedy", "mcts"):
+        raise ValueError(f"unknown anchor {spec!r}; use random, greedy or mcts:N")
+    return make_agent(spec, seed=seed)
 
 
 def net_agent(net, simulations, seed=0):

@@ -271,7 +271,12 @@ def run_parallel(cfg, todo, openings, record, address=None):
         pending = [task.remote(cfg_ref, job, open_ref) for job in todo]
         while pending:
             ready, pending = ray.wait(pending, num_returns=1)
-            record(ray.get(ready[0]))
+            try:
+                rec = ray.get(ready[0])
+            except ray.exceptions.RayTaskError as e:  # an agent's error in a worker: one line, games kept
+                cause = e.cause if getattr(e, "cause", None) is not None else e
+                raise ValueError(f"a game failed in a worker: {type(cause).__name__}: {cause}") from None
+            record(rec)
     finally:
         if started:
             ray.shutdown()

@@ -49,3 +49,15 @@ def test_every_shipped_config_loads():
     for p in paths:
         cfg = load_config(TrainConfig, p)
         assert cfg.game in ("othello", "go")
+
+
+def test_every_shipped_tournament_config_loads():
+    import glob
+
+    from arena.tournament_config import TournamentConfig
+
+    paths = sorted(glob.glob("configs/tournament_*.yaml"))
+    assert len(paths) >= 3
+    for p in paths:
+        cfg = load_config(TournamentConfig, p)
+        assert len(cfg.roster()) >= 4 and cfg.anchor in cfg.roster(), p

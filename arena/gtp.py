@@ -133,7 +133,10 @@ class GTPAgent(Agent):
     # -- engine lifecycle --------------------------------------------------------------------------------
     def _start(self):
         if self.engine is None or not self.engine.alive:
-            self.engine = GTPEngine(self.command, timeout=self.move_timeout)
+            try:
+                self.engine = GTPEngine(self.command, timeout=self.move_timeout)
+            except GTPFailure as e:
+                raise EngineError(f"engine refused the start-up commands: {e}") from None
             self.sent = None
         if self.sent is None:
             setup = []
@@ -141,8 +144,10 @@ class GTPAgent(Agent):
                 if "set_game" in self.engine.commands:
                     setup.append("set_game Othello")
             setup += [f"boardsize {self.size}", "clear_board"]
-            if self.game == "go" and self.komi is not None:
-                setup.append(f"komi {self.komi:g}")
+            if self.game == "go":  # always sent: an engine's own default komi is not ours
+                from envs.go_kernels import default_komi
+
+                setup.append(f"komi {self.komi if self.komi is not None else default_komi(self.size):g}")
             for cmd in setup:
                 try:
                     self.engine.send(cmd)

@@ -212,3 +212,12 @@ def test_random_through_our_gtp_server_against_gtp_rhino():
         assert w.final_score(g) == result_str(r["margin"])
         b.close()
         w.close()
+
+
+@pytest.mark.skipif(GNUGO is None, reason="GNU Go is not installed (apt-get install gnugo): real-engine test skipped")
+def test_engine_gets_our_komi_even_by_default():
+    for komi, want in ((None, "7.5"), (5.5, "5.5")):  # GNU Go's own default is not ours
+        a = make_agent(f"gtp:{GNUGO} --mode gtp", "go", 9, komi)
+        a.check()
+        assert a.send("get_komi") == want
+        a.close()

@@ -14,7 +14,7 @@ from arena.specs import make_agent
 from envs.game import Game
 
 HERE = os.path.dirname(__file__)
-FAKE = f"{sys.executable} {os.path.join(HERE, 'data', 'fake_gtp.py')}"
+FAKE = f"{sys.executable} {os.path.join(HERE, 'fake_gtp.py')}"
 OURS = f"{sys.executable} -m arena.cli gtp"
 GNUGO = shutil.which("gnugo") or ("/usr/games/gnugo" if os.path.exists("/usr/games/gnugo") else None)
 RHINO = shutil.which("gtp-rhino") or ("/usr/games/gtp-rhino" if os.path.exists("/usr/games/gtp-rhino") else None)

@@ -211,7 +211,7 @@ def test_rerun_with_another_config_is_refused_and_new_players_are_added(tmp_path
 
 
 def test_forfeits_are_recorded_and_the_tournament_goes_on(tmp_path):
-    fake = f"{sys.executable} {os.path.join(os.path.dirname(__file__), 'data', 'fake_gtp.py')} crash"
+    fake = f"{sys.executable} {os.path.join(os.path.dirname(__file__), 'fake_gtp.py')} crash"
     cfg = dataclasses.replace(SMALL, players=("random=random", f"broken=gtp:{fake}"), games=4)
     rep = run_tournament(cfg, str(tmp_path / "t"), progress=False, log=quiet)
     games = read_games(str(tmp_path / "t"))

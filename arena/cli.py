@@ -124,6 +124,44 @@ def cmd_play(args):
     play_terminal(args.game, size, args.agent, args.color, args.komi, args.seed)
 
 
+def cmd_transcripts(args):
+    from agents.tokenizer import Tokenizer
+    from agents import transcripts as T
+
+    size = args.size or (8 if args.game == "othello" else 9)
+    if args.games < 1:
+        raise ValueError("--games must be at least 1")
+    if not 0 < args.val_fraction < 1:
+        raise ValueError("--val-fraction must be between 0 and 1")
+    tok = Tokenizer(args.game, size)
+    kind, _, arg = args.source.partition(":")
+    total = None
+    if kind == "random":
+        batches, total = T.random_source(args.game, size, args.games, args.seed), args.games
+    elif kind == "selfplay" and arg:
+        batches, total = T.selfplay_source(arg, args.game, size, args.games, args.seed), args.games
+    elif kind == "tournament" and arg:
+        batches = T.tournament_source(arg, args.game, size)
+    elif kind == "wthor" and arg:
+        if (args.game, size) != ("othello", 8):
+            raise ValueError("WTHOR files hold 8x8 Othello games")
+        batches = T.wthor_source([p for p in arg.split(",") if p])
+    else:
+        raise ValueError(f"unknown --source {args.source!r}; use random, selfplay:RUN, tournament:DIR or "
+                         f"wthor:FILE[,FILE...]")
+    m = T.write_dataset(args.out, tok, batches, args.source, args.seed, args.val_fraction, total=total)
+    print(json.dumps({"out": args.out, **m["counts"], "tokenizer": m["tokenizer"]}))
+
+
+def cmd_pretrain(args):
+    from agents.config import load_config
+    from agents.pretrain import PretrainConfig, pretrain
+
+    cfg = load_config(PretrainConfig, args.config, args.set or [])
+    name = os.path.splitext(os.path.basename(args.config))[0] if args.config else "pretrain"
+    pretrain(cfg, args.run_dir or os.path.join("runs", name), resume=args.resume)
+
+
 def build_parser():
     ap = argparse.ArgumentParser(
         prog="arena",
@@ -234,6 +272,30 @@ def build_parser():
     pl.add_argument("--color", default="black", choices=["black", "white"], help="your colour (default black)")
     pl.add_argument("--seed", type=int, default=0, help="the agent's seed (default 0)")
     pl.set_defaults(func=cmd_play)
+    tt = sub.add_parser("transcripts", help="make a transcript dataset (token shards) for the sequence model",
+                        description="Write token shards (uint8 .npy, memory-mapped for training) and a JSON "
+                                    "manifest: games deduplicated, split into train/val by a hash of each game. "
+                                    "Sources: random (a uniformly random legal move at every ply, in Numba, as "
+                                    "Othello-GPT), selfplay:RUN (fresh games of a training run's newest net), "
+                                    "tournament:DIR (a tournament's games), wthor:FILE[,FILE] (WTHOR .wtb).")
+    tt.add_argument("--game", default="othello", choices=["othello", "go"], help="game (default othello)")
+    tt.add_argument("--size", type=int, help="board size (default 8 for Othello, 9 for Go)")
+    tt.add_argument("--source", default="random", help="random | selfplay:RUN | tournament:DIR | wthor:FILES")
+    tt.add_argument("--games", type=int, default=100_000, help="games to generate (random, selfplay)")
+    tt.add_argument("--val-fraction", type=float, default=0.05, help="share of games held out (default 0.05)")
+    tt.add_argument("--seed", type=int, default=0, help="seed (default 0)")
+    tt.add_argument("--out", required=True, help="dataset directory (must not hold a dataset yet)")
+    tt.set_defaults(func=cmd_transcripts)
+    pt = sub.add_parser("pretrain", help="next-token pretraining of the GPT on transcripts",
+                        description="Train the GPT by next-token prediction on a transcript dataset: AdamW, "
+                                    "warmup and cosine decay, gradient clipping, held-out loss, accuracy and "
+                                    "legal-move error rate (Othello-GPT's definition), JSONL and TensorBoard "
+                                    "metrics, atomic checkpoints, --resume. GPU when present, else CPU.")
+    pt.add_argument("--config", help="YAML config (configs/seq_*.yaml)")
+    pt.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config key (repeatable)")
+    pt.add_argument("--run-dir", help="where checkpoints and metrics go (default runs/CONFIG)")
+    pt.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in --run-dir")
+    pt.set_defaults(func=cmd_pretrain)
     return ap
 
 

@@ -100,6 +100,13 @@ class GameBatch:
         """Play every game to its end with uniformly random moves, in Numba; returns moves played."""
         return int(self._random_playouts())
 
+    def random_games(self, max_len):
+        """Play every game to its end with uniformly random legal moves, in Numba, recording them:
+        ``(actions int16[B, max_len] padded with -1, lengths int32[B])``; passes included."""
+        out = np.empty((self.batch_size, max_len), np.int16)
+        lengths = self.K.random_games(self.i16, self.u64, self.rng, self.geo, out)
+        return out, lengths
+
     def move_gains(self):
         """``int32[B, A]``: what each legal move wins at once (Othello: discs flipped; Go: stones
         captured; 0 for pass), -1 where the move is illegal. Greedy players read it."""

@@ -380,3 +380,23 @@ def perft(i16, u64, b, depth, geo):
         return np.int64(1)
     own, opp = own_opp(i16, u64, b)
     return _perft(own, opp, depth, geo)
+
+
+@nb.njit(cache=True)
+def random_games(i16, u64, rng, geo, out):
+    """Play every game of the batch to its end with uniformly random legal actions, writing them to
+    ``out: int16[B, L]`` (passes included; -1 after the end). Returns ``int32[B]`` game lengths; a game
+    longer than L stops being recorded at L (the caller sizes L past the longest possible game)."""
+    lengths = np.zeros(i16.shape[0], np.int32)
+    for b in range(i16.shape[0]):
+        k = 0
+        while not i16[b, TERMINAL]:
+            a = random_action(i16, u64, b, rng, geo)
+            apply_move(i16, u64, b, a, geo)
+            if k < out.shape[1]:
+                out[b, k] = a
+            k += 1
+        for j in range(k, out.shape[1]):
+            out[b, j] = -1
+        lengths[b] = k
+    return lengths

@@ -1,0 +1,126 @@
+"""A GPT for move sequences, readable top to bottom: token and learned position embeddings,
+pre-LayerNorm blocks (causal self-attention, MLP), a final LayerNorm and an output layer tied to
+the token embedding.
+
+    model = GPT(GPTConfig.preset("tiny", vocab_size=62, block_size=61))
+    logits = model(ids)                  # ids int64[B, T] -> logits float32[B, T, V]
+    logits, resid = model(ids, return_residuals=True)   # resid: [layers + 1] tensors [B, T, d_model]
+
+Presets: ``tiny`` for tests (2 layers, d 64), ``small`` for about an hour on a CPU (4 layers, d 256),
+``othello_gpt`` for a lent GPU (Othello-GPT's 8 layers, 8 heads, d 512).
+"""
+
+import math
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+PRESETS = {
+    "tiny": {"n_layer": 2, "n_head": 2, "d_model": 64},
+    "small": {"n_layer": 4, "n_head": 4, "d_model": 256},
+    "othello_gpt": {"n_layer": 8, "n_head": 8, "d_model": 512},
+}
+
+
+@dataclass(frozen=True)
+class GPTConfig:
+    vocab_size: int
+    """Token ids (agents.tokenizer: PAD, BOS, the squares, Go's PASS)."""
+    block_size: int
+    """Longest sequence, BOS included."""
+    n_layer: int = 4
+    n_head: int = 4
+    d_model: int = 256
+    dropout: float = 0.0
+    """Dropout on attention, residual and embedding outputs (Othello-GPT used 0.1)."""
+
+    @classmethod
+    def preset(cls, name, vocab_size, block_size, dropout=0.0):
+        if name not in PRESETS:
+            raise ValueError(f"unknown GPT preset {name!r}; known: {', '.join(PRESETS)}")
+        return cls(vocab_size=vocab_size, block_size=block_size, dropout=dropout, **PRESETS[name])
+
+    def to_dict(self):
+        return asdict(self)
+
+
+class SelfAttention(nn.Module):
+    def __init__(self, cfg):
+        super().__init__()
+        if cfg.d_model % cfg.n_head:
+            raise ValueError(f"d_model {cfg.d_model} is not divisible by n_head {cfg.n_head}")
+        self.n_head = cfg.n_head
+        self.qkv = nn.Linear(cfg.d_model, 3 * cfg.d_model)
+        self.proj = nn.Linear(cfg.d_model, cfg.d_model)
+        self.dropout = cfg.dropout
+        self.resid_drop = nn.Dropout(cfg.dropout)
+
+    def forward(self, x):
+        B, T, C = x.shape
+        q, k, v = self.qkv(x).split(C, dim=2)
+        # [B, T, C] -> [B, heads, T, C / heads]
+        q, k, v = (t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2) for t in (q, k, v))
+        y = F.scaled_dot_product_attention(q, k, v, is_causal=True, dropout_p=self.dropout if self.training else 0.0)
+        return self.resid_drop(self.proj(y.transpose(1, 2).reshape(B, T, C)))
+
+
+class Block(nn.Module):
+    def __init__(self, cfg):
+        super().__init__()
+        self.ln1 = nn.LayerNorm(cfg.d_model)
+        self.attn = SelfAttention(cfg)
+        self.ln2 = nn.LayerNorm(cfg.d_model)
+        self.mlp = nn.Sequential(nn.Linear(cfg.d_model, 4 * cfg.d_model), nn.GELU(),
+                                 nn.Linear(4 * cfg.d_model, cfg.d_model), nn.Dropout(cfg.dropout))
+
+    def forward(self, x):
+        x = x + self.attn(self.ln1(x))  # pre-LayerNorm: the residual stream itself is never normalised
+        return x + self.mlp(self.ln2(x))
+
+
+class GPT(nn.Module):
+    def __init__(self, cfg):
+        super().__init__()
+        self.cfg = cfg
+        self.tok = nn.Embedding(cfg.vocab_size, cfg.d_model)
+        self.pos = nn.Embedding(cfg.block_size, cfg.d_model)
+        self.drop = nn.Dropout(cfg.dropout)
+        self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.n_layer))
+        self.ln_f = nn.LayerNorm(cfg.d_model)
+        self.head = nn.Linear(cfg.d_model, cfg.vocab_size, bias=False)
+        self.head.weight = self.tok.weight  # weight tying
+        self.apply(self._init)
+        for name, p in self.named_parameters():  # GPT-2: scale the residual projections by depth
+            if name.endswith("proj.weight") or name.endswith("mlp.2.weight"):
+                nn.init.normal_(p, 0.0, 0.02 / math.sqrt(2 * cfg.n_layer))
+
+    @staticmethod
+    def _init(m):
+        if isinstance(m, nn.Linear):
+            nn.init.normal_(m.weight, 0.0, 0.02)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.Embedding):
+            nn.init.normal_(m.weight, 0.0, 0.02)
+
+    def forward(self, ids, return_residuals=False):
+        B, T = ids.shape
+        if T > self.cfg.block_size:
+            raise ValueError(f"sequence of {T} tokens is longer than block_size {self.cfg.block_size}")
+        x = self.drop(self.tok(ids) + self.pos(torch.arange(T, device=ids.device)))
+        resid = [x]
+        for blk in self.blocks:
+            x = blk(x)
+            resid.append(x)
+        logits = self.head(self.ln_f(x))
+        return (logits, resid) if return_residuals else logits
+
+    def num_params(self):
+        return sum(p.numel() for p in self.parameters())  # tied weights are counted once
+
+    def flops_per_token(self):
+        """Forward FLOPs per token, about 2 * parameters + attention (Kaplan et al.'s estimate)."""
+        c = self.cfg
+        return 2 * self.num_params() + 2 * c.n_layer * c.block_size * c.d_model

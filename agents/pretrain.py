@@ -1,0 +1,298 @@
+"""``arena pretrain``: next-token pretraining of the GPT on a transcript dataset.
+
+    arena pretrain --config configs/seq_othello8.yaml [--set key=value] [--run-dir runs/x] [--resume]
+
+AdamW with linear warmup and cosine decay, gradient clipping, a progress bar, metrics to
+``run_dir/metrics.jsonl`` and TensorBoard, and atomic checkpoints (weights, optimizer, step, config,
+model config, RNG state) every ``checkpoint_every`` steps, at the end and on SIGINT/SIGTERM. Runs on
+the GPU when one is present, on the CPU otherwise.
+
+Every evaluation reports, on held-out games: next-token loss and accuracy, and the legal-move error
+rate as Othello-GPT defines it (the top-1 prediction after every prefix of a game, illegal = error).
+Step 0 is the untrained baseline.
+"""
+
+import json
+import math
+import os
+import signal
+import time
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from agents.gpt import GPT, PRESETS, GPTConfig
+from agents.tokenizer import BOS, PAD
+from agents.transcripts import Dataset
+
+
+@dataclass(frozen=True)
+class PretrainConfig:
+    data: str = "data/othello8_random"
+    """Transcript dataset directory (``arena transcripts``)."""
+    preset: str = "small"
+    """GPT size: tiny, small, othello_gpt (agents.gpt.PRESETS)."""
+    dropout: float = 0.0
+    """Dropout (Othello-GPT used 0.1 with 20M games; with fewer, each step sees fresh games anyway)."""
+    batch_size: int = 64
+    """Games per step."""
+    lr: float = 1e-3
+    """Peak learning rate."""
+    warmup_steps: int = 200
+    """Linear warmup."""
+    max_steps: int = 20_000
+    """Steps of the cosine schedule (the run stops here or at ``minutes``)."""
+    minutes: float = 0.0
+    """Wall-clock budget; 0 = none."""
+    weight_decay: float = 0.1
+    """AdamW weight decay on matrices (not on biases, LayerNorms or embeddings' positions)."""
+    grad_clip: float = 1.0
+    """Global gradient-norm clip."""
+    eval_every: int = 500
+    """Steps between evaluations on held-out games."""
+    eval_games: int = 500
+    """Held-out games per evaluation (every prefix of each is scored)."""
+    checkpoint_every: int = 1000
+    """Steps between checkpoints."""
+    device: str = "auto"
+    """``auto`` (cuda when present), ``cpu`` or ``cuda``."""
+    threads: int = 0
+    """CPU threads for torch; 0 = torch's default."""
+    seed: int = 0
+    """Seeds the model and the batches."""
+
+    def __post_init__(self):
+        if self.preset not in PRESETS:
+            raise ValueError(f"preset must be one of {', '.join(PRESETS)}, got {self.preset!r}")
+        for k in ("batch_size", "max_steps", "eval_every", "eval_games", "checkpoint_every"):
+            if getattr(self, k) < 1:
+                raise ValueError(f"{k} must be at least 1")
+        if self.device not in ("auto", "cpu", "cuda"):
+            raise ValueError(f"device must be auto, cpu or cuda, got {self.device!r}")
+
+
+def pick_device(name):
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device cuda asked for, but torch sees no GPU")
+    return name
+
+
+# -- the legal-move error rate ---------------------------------------------------------------------------
+
+def legal_targets(tok, rows):
+    """``bool[B, T, V]``: the legal ids after each prefix ``rows[:, :t+1]`` (False where the game is over
+    or the row has ended). Replays the games with our rules kernels; Othello's forced passes, which have
+    no token, are played in between."""
+    from envs.core import make_batch
+
+    B, T = rows.shape
+    out = np.zeros((B, T, tok.vocab_size), bool)
+    g = make_batch(tok.game, B, tok.size)
+    pass_a = tok.size * tok.size
+    alive = np.ones(B, bool)
+
+    def play(which, actions):  # step only these games (a truncated record may stop mid-game)
+        idx = np.flatnonzero(which)
+        if idx.size:
+            g.put(idx, g.take(idx).step(actions[idx]))
+
+    for t in range(T):
+        if t > 0:
+            ids = rows[:, t]
+            alive &= (ids >= 2) & ~g.terminal
+            play(alive, tok.id_to_action[np.where(alive, ids, 2)])
+        if tok.game == "othello":  # a forced pass has no token: play it now
+            m = g.legal_mask()
+            forced = alive & ~g.terminal & (m[:, :-1].sum(axis=1) == 0)
+            play(forced, np.full(B, pass_a))
+        m = g.legal_mask()
+        m[~alive] = False
+        out[:, t] = tok.legal_ids(m)
+    return out
+
+
+@torch.no_grad()
+def evaluate(model, rows, legal, device, batch=256):
+    """Next-token loss and accuracy over the real targets, and the legal-move error rate over every
+    prefix that has a legal move to predict."""
+    model.eval()
+    loss_sum = correct = n_tok = illegal = n_prefix = 0
+    for i in range(0, len(rows), batch):
+        x = torch.from_numpy(rows[i:i + batch]).to(device)
+        logits = model(x[:, :-1]).float()
+        y = x[:, 1:]
+        real = y >= 2
+        loss_sum += F.cross_entropy(logits[real], y[real], reduction="sum").item()
+        pred = logits.argmax(-1)
+        correct += (pred[real] == y[real]).sum().item()
+        n_tok += real.sum().item()
+        lg = torch.from_numpy(legal[i:i + batch, :-1]).to(device)
+        has = lg.any(-1)
+        ok = lg.gather(-1, pred.unsqueeze(-1)).squeeze(-1)
+        illegal += (has & ~ok).sum().item()
+        n_prefix += has.sum().item()
+    model.train()
+    return {"val_loss": loss_sum / max(n_tok, 1), "val_acc": correct / max(n_tok, 1),
+            "legal_error": illegal / max(n_prefix, 1), "prefixes": int(n_prefix)}
+
+
+# -- checkpoints ------------------------------------------------------------------------------------------
+
+def save(run_dir, model, opt, step, cfg, rng, stats):
+    os.makedirs(os.path.join(run_dir, "checkpoints"), exist_ok=True)
+    path = os.path.join(run_dir, "checkpoints", f"step_{step:08d}.pt")
+    torch.save({"kind": "gpt", "weights": model.state_dict(), "optimizer": opt.state_dict(), "step": step,
+                "config": asdict(cfg), "gpt": model.cfg.to_dict(), "rng": rng.bit_generator.state,
+                "torch_rng": torch.get_rng_state(), "stats": stats}, path + ".tmp")
+    os.replace(path + ".tmp", path)
+    for f in sorted(x for x in os.listdir(os.path.dirname(path)) if x.endswith(".pt"))[:-3]:
+        os.remove(os.path.join(os.path.dirname(path), f))
+    return path
+
+
+def load_gpt(path, device="cpu"):
+    """``(model, checkpoint)`` from a pretraining or fine-tuning checkpoint; one-line errors."""
+    try:
+        ck = torch.load(path, map_location=device, weights_only=False)
+        model = GPT(GPTConfig(**ck["gpt"]))
+        model.load_state_dict(ck["weights"])
+    except FileNotFoundError:
+        raise ValueError(f"no checkpoint at {path}") from None
+    except Exception as e:
+        raise ValueError(f"cannot read GPT checkpoint {path}: {type(e).__name__}: {e}") from None
+    return model.to(device), ck
+
+
+def latest(run_dir):
+    d = os.path.join(run_dir, "checkpoints")
+    files = sorted(f for f in os.listdir(d) if f.endswith(".pt")) if os.path.isdir(d) else []
+    return os.path.join(d, files[-1]) if files else None
+
+
+# -- the run ----------------------------------------------------------------------------------------------
+
+def lr_at(cfg, step):
+    if step < cfg.warmup_steps:
+        return cfg.lr * (step + 1) / cfg.warmup_steps
+    t = min(1.0, (step - cfg.warmup_steps) / max(1, cfg.max_steps - cfg.warmup_steps))
+    return cfg.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * t)))
+
+
+def make_optimizer(model, cfg):
+    decay = [p for n, p in model.named_parameters() if p.dim() >= 2 and not n.startswith("pos.")]
+    rest = [p for n, p in model.named_parameters() if not (p.dim() >= 2 and not n.startswith("pos."))]
+    return torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
+                              {"params": rest, "weight_decay": 0.0}], lr=cfg.lr, betas=(0.9, 0.95))
+
+
+def pretrain(cfg, run_dir, resume=False, log=print, progress=True):
+    """Train; returns the last evaluation's metrics."""
+    from torch.utils.tensorboard import SummaryWriter
+    from tqdm import tqdm
+
+    device = pick_device(cfg.device)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    data = Dataset(cfg.data)
+    tok = data.tokenizer
+    if data.count("train") == 0 or data.count("val") == 0:
+        raise ValueError(f"{cfg.data}: needs both train and val games (has {data.count('train')} and "
+                         f"{data.count('val')})")
+    os.makedirs(run_dir, exist_ok=True)
+    torch.manual_seed(cfg.seed)
+    rng = np.random.default_rng(cfg.seed)
+    model = GPT(GPTConfig.preset(cfg.preset, tok.vocab_size, tok.max_len, cfg.dropout)).to(device)
+    opt = make_optimizer(model, cfg)
+    step, stats = 0, {"tokens": 0, "games": 0, "seconds": 0.0}
+    ck_path = latest(run_dir) if resume else None
+    if resume and ck_path is None:
+        log(f"pretrain: nothing to resume in {run_dir}; starting afresh")
+    if ck_path:
+        _, ck = load_gpt(ck_path, device)
+        old = ck["config"]
+        if (old["data"], old["preset"]) != (cfg.data, cfg.preset):
+            raise ValueError(f"{ck_path} was trained with data={old['data']} preset={old['preset']}, not "
+                             f"data={cfg.data} preset={cfg.preset}")
+        model.load_state_dict(ck["weights"])
+        opt.load_state_dict(ck["optimizer"])
+        step, stats = ck["step"], ck["stats"]
+        rng.bit_generator.state = ck["rng"]
+        torch.set_rng_state(ck["torch_rng"])
+        log(f"pretrain: resumed {ck_path} at step {step}")
+    elif latest(run_dir):
+        raise ValueError(f"{run_dir} already has checkpoints: add --resume to continue, or choose --run-dir")
+    with open(os.path.join(run_dir, "config.json"), "w") as f:
+        json.dump({"pretrain": asdict(cfg), "gpt": model.cfg.to_dict(), "dataset": data.manifest}, f, indent=2)
+    log(f"pretrain: {model.num_params():,} parameters ({cfg.preset}), {data.count('train'):,} train / "
+        f"{data.count('val'):,} val games, device {device}")
+    val_rows = data.rows("val", cfg.eval_games)
+    legal = legal_targets(tok, val_rows)
+    tb = SummaryWriter(os.path.join(run_dir, "tensorboard"))
+    metrics_f = open(os.path.join(run_dir, "metrics.jsonl"), "a")
+    stop = {"now": False}
+
+    def on_signal(signum, frame):
+        stop["now"] = True
+
+    old_handlers = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    deadline = time.monotonic() + cfg.minutes * 60 if cfg.minutes > 0 else float("inf")
+    flops_tok = model.flops_per_token()
+
+    def do_eval():
+        m = {"step": step, **evaluate(model, val_rows, legal, device), **stats,
+             "flops": 3 * flops_tok * stats["tokens"]}  # forward + backward ~ 3x forward
+        metrics_f.write(json.dumps(m) + "\n")
+        metrics_f.flush()
+        for k in ("val_loss", "val_acc", "legal_error"):
+            tb.add_scalar(k, m[k], step)
+        return m
+
+    last = do_eval() if step == 0 else None
+    if last:
+        log(f"pretrain: untrained baseline: legal-move error {100 * last['legal_error']:.2f}%, "
+            f"val loss {last['val_loss']:.3f}")
+    bar = tqdm(total=cfg.max_steps, initial=step, disable=not progress, unit="step", dynamic_ncols=True)
+    model.train()
+    t0 = time.monotonic()
+    try:
+        while step < cfg.max_steps and not stop["now"] and time.monotonic() < deadline:
+            for g in opt.param_groups:
+                g["lr"] = lr_at(cfg, step)
+            x = torch.from_numpy(data.sample("train", cfg.batch_size, rng)).to(device)
+            logits = model(x[:, :-1])
+            y = x[:, 1:]
+            loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), y.reshape(-1), ignore_index=PAD)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            opt.step()
+            step += 1
+            stats["tokens"] += int((y >= 2).sum())
+            stats["games"] += cfg.batch_size
+            bar.update(1)
+            if step % 20 == 0:
+                bar.set_postfix(loss=f"{loss.item():.3f}", legal_err=f"{100 * last['legal_error']:.2f}%" if last else "-")
+                tb.add_scalar("train_loss", loss.item(), step)
+            if step % cfg.eval_every == 0:
+                stats["seconds"] += time.monotonic() - t0
+                t0 = time.monotonic()
+                last = do_eval()
+            if step % cfg.checkpoint_every == 0:
+                save(run_dir, model, opt, step, cfg, rng, stats)
+    finally:
+        bar.close()
+        stats["seconds"] += time.monotonic() - t0
+        for s, h in old_handlers.items():
+            signal.signal(s, h)
+    if last is None or last["step"] != step:
+        last = do_eval()
+    path = save(run_dir, model, opt, step, cfg, rng, stats)
+    metrics_f.close()
+    tb.close()
+    log(f"pretrain: step {step}, legal-move error {100 * last['legal_error']:.3f}%, val loss "
+        f"{last['val_loss']:.3f}, accuracy {100 * last['val_acc']:.1f}%; checkpoint {path}")
+    return last

@@ -1,0 +1,251 @@
+"""Transcript datasets for the sequence model: compact token shards, a manifest, memory-mapped reads.
+
+    arena transcripts --game othello --source random --games 1000000 --out data/othello8_random
+
+A dataset directory holds
+    manifest.json          game, size, source, seed, counts (generated, duplicates, train, val), the
+                           tokenizer, the split rule and the shard list
+    train_00000.npy ...    token ids ``[n, max_len]`` (uint8 up to 256 ids), BOS first, PAD after the end
+    val_00000.npy ...      the held-out games
+
+Games are deduplicated (an 8-byte BLAKE2b digest of the token row) and split deterministically by that
+digest: a game is in validation when ``digest % 10000 < val_fraction * 10000``, whatever the order or
+the source it came from. Sources: uniformly random games (as Othello-GPT), self-play of a training run's
+newest net, a tournament's games, and WTHOR ``.wtb`` files (REFERENCE.md).
+"""
+
+import hashlib
+import json
+import os
+
+import numpy as np
+
+from agents.tokenizer import Tokenizer
+from envs.core import make_batch
+
+SPLIT = 10_000
+
+
+# -- sources: each yields (actions int16[B, L] padded with -1, lengths int32[B]) batches ------------------
+
+def random_source(game, size, games, seed, batch=50_000, **game_kwargs):
+    """Uniformly random legal moves at every ply, generated in Numba."""
+    done, k = 0, 0
+    while done < games:
+        b = min(batch, games - done)
+        g = make_batch(game, b, size, seed=seed * 1_000_003 + k, **game_kwargs)
+        yield g.random_games(2 * size * size + 8)
+        done += b
+        k += 1
+
+
+def lists_to_batch(games):
+    L = max((len(a) for a in games), default=1)
+    out = np.full((len(games), max(L, 1)), -1, np.int16)
+    for i, a in enumerate(games):
+        out[i, : len(a)] = a
+    return out, np.array([len(a) for a in games], np.int32)
+
+
+def tournament_source(path, game, size):
+    """The games of a tournament results directory (its games.jsonl), any game or size it holds."""
+    from arena.tournament import read_games
+    from envs.game import Game
+
+    cfg_path = os.path.join(path, "tournament.json")
+    if not os.path.exists(cfg_path):
+        raise ValueError(f"{path} is not a tournament results directory (no tournament.json)")
+    with open(cfg_path) as f:
+        cfg = json.load(f)
+    if (cfg["game"], cfg["size"]) != (game, size):
+        raise ValueError(f"{path} holds {cfg['game']} {cfg['size']}x{cfg['size']} games, not {game} {size}x{size}")
+    games = [Game(game, size).play_all(r["moves"]).history for r in read_games(path)]
+    yield lists_to_batch(games)
+
+
+def selfplay_source(run, game, size, games, seed, simulations=32, games_in_flight=128):
+    """Fresh self-play games of a training run's newest net (Gumbel search, the run's temperature
+    rule), the way the run's own self-play makes them."""
+    from agents.evaluate import load_net
+    from agents.evaluators import TorchEvaluator
+    from agents.mcts import SearchConfig
+    from agents.selfplay import SelfPlay
+    from agents.train import game_kwargs, latest_checkpoint
+
+    ckpt = latest_checkpoint(run) if os.path.isdir(run) else run
+    if ckpt is None:
+        raise ValueError(f"no checkpoints in {run}/checkpoints")
+    net, cfg, _ = load_net(ckpt)
+    if (cfg.game, cfg.size) != (game, size):
+        raise ValueError(f"{ckpt} was trained on {cfg.game} {cfg.size}x{cfg.size}, not {game} {size}x{size}")
+    sp = SelfPlay(TorchEvaluator(net), game, size, min(games_in_flight, games),
+                  SearchConfig(simulations=simulations, root="gumbel"), seed=seed,
+                  temperature_moves=cfg.temperature_moves, **game_kwargs(cfg))
+    chunk = []
+    for rec in sp.play(games):
+        chunk.append(rec.moves.tolist())
+        if len(chunk) == 1000:
+            yield lists_to_batch(chunk)
+            chunk = []
+    if chunk:
+        yield lists_to_batch(chunk)
+
+
+def read_wthor(path):
+    """Games of a WTHOR ``.wtb`` file as lists of 8x8 actions (REFERENCE.md's layout: a 16-byte header,
+    then 68-byte records whose 60 move bytes are 10*row+col, 11..88, 0 = padding; passes not stored)."""
+    with open(path, "rb") as f:
+        data = f.read()
+    if len(data) < 16:
+        raise ValueError(f"{path}: not a WTHOR file (shorter than its 16-byte header)")
+    n = int.from_bytes(data[4:8], "little")
+    board = data[12]
+    if board not in (0, 8):
+        raise ValueError(f"{path}: board size byte {board}; only 8x8 WTHOR files are supported")
+    if len(data) < 16 + 68 * n:
+        raise ValueError(f"{path}: header says {n} games but the file holds {(len(data) - 16) // 68}")
+    games = []
+    for i in range(n):
+        rec = data[16 + 68 * i: 16 + 68 * (i + 1)]
+        moves = []
+        for byte in rec[8:68]:
+            if byte == 0:
+                break
+            r, c = divmod(byte, 10)
+            if not (1 <= r <= 8 and 1 <= c <= 8):
+                raise ValueError(f"{path}: game {i + 1} has an invalid move byte {byte}")
+            moves.append((r - 1) * 8 + (c - 1))
+        games.append(moves)
+    return games
+
+
+def wthor_source(paths):
+    """WTHOR games with the forced passes (which the files leave out) put back by replaying them."""
+    from envs.game import Game
+
+    for path in paths:
+        games = []
+        for i, moves in enumerate(read_wthor(path)):
+            g = Game("othello", 8)
+            try:
+                for a in moves:
+                    if g.legal_actions() == [64]:
+                        g.play(64)
+                    g.play(a)
+            except ValueError:
+                raise ValueError(f"{path}: game {i + 1} has an illegal move at ply {len(g.history) + 1}") from None
+            games.append(g.history)
+        yield lists_to_batch(games)
+
+
+# -- writing and reading ---------------------------------------------------------------------------------
+
+def digests(ids):
+    """``uint64[B]``: an 8-byte BLAKE2b digest of each token row."""
+    return np.array([int.from_bytes(hashlib.blake2b(r.tobytes(), digest_size=8).digest(), "little") for r in ids],
+                    np.uint64)
+
+
+def write_dataset(out, tok, batches, source, seed, val_fraction=0.05, shard_games=1_000_000, total=None,
+                  progress=True):
+    """Tokenize, deduplicate, split and write ``batches`` to ``out``; returns the manifest. Shards and the
+    manifest are written atomically; the manifest is written last, so a dataset without one is unfinished."""
+    from tqdm import tqdm
+
+    if os.path.exists(os.path.join(out, "manifest.json")):
+        raise ValueError(f"{out} already holds a dataset (manifest.json); choose another --out or remove it")
+    os.makedirs(out, exist_ok=True)
+    seen = set()
+    pending = {"train": [], "val": []}
+    shards = {"train": [], "val": []}
+    counts = {"generated": 0, "duplicates": 0, "train": 0, "val": 0, "tokens_train": 0, "tokens_val": 0}
+    bar = tqdm(total=total, unit="game", disable=not progress, dynamic_ncols=True)
+
+    def flush(split, final=False):
+        rows = pending[split]
+        while rows and (final or sum(len(r) for r in rows) >= shard_games):
+            arr = np.concatenate(rows)
+            take, rest = arr[:shard_games], arr[shard_games:]
+            name = f"{split}_{len(shards[split]):05d}.npy"
+            tmp = os.path.join(out, name + ".tmp.npy")
+            np.save(tmp, take)
+            os.replace(tmp, os.path.join(out, name))
+            shards[split].append({"file": name, "games": int(len(take))})
+            rows = [rest] if len(rest) else []
+            if final and not rows:
+                break
+        pending[split] = rows
+
+    for actions, lengths in batches:
+        ids = tok.encode_batch(actions, lengths)
+        d = digests(ids)
+        fresh = np.zeros(len(ids), bool)
+        for i, x in enumerate(d.tolist()):
+            if x not in seen:
+                seen.add(x)
+                fresh[i] = True
+        counts["generated"] += len(ids)
+        counts["duplicates"] += int((~fresh).sum())
+        is_val = (d % SPLIT) < int(round(val_fraction * SPLIT))
+        for split, which in (("train", fresh & ~is_val), ("val", fresh & is_val)):
+            if which.any():
+                pending[split].append(ids[which])
+                counts[split] += int(which.sum())
+                counts["tokens_" + split] += int((ids[which] >= 2).sum())
+            flush(split)
+        bar.update(len(ids))
+    bar.close()
+    flush("train", True)
+    flush("val", True)
+    manifest = {"game": tok.game, "size": tok.size, "source": source, "seed": seed, "counts": counts,
+                "tokenizer": tok.describe(), "val_fraction": val_fraction,
+                "split": f"blake2b-8 digest of the token row % {SPLIT} < {int(round(val_fraction * SPLIT))} is val",
+                "shards": shards}
+    tmp = os.path.join(out, "manifest.json.tmp")
+    with open(tmp, "w") as f:
+        json.dump(manifest, f, indent=2)
+    os.replace(tmp, os.path.join(out, "manifest.json"))
+    return manifest
+
+
+class Dataset:
+    """A written dataset: ``train`` and ``val`` as lists of memory-mapped ``[n, max_len]`` arrays."""
+
+    def __init__(self, path):
+        mp = os.path.join(path, "manifest.json")
+        if not os.path.exists(mp):
+            raise ValueError(f"{path} is not a transcript dataset (no manifest.json; unfinished or wrong path)")
+        with open(mp) as f:
+            self.manifest = json.load(f)
+        self.path = path
+        self.tokenizer = Tokenizer(self.manifest["game"], self.manifest["size"])
+        self.train = [np.load(os.path.join(path, s["file"]), mmap_mode="r") for s in self.manifest["shards"]["train"]]
+        self.val = [np.load(os.path.join(path, s["file"]), mmap_mode="r") for s in self.manifest["shards"]["val"]]
+
+    def split(self, name):
+        return self.train if name == "train" else self.val
+
+    def count(self, name):
+        return sum(len(a) for a in self.split(name))
+
+    def sample(self, name, n, rng):
+        """``int64[n, max_len]`` rows drawn uniformly from a split."""
+        arrs = self.split(name)
+        sizes = np.array([len(a) for a in arrs])
+        if sizes.sum() == 0:
+            raise ValueError(f"{self.path}: the {name} split is empty")
+        flat = rng.integers(0, sizes.sum(), n)
+        which = np.searchsorted(np.cumsum(sizes), flat, side="right")
+        starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+        return np.stack([arrs[w][f - starts[w]] for w, f in zip(which, flat)]).astype(np.int64)
+
+    def rows(self, name, limit=None):
+        """The first ``limit`` rows of a split, in order, as ``int64``."""
+        out, left = [], limit if limit is not None else float("inf")
+        for a in self.split(name):
+            if left <= 0:
+                break
+            take = a[: int(min(left, len(a)))]
+            out.append(np.asarray(take, np.int64))
+            left -= len(take)
+        return np.concatenate(out) if out else np.zeros((0, self.tokenizer.max_len), np.int64)

@@ -1,0 +1,219 @@
+"""The sequence model's data and pretraining: tokenizer, random-game kernel, datasets (dedup, split,
+shards, WTHOR), the GPT, the legal-move error rate and a tiny pretraining run with resume."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from agents import transcripts as T
+from agents.gpt import GPT, GPTConfig
+from agents.pretrain import PretrainConfig, legal_targets, pretrain
+from agents.tokenizer import BOS, PAD, Tokenizer
+from envs.core import make_batch
+from envs.game import Game
+
+
+def quiet(*a, **k):
+    pass
+
+
+def random_games(game, size, n, seed=0):
+    return make_batch(game, n, size, seed=seed).random_games(2 * size * size + 8)
+
+
+# -- tokenizer and the random-game kernel ------------------------------------------------------------------
+
+@pytest.mark.parametrize("game, size, vocab", [("othello", 8, 62), ("othello", 6, 34), ("go", 9, 84), ("go", 5, 28)])
+def test_tokenizer_vocab_and_round_trip(game, size, vocab):
+    tok = Tokenizer(game, size)
+    assert tok.vocab_size == vocab  # Othello-GPT's 60 squares (+ PAD, BOS); Go adds PASS
+    acts, lens = random_games(game, size, 200, seed=1)
+    ids = tok.encode_batch(acts, lens)
+    assert ids.dtype == np.uint8 and ids.shape == (200, tok.max_len)
+    for i in range(200):
+        history = acts[i, : lens[i]].tolist()
+        row = tok.encode(history)
+        assert row[0] == BOS and (ids[i, : len(row)] == row).all() and (ids[i, len(row):] == PAD).all()
+        board_moves = [a for a in history if game == "go" or a != size * size]
+        assert tok.decode(ids[i]) == board_moves
+        if game == "othello":  # the passes a transcript leaves out come back by replay
+            from envs import notation
+
+            g = Game.from_transcript(notation.othello_transcript(board_moves, size), "othello", size)
+            assert g.history == history and g.terminal
+
+
+def test_random_games_kernel_plays_legal_complete_seeded_games():
+    for game, size in (("othello", 8), ("go", 9), ("go", 5)):
+        a1, l1 = random_games(game, size, 300, seed=4)
+        a2, l2 = random_games(game, size, 300, seed=4)
+        assert (a1 == a2).all() and (l1 == l2).all()
+        for i in range(300):
+            g = Game(game, size).play_all(a1[i, : l1[i]].tolist())
+            assert g.terminal and (a1[i, l1[i]:] == -1).all()
+
+
+def test_permuted_tokenizer_is_a_relabelling():
+    tok = Tokenizer("othello", 8)
+    perm = np.random.default_rng(0).permutation(60)
+    ptok = Tokenizer("othello", 8, permutation=perm)
+    acts, lens = random_games("othello", 8, 20)
+    a, b = tok.encode_batch(acts, lens), ptok.encode_batch(acts, lens)
+    assert not (a == b).all()
+    for i in range(20):
+        assert tok.decode(a[i]) == ptok.decode(b[i])
+    with pytest.raises(ValueError, match="permutation must reorder"):
+        Tokenizer("othello", 8, permutation=[0, 0, 1])
+
+
+# -- datasets ----------------------------------------------------------------------------------------------
+
+def test_dataset_dedups_splits_by_hash_and_shards(tmp_path):
+    tok = Tokenizer("othello", 6)
+    acts, lens = random_games("othello", 6, 3000, seed=2)
+    twice = [(acts, lens), (acts[:500], lens[:500])]  # 500 exact duplicates
+    m = T.write_dataset(str(tmp_path / "a"), tok, iter(twice), "random", 2, 0.1, shard_games=700, progress=False)
+    c = m["counts"]
+    assert c["generated"] == 3500 and c["duplicates"] >= 500 and c["train"] + c["val"] == 3500 - c["duplicates"]
+    assert 0.05 < c["val"] / (c["train"] + c["val"]) < 0.15
+    assert [s["games"] for s in m["shards"]["train"]][:-1] == [700] * (len(m["shards"]["train"]) - 1)
+    ds = T.Dataset(str(tmp_path / "a"))
+    assert ds.count("train") == c["train"] and isinstance(ds.train[0], np.memmap)
+    # The split depends on the game alone: reversed order, other shards, same membership.
+    m2 = T.write_dataset(str(tmp_path / "b"), tok, iter([(acts[::-1], lens[::-1])]), "random", 2, 0.1,
+                         progress=False)
+    ds2 = T.Dataset(str(tmp_path / "b"))
+    key = lambda d: {r.tobytes() for r in d.rows("val")}  # noqa: E731
+    assert key(ds) == key(ds2) and m2["counts"]["val"] == c["val"]
+    assert not (key(ds) & {r.tobytes() for r in ds.rows("train")})
+    rows = ds.sample("train", 64, np.random.default_rng(0))
+    assert rows.shape == (64, tok.max_len) and (rows[:, 0] == BOS).all()
+    with pytest.raises(ValueError, match="already holds a dataset"):
+        T.write_dataset(str(tmp_path / "a"), tok, iter(twice), "random", 2, progress=False)
+    with pytest.raises(ValueError, match="not a transcript dataset"):
+        T.Dataset(str(tmp_path))
+
+
+def write_wtb(path, games):
+    header = bytes([20, 26, 11, 23]) + len(games).to_bytes(4, "little") + (0).to_bytes(2, "little") \
+        + (2026).to_bytes(2, "little") + bytes([8, 0, 0, 0])
+    recs = b""
+    for moves in games:
+        body = bytes(10 * (a // 8 + 1) + (a % 8 + 1) for a in moves if a != 64)
+        recs += (1).to_bytes(2, "little") * 3 + bytes([32, 32]) + body + bytes(60 - len(body))
+    with open(path, "wb") as f:
+        f.write(header + recs)
+
+
+def test_wthor_reader_restores_passes(tmp_path):
+    acts, lens = random_games("othello", 8, 30, seed=5)
+    games = [acts[i, : lens[i]].tolist() for i in range(30)]
+    write_wtb(tmp_path / "x.wtb", games)
+    assert T.read_wthor(tmp_path / "x.wtb") == [[a for a in g if a != 64] for g in games]
+    (batch, blens), = list(T.wthor_source([tmp_path / "x.wtb"]))
+    assert [batch[i, : blens[i]].tolist() for i in range(30)] == games  # forced passes put back
+    (tmp_path / "bad.wtb").write_bytes(b"\x00" * 8)
+    with pytest.raises(ValueError, match="not a WTHOR file"):
+        T.read_wthor(tmp_path / "bad.wtb")
+    data = bytearray((tmp_path / "x.wtb").read_bytes())
+    data[16 + 8] = 99
+    (tmp_path / "corrupt.wtb").write_bytes(bytes(data))
+    with pytest.raises(ValueError, match="invalid move byte 99"):
+        T.read_wthor(tmp_path / "corrupt.wtb")
+
+
+def test_tournament_games_become_a_dataset(tmp_path):
+    from arena.tournament import run_tournament
+    from arena.tournament_config import TournamentConfig
+
+    cfg = TournamentConfig(game="othello", size=6, players=("random=random", "greedy=greedy"), games=6, workers=0)
+    run_tournament(cfg, str(tmp_path / "t"), progress=False, log=quiet)
+    m = T.write_dataset(str(tmp_path / "d"), Tokenizer("othello", 6), T.tournament_source(str(tmp_path / "t"),
+                        "othello", 6), "tournament", 0, 0.5, progress=False)
+    assert m["counts"]["generated"] == 6
+    with pytest.raises(ValueError, match="holds othello 6x6 games, not othello 8x8"):
+        list(T.tournament_source(str(tmp_path / "t"), "othello", 8))
+
+
+# -- the model ------------------------------------------------------------------------------------------------
+
+def test_gpt_is_causal_tied_and_exposes_residuals():
+    torch.manual_seed(0)
+    m = GPT(GPTConfig.preset("tiny", 62, 61)).eval()
+    x = torch.randint(2, 62, (3, 20))
+    y = x.clone()
+    y[:, 12] = (y[:, 12] + 1 - 2) % 60 + 2
+    la, lb = m(x), m(y)
+    assert torch.allclose(la[:, :12], lb[:, :12], atol=1e-5) and not torch.allclose(la[:, 12:], lb[:, 12:])
+    assert m.head.weight is m.tok.weight
+    logits, resid = m(x, return_residuals=True)
+    assert logits.shape == (3, 20, 62) and len(resid) == 3 and resid[0].shape == (3, 20, 64)
+    with pytest.raises(ValueError, match="longer than block_size"):
+        m(torch.zeros((1, 62), dtype=torch.long))
+    with pytest.raises(ValueError, match="unknown GPT preset"):
+        GPTConfig.preset("huge", 62, 61)
+
+
+def test_legal_targets_match_the_rules():
+    tok = Tokenizer("othello", 6)
+    acts, lens = random_games("othello", 6, 40, seed=9)
+    rows = tok.encode_batch(acts, lens).astype(np.int64)
+    legal = legal_targets(tok, rows)
+    for i in range(40):
+        g = Game("othello", 6)
+        board = [a for a in acts[i, : lens[i]] if a != 36]
+        for t in range(len(board) + 1):
+            if g.legal_actions() == [36]:
+                g.play(36)
+            want = set() if g.terminal else {int(tok.action_to_id[a]) for a in g.legal_actions()}
+            assert set(np.flatnonzero(legal[i, t]).tolist()) == want
+            if t < len(board):
+                g.play(int(board[t]))
+        assert g.terminal
+
+
+# -- pretraining --------------------------------------------------------------------------------------------
+
+def test_tiny_pretraining_learns_legal_moves_and_resumes(tmp_path):
+    tok = Tokenizer("othello", 6)
+    T.write_dataset(str(tmp_path / "d"), tok, T.random_source("othello", 6, 4000, 0), "random", 0, 0.05,
+                    progress=False)
+    cfg = PretrainConfig(data=str(tmp_path / "d"), preset="tiny", batch_size=32, lr=3e-3, warmup_steps=10,
+                         max_steps=120, eval_every=60, eval_games=100, checkpoint_every=60, seed=1)
+    run = str(tmp_path / "run")
+    last = pretrain(cfg, run, log=quiet, progress=False)
+    lines = [json.loads(x) for x in open(os.path.join(run, "metrics.jsonl"))]
+    assert [m["step"] for m in lines] == [0, 60, 120]
+    assert lines[0]["legal_error"] > 0.9  # the untrained baseline
+    assert last["legal_error"] < 0.7 * lines[0]["legal_error"]  # about 0.5 here, from 1.0
+    assert lines[-1]["tokens"] > 0 and lines[-1]["games"] == 120 * 32
+    with pytest.raises(ValueError, match="already has checkpoints"):
+        pretrain(cfg, run, log=quiet, progress=False)
+    import dataclasses
+
+    log = []
+    pretrain(dataclasses.replace(cfg, max_steps=150), run, resume=True, log=log.append, progress=False)
+    assert any("resumed" in x and "at step 120" in x for x in log)
+    ck = sorted(os.listdir(os.path.join(run, "checkpoints")))
+    assert ck[-1] == "step_00000150.pt"
+
+
+def test_cli_transcripts_and_pretrain_errors(tmp_path):
+    arena = [sys.executable, "-m", "arena.cli"]
+    out = str(tmp_path / "d")
+    p = subprocess.run(arena + ["transcripts", "--game", "go", "--size", "5", "--games", "300", "--out", out],
+                       capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr
+    info = json.loads(p.stdout.strip().splitlines()[-1])
+    assert info["generated"] == 300 and info["tokenizer"]["pass"] == "token"
+    p = subprocess.run(arena + ["transcripts", "--source", "nope", "--out", out + "x"], capture_output=True,
+                       text=True, timeout=300)
+    assert p.returncode == 2 and "unknown --source 'nope'" in p.stderr
+    p = subprocess.run(arena + ["pretrain", "--set", f"data={tmp_path}/none"], capture_output=True, text=True,
+                       timeout=300)
+    assert p.returncode == 2 and "is not a transcript dataset" in p.stderr and "Traceback" not in p.stderr

@@ -83,16 +83,20 @@ def pick_device(name):
 
 # -- the legal-move error rate ---------------------------------------------------------------------------
 
-def legal_targets(tok, rows):
-    """``bool[B, T, V]``: the legal ids after each prefix ``rows[:, :t+1]`` (False where the game is over
-    or the row has ended). Replays the games with our rules kernels; Othello's forced passes, which have
-    no token, are played in between."""
+def replay_prefixes(tok, rows, boards=False):
+    """Replay token rows with our rules kernels. Returns ``legal: bool[B, T, V]``, the legal ids after
+    each prefix ``rows[:, :t+1]`` (all False where the game is over or the row has ended), and with
+    ``boards=True`` also ``cells: int8[B, T, N, N]`` (+1 black, -1 white) and ``to_play: int8[B, T]``
+    after each prefix. Othello's forced passes, which have no token, are played in between."""
     from envs.core import make_batch
 
     B, T = rows.shape
-    out = np.zeros((B, T, tok.vocab_size), bool)
-    g = make_batch(tok.game, B, tok.size)
-    pass_a = tok.size * tok.size
+    n = tok.size
+    legal = np.zeros((B, T, tok.vocab_size), bool)
+    cells = np.zeros((B, T, n, n), np.int8) if boards else None
+    to_play = np.zeros((B, T), np.int8) if boards else None
+    g = make_batch(tok.game, B, n)
+    pass_a = n * n
     alive = np.ones(B, bool)
 
     def play(which, actions):  # step only these games (a truncated record may stop mid-game)
@@ -111,8 +115,17 @@ def legal_targets(tok, rows):
             play(forced, np.full(B, pass_a))
         m = g.legal_mask()
         m[~alive] = False
-        out[:, t] = tok.legal_ids(m)
-    return out
+        legal[:, t] = tok.legal_ids(m)
+        if boards:
+            for b in np.flatnonzero(alive):
+                cells[b, t] = g.cells(b)
+            to_play[:, t] = g.to_play
+    return (legal, cells, to_play) if boards else legal
+
+
+def legal_targets(tok, rows):
+    """``bool[B, T, V]``: the legal ids after each prefix (see :func:`replay_prefixes`)."""
+    return replay_prefixes(tok, rows)
 
 
 @torch.no_grad()
@@ -142,20 +155,38 @@ def evaluate(model, rows, legal, device, batch=256):
 
 # -- checkpoints ------------------------------------------------------------------------------------------
 
-def save(run_dir, model, opt, step, cfg, rng, stats):
+def save(run_dir, model, opt, step, cfg, rng, stats, tokenizer=None):
     os.makedirs(os.path.join(run_dir, "checkpoints"), exist_ok=True)
     path = os.path.join(run_dir, "checkpoints", f"step_{step:08d}.pt")
     torch.save({"kind": "gpt", "weights": model.state_dict(), "optimizer": opt.state_dict(), "step": step,
                 "config": asdict(cfg), "gpt": model.cfg.to_dict(), "rng": rng.bit_generator.state,
-                "torch_rng": torch.get_rng_state(), "stats": stats}, path + ".tmp")
+                "torch_rng": torch.get_rng_state(), "stats": stats,
+                "tokenizer": tokenizer.describe() if tokenizer else None}, path + ".tmp")
     os.replace(path + ".tmp", path)
     for f in sorted(x for x in os.listdir(os.path.dirname(path)) if x.endswith(".pt"))[:-3]:
         os.remove(os.path.join(os.path.dirname(path), f))
     return path
 
 
+def checkpoint_tokenizer(ck):
+    """The tokenizer a GPT checkpoint was trained with (from the checkpoint, or its dataset's manifest)."""
+    from agents.tokenizer import Tokenizer
+
+    desc = ck.get("tokenizer")
+    if desc is None:
+        with open(os.path.join(ck["config"]["data"], "manifest.json")) as f:
+            desc = json.load(f)["tokenizer"]
+    return Tokenizer(desc["game"], desc["size"], permutation=desc.get("permutation"))
+
+
 def load_gpt(path, device="cpu"):
-    """``(model, checkpoint)`` from a pretraining or fine-tuning checkpoint; one-line errors."""
+    """``(model, checkpoint)`` from a pretraining or fine-tuning checkpoint (a run directory means its
+    newest); one-line errors."""
+    if os.path.isdir(path):
+        found = latest(path)
+        if found is None:
+            raise ValueError(f"no checkpoints in {path}/checkpoints")
+        path = found
     try:
         ck = torch.load(path, map_location=device, weights_only=False)
         model = GPT(GPTConfig(**ck["gpt"]))
@@ -282,7 +313,7 @@ def pretrain(cfg, run_dir, resume=False, log=print, progress=True):
                 t0 = time.monotonic()
                 last = do_eval()
             if step % cfg.checkpoint_every == 0:
-                save(run_dir, model, opt, step, cfg, rng, stats)
+                save(run_dir, model, opt, step, cfg, rng, stats, tok)
     finally:
         bar.close()
         stats["seconds"] += time.monotonic() - t0
@@ -290,7 +321,7 @@ def pretrain(cfg, run_dir, resume=False, log=print, progress=True):
             signal.signal(s, h)
     if last is None or last["step"] != step:
         last = do_eval()
-    path = save(run_dir, model, opt, step, cfg, rng, stats)
+    path = save(run_dir, model, opt, step, cfg, rng, stats, tok)
     metrics_f.close()
     tb.close()
     log(f"pretrain: step {step}, legal-move error {100 * last['legal_error']:.3f}%, val loss "

@@ -32,6 +32,7 @@ class Tokenizer:
         self.vocab_size = 2 + len(actions)
         self.dtype = np.uint8 if self.vocab_size <= 256 else np.uint16  # compact shards
         ids = np.arange(2, self.vocab_size)
+        self.permutation = None if permutation is None else [int(x) for x in permutation]
         if permutation is not None:  # a fixed reshuffle of the move ids (nominal labels)
             perm = np.asarray(permutation)
             if sorted(perm.tolist()) != list(range(len(actions))):
@@ -86,4 +87,5 @@ class Tokenizer:
 
     def describe(self):
         return {"game": self.game, "size": self.size, "vocab_size": self.vocab_size, "pad": PAD, "bos": BOS,
-                "pass": ("token" if self.game == "go" else "implied (not a token)"), "max_len": self.max_len}
+                "pass": ("token" if self.game == "go" else "implied (not a token)"), "max_len": self.max_len,
+                **({"permutation": self.permutation} if self.permutation is not None else {})}

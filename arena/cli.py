@@ -162,6 +162,18 @@ def cmd_pretrain(args):
     pretrain(cfg, args.run_dir or os.path.join("runs", name), resume=args.resume)
 
 
+def cmd_probe(args):
+    from agents.probe import probe
+
+    if args.games < 10:
+        raise ValueError("--games must be at least 10")
+    out = args.out or os.path.join(args.ckpt if os.path.isdir(args.ckpt) else os.path.dirname(
+        os.path.dirname(os.path.abspath(args.ckpt))), "probe")
+    rep = probe(args.ckpt, args.games, out, epochs=args.epochs, seed=args.seed)
+    print(json.dumps({k: v for k, v in rep.items() if k != "results"} | {"results": {
+        k: [round(a, 4) for a in v] for k, v in rep["results"].items()}, "out": out}))
+
+
 def build_parser():
     ap = argparse.ArgumentParser(
         prog="arena",
@@ -296,6 +308,17 @@ def build_parser():
     pt.add_argument("--run-dir", help="where checkpoints and metrics go (default runs/CONFIG)")
     pt.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in --run-dir")
     pt.set_defaults(func=cmd_pretrain)
+    pr = sub.add_parser("probe", help="linear and MLP board probes per layer of a GPT checkpoint",
+                        description="Train probes on the GPT's residual stream, per layer, to read each square "
+                                    "as empty/mine/theirs (relative to the side to move) and empty/black/white, "
+                                    "on held-out games split by game. Prints per-layer accuracy (JSON) and "
+                                    "writes probe.json and probe.png.")
+    pr.add_argument("--ckpt", required=True, help="GPT checkpoint, or a run directory (its newest)")
+    pr.add_argument("--games", type=int, default=3000, help="held-out games to probe (default 3000)")
+    pr.add_argument("--epochs", type=int, default=8, help="probe training epochs (default 8)")
+    pr.add_argument("--out", help="output directory (default RUN/probe)")
+    pr.add_argument("--seed", type=int, default=0, help="seed (default 0)")
+    pr.set_defaults(func=cmd_probe)
     return ap
 
 

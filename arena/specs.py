@@ -8,6 +8,9 @@
     az:PATH,sims=64                an AlphaZero training checkpoint with a deterministic Gumbel search
                                    (sims=0: the policy head alone, temp=T to sample; root=puct for PUCT);
                                    PATH may be a run directory: its newest checkpoint
+    seq:PATH,temp=0                the sequence model (a GPT checkpoint or run directory) playing its
+                                   next-token prediction, masked to legal moves (legal_only=false: an
+                                   illegal prediction forfeits); temp=T samples
     gtp:COMMAND                    an external GTP engine, e.g. gtp:/usr/games/gnugo --mode gtp --level 1
 
 ``make_agent(spec, game, size, komi, seed)`` builds it; a bad spec is a ``ValueError`` naming it and the
@@ -17,7 +20,7 @@ accepted forms. Every agent is reset with the game's seed before each game.
 from agents.evaluators import RolloutEvaluator, TorchEvaluator
 from agents.players import GreedyAgent, MCTSAgent, PolicyAgent, RandomAgent
 
-FORMS = "random, greedy, mcts:rollouts=N, az:CHECKPOINT[,sims=N], gtp:COMMAND"
+FORMS = "random, greedy, mcts:rollouts=N, az:CHECKPOINT[,sims=N], seq:CHECKPOINT[,temp=T], gtp:COMMAND"
 
 
 def split_options(spec, text, allowed):
@@ -88,6 +91,22 @@ def make_agent(spec, game="othello", size=8, komi=None, seed=0, move_timeout=30.
         kw = {"root": "gumbel", "gumbel_scale": 0.0} if root == "gumbel" else {"root": root}
         agent = MCTSAgent(ev, simulations=sims, seed=seed, **kw)
         agent.name = spec
+        return agent
+    if kind == "seq":
+        path, _, opts = rest.partition(",")
+        if not path:
+            raise ValueError(f"bad agent spec {spec!r}: seq needs a checkpoint path (seq:runs/x,temp=0)")
+        o = split_options(spec, opts, ("temp", "legal_only"))
+        legal_only = o.get("legal_only", "true").lower()
+        if legal_only not in ("true", "false"):
+            raise ValueError(f"bad agent spec {spec!r}: legal_only must be true or false")
+        from agents.seq_agent import SeqAgent
+
+        agent = SeqAgent(path, number(spec, "temp", o.get("temp", "0"), float), legal_only == "true", seed=seed,
+                         name=spec)
+        if (agent.tok.game, agent.tok.size) != (game, size):
+            raise ValueError(f"{path} was trained on {agent.tok.game} {agent.tok.size}x{agent.tok.size}, not "
+                             f"{game} {size}x{size}")
         return agent
     if kind == "gtp":
         if not rest.strip():

@@ -217,3 +217,35 @@ def test_cli_transcripts_and_pretrain_errors(tmp_path):
     p = subprocess.run(arena + ["pretrain", "--set", f"data={tmp_path}/none"], capture_output=True, text=True,
                        timeout=300)
     assert p.returncode == 2 and "is not a transcript dataset" in p.stderr and "Traceback" not in p.stderr
+
+
+# -- probes ------------------------------------------------------------------------------------------------------
+
+def test_probe_reads_an_encoded_board_and_not_noise():
+    from agents.probe import fit_probe
+
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 3, (3000, 16))
+    onehot = np.eye(3)[y].reshape(3000, 48)
+    feats = onehot @ rng.normal(size=(48, 64)) + 0.01 * rng.normal(size=(3000, 64))  # linearly encoded
+    acc = fit_probe(feats[:2400], y[:2400], feats[2400:], y[2400:], 16, "linear", epochs=20)
+    assert acc > 0.97
+    noise = rng.normal(size=(3000, 32))
+    acc = fit_probe(noise[:2400], y[:2400], noise[2400:], y[2400:], 16, "mlp", epochs=5)
+    assert acc < 0.40  # three balanced classes: chance is 1/3
+
+
+def test_probe_command_on_a_tiny_model(tmp_path):
+    tok = Tokenizer("othello", 6)
+    T.write_dataset(str(tmp_path / "d"), tok, T.random_source("othello", 6, 1500, 0), "random", 0, 0.1,
+                    progress=False)
+    cfg = PretrainConfig(data=str(tmp_path / "d"), preset="tiny", batch_size=16, max_steps=20, eval_every=20,
+                         eval_games=20, checkpoint_every=20, warmup_steps=5)
+    pretrain(cfg, str(tmp_path / "run"), log=quiet, progress=False)
+    p = subprocess.run([sys.executable, "-m", "arena.cli", "probe", "--ckpt", str(tmp_path / "run"), "--games", "60",
+                        "--epochs", "1"], capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr
+    rep = json.loads(p.stdout.strip().splitlines()[-1])
+    assert set(rep["results"]) == {"linear/relative", "mlp/relative", "linear/absolute", "mlp/absolute"}
+    assert all(len(v) == 3 and all(0 <= a <= 1 for a in v) for v in rep["results"].values())
+    assert os.path.getsize(tmp_path / "run" / "probe" / "probe.png") > 0

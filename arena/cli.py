@@ -174,6 +174,15 @@ def cmd_probe(args):
         k: [round(a, 4) for a in v] for k, v in rep["results"].items()}, "out": out}))
 
 
+def cmd_finetune(args):
+    from agents.config import load_config
+    from agents.finetune import FinetuneConfig, finetune
+
+    cfg = load_config(FinetuneConfig, args.config, args.set or [])
+    name = os.path.splitext(os.path.basename(args.config))[0] if args.config else "finetune"
+    finetune(cfg, args.init, args.run_dir or os.path.join("runs", name), resume=args.resume)
+
+
 def build_parser():
     ap = argparse.ArgumentParser(
         prog="arena",
@@ -319,6 +328,18 @@ def build_parser():
     pr.add_argument("--out", help="output directory (default RUN/probe)")
     pr.add_argument("--seed", type=int, default=0, help="seed (default 0)")
     pr.set_defaults(func=cmd_probe)
+    ft = sub.add_parser("finetune", help="RL fine-tuning of the GPT on game outcomes (GRPO, KL to the start)",
+                        description="Policy-gradient fine-tuning (GRPO: group-relative advantages over games "
+                                    "that share an opening, opponent and colour) with a KL penalty to the "
+                                    "initial model, against a pool (self, snapshot, greedy, mcts:..., az:...). "
+                                    "Logs win rates, KL, entropy and compute (games, forward passes, tokens, "
+                                    "reward events). --init none trains the same model by RL from scratch.")
+    ft.add_argument("--config", help="YAML config (configs/seq_rl_*.yaml)")
+    ft.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config key (repeatable)")
+    ft.add_argument("--init", required=True, help="pretrained GPT checkpoint or run directory, or none")
+    ft.add_argument("--run-dir", help="where checkpoints and metrics go (default runs/CONFIG)")
+    ft.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in --run-dir")
+    ft.set_defaults(func=cmd_finetune)
     return ap
 
 

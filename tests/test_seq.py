@@ -249,3 +249,33 @@ def test_probe_command_on_a_tiny_model(tmp_path):
     assert set(rep["results"]) == {"linear/relative", "mlp/relative", "linear/absolute", "mlp/absolute"}
     assert all(len(v) == 3 and all(0 <= a <= 1 for a in v) for v in rep["results"].values())
     assert os.path.getsize(tmp_path / "run" / "probe" / "probe.png") > 0
+
+
+# -- the agent -------------------------------------------------------------------------------------------------
+
+def test_seq_agent_plays_legal_games_and_raw_mode_forfeits(tmp_path):
+    from arena.driver import play_game
+    from arena.specs import make_agent
+
+    tok = Tokenizer("othello", 6)
+    T.write_dataset(str(tmp_path / "d"), tok, T.random_source("othello", 6, 800, 0), "random", 0, 0.1,
+                    progress=False)
+    cfg = PretrainConfig(data=str(tmp_path / "d"), preset="tiny", batch_size=16, max_steps=5, eval_every=5,
+                         eval_games=10, checkpoint_every=5, warmup_steps=2)
+    run = str(tmp_path / "run")
+    pretrain(cfg, run, log=quiet, progress=False)
+    rnd = make_agent("random", "othello", 6)
+    for spec in (f"seq:{run}", f"seq:{run},temp=1"):
+        agent = make_agent(spec, "othello", 6, seed=3)
+        for k in range(4):  # masked to legal moves: every game ends normally, forced passes included
+            r = play_game(agent, rnd, "othello", 6, seed=k)
+            assert r["reason"] == "end" and r["plies"] >= 10
+    a1, a2 = (make_agent(f"seq:{run},temp=1", "othello", 6, seed=5) for _ in range(2))
+    assert play_game(a1, rnd, "othello", 6, seed=1)["moves"] == play_game(a2, rnd, "othello", 6, seed=1)["moves"]
+    raw = make_agent(f"seq:{run},legal_only=false", "othello", 6)
+    reasons = {play_game(raw, rnd, "othello", 6, seed=k)["reason"].split(" move")[0] for k in range(6)}
+    assert "forfeit: black: illegal" in reasons  # a 5-step model predicts illegal squares
+    with pytest.raises(ValueError, match="was trained on othello 6x6, not othello 8x8"):
+        make_agent(f"seq:{run}", "othello", 8)
+    with pytest.raises(ValueError, match="legal_only must be true or false"):
+        make_agent(f"seq:{run},legal_only=maybe", "othello", 6)

@@ -1,0 +1,399 @@
+"""``arena finetune``: policy-gradient fine-tuning of the GPT on game outcomes (GRPO).
+
+    arena finetune --config configs/seq_rl_othello8.yaml --init runs/seq_othello8 [--run-dir runs/x]
+    arena finetune --config configs/seq_rl_othello8.yaml --init none      # RL from scratch, same model
+
+Each step plays ``groups x group_size`` games at once. A group shares an opening (``opening_plies``
+random plies), an opponent drawn from the pool and the learner's colour, so the games of a group differ
+only by sampling, and GRPO's advantage is a game's result minus its group's mean, over the group's
+standard deviation. The loss is ``-A * log pi(move)`` over the learner's moves (the policy masked to
+legal moves, at ``temperature``), plus ``kl_coef`` times the exact KL(pi || pi_ref) to the frozen start
+at those positions (zero and skipped for ``--init none``). One update per batch: on-policy, no ratio.
+
+Opponents: ``self`` (both sides are the learner; both sides' moves are trained on), ``snapshot`` (a
+frozen copy refreshed every ``snapshot_every`` steps) and any batched arena spec (``random``,
+``greedy``, ``mcts:rollouts=N``, ``az:CKPT,sims=N``). Compute is counted: games, model forward passes
+(one per position scored, in play and in training), tokens trained on, and reward events (games learned from).
+"""
+
+import json
+import math
+import os
+import signal
+import time
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from agents.gpt import GPT, PRESETS, GPTConfig
+from agents.tokenizer import BOS, Tokenizer
+from envs.core import make_batch
+
+
+@dataclass(frozen=True)
+class FinetuneConfig:
+    game: str = "othello"
+    """Game, for ``--init none`` (an initial checkpoint brings its own)."""
+    size: int = 8
+    """Board size, for ``--init none``."""
+    preset: str = "small"
+    """GPT preset, for ``--init none``."""
+    opponents: tuple[str, ...] = ("self", "snapshot", "greedy")
+    """The pool, drawn uniformly per group: self, snapshot, or a batched arena spec."""
+    groups: int = 8
+    """Groups per step."""
+    group_size: int = 8
+    """Games per group (GRPO's group)."""
+    opening_plies: int = 2
+    """Random plies that open each group's games."""
+    temperature: float = 1.0
+    """Sampling temperature of the learner in play."""
+    lr: float = 1e-4
+    """Adam learning rate (constant after a short warmup)."""
+    warmup_steps: int = 10
+    """Linear warmup."""
+    kl_coef: float = 0.05
+    """Weight of KL(pi || pi_ref) to the initial model."""
+    grad_clip: float = 1.0
+    """Global gradient-norm clip."""
+    steps: int = 200
+    """Updates (or stop at ``minutes``)."""
+    minutes: float = 0.0
+    """Wall-clock budget; 0 = none."""
+    snapshot_every: int = 20
+    """Steps between refreshes of the ``snapshot`` opponent."""
+    eval_every: int = 20
+    """Steps between evaluations (temperature 0, legal moves only) against ``eval_opponents``."""
+    eval_opponents: tuple[str, ...] = ("greedy", "random")
+    """Fixed opponents of the evaluations."""
+    eval_games: int = 64
+    """Games per evaluation opponent (colours alternate)."""
+    checkpoint_every: int = 20
+    """Steps between checkpoints."""
+    threads: int = 0
+    """CPU threads for torch; 0 = torch's default."""
+    seed: int = 0
+    """Seeds openings, sampling and the pool."""
+
+    def __post_init__(self):
+        if self.preset not in PRESETS:
+            raise ValueError(f"preset must be one of {', '.join(PRESETS)}")
+        if self.group_size < 2:
+            raise ValueError("group_size must be at least 2 (advantages are relative to the group)")
+        if not self.opponents:
+            raise ValueError("opponents must name at least one opponent")
+        if self.temperature <= 0:
+            raise ValueError("temperature must be positive (sampling is what GRPO compares)")
+
+
+# -- batched play ----------------------------------------------------------------------------------------
+
+def model_moves(model, tok, histories, legal_mask, temperature, rng, counts):
+    """Choose moves for games whose histories are given: ``(actions int64[B], prefixes list, ids int64[B])``.
+    A forced Othello pass is played without the model (it has no token); ids are -1 there."""
+    B = len(histories)
+    actions = np.full(B, -1, np.int64)
+    ids_out = np.full(B, -1, np.int64)
+    seqs = [tok.encode(h) for h in histories]
+    pass_a = tok.size * tok.size
+    ask = [b for b in range(B) if not (tok.game == "othello" and legal_mask[b, :-1].sum() == 0)]
+    for b in set(range(B)) - set(ask):
+        actions[b] = pass_a
+    if ask:
+        T = max(len(seqs[b]) for b in ask)
+        x = np.zeros((len(ask), T), np.int64)
+        for i, b in enumerate(ask):
+            x[i, : len(seqs[b])] = seqs[b]
+        last = torch.as_tensor([len(seqs[b]) - 1 for b in ask])
+        with torch.no_grad():
+            logits = model(torch.from_numpy(x))[torch.arange(len(ask)), last].float()
+        counts["forward_positions"] += len(ask)
+        allowed = torch.from_numpy(tok.legal_ids(legal_mask[ask]))
+        logits = logits.masked_fill(~allowed, -float("inf"))
+        if temperature > 0:
+            p = torch.softmax(logits / temperature, -1).numpy().astype(np.float64)
+            u = rng.random(len(ask))
+            tok_ids = np.minimum((np.cumsum(p, 1) / p.sum(1, keepdims=True) < u[:, None]).sum(1), p.shape[1] - 1)
+        else:
+            tok_ids = logits.argmax(-1).numpy()
+        for i, b in enumerate(ask):
+            ids_out[b] = tok_ids[i]
+            actions[b] = tok.id_to_action[tok_ids[i]]
+    return actions, seqs, ids_out
+
+
+def play_batch(learner, tok, opponents, learner_colour, openings, temperature, rng, counts, snapshot=None,
+               game_kwargs=None):
+    """Play B games; ``opponents[b]`` is "self", "snapshot" or an Agent. Returns (histories, results from
+    black's view float[B], decisions: list of (b, token position, id) for every learner move)."""
+    B = len(opponents)
+    g = make_batch(tok.game, B, tok.size, **(game_kwargs or {}))
+    hist = [[] for _ in range(B)]
+    for b, moves in enumerate(openings):
+        for a in moves:
+            sub = g.take(np.array([b]))
+            sub.step(np.array([a]))
+            g.put(np.array([b]), sub)
+            hist[b].append(a)
+    decisions = []
+    while not g.terminal.all():
+        mask = g.legal_mask()
+        side = g.to_play
+        act = np.full(B, -1, np.int64)
+        live = ~g.terminal
+        learner_turn = live & (np.array([o == "self" for o in opponents]) | (side == learner_colour))
+        for who, which in (("learner", learner_turn), ("snapshot", live & ~learner_turn &
+                                                       np.array([o == "snapshot" for o in opponents]))):
+            idx = np.flatnonzero(which)
+            if idx.size:
+                model = learner if who == "learner" else snapshot
+                a, seqs, ids = model_moves(model, tok, [hist[b] for b in idx], mask[idx],
+                                           temperature if who == "learner" else 1.0, rng, counts)
+                act[idx] = a
+                if who == "learner":
+                    for j, b in enumerate(idx):
+                        if ids[j] >= 0:
+                            decisions.append((b, len(seqs[j]) - 1, int(ids[j])))
+        for agent in {id(o): o for o in opponents if not isinstance(o, str)}.values():
+            idx = np.flatnonzero(live & ~learner_turn & np.array([o is agent for o in opponents]))
+            if idx.size:
+                act[idx] = agent.act(g.take(idx))
+        idx = np.flatnonzero(live)  # finished games take no action
+        g.put(idx, g.take(idx).step(act[idx]))
+        for b in idx:
+            hist[b].append(int(act[b]))
+    return hist, g.reward().astype(np.float64), decisions
+
+
+def random_openings(tok, n, plies, rng, game_kwargs=None):
+    g = make_batch(tok.game, n, tok.size, **(game_kwargs or {}))
+    moves = [[] for _ in range(n)]
+    for _ in range(plies):
+        mask = g.legal_mask()
+        if tok.game == "go":
+            mask[:, -1] &= ~mask[:, :-1].any(1)
+        act = np.array([rng.choice(np.flatnonzero(m)) if m.any() else -1 for m in mask])
+        live = ~g.terminal
+        act[~live] = -1
+        idx = np.flatnonzero(live)  # finished games take no action
+        g.put(idx, g.take(idx).step(act[idx]))
+        for b in idx:
+            moves[b].append(int(act[b]))
+    return moves
+
+
+# -- the update ------------------------------------------------------------------------------------------
+
+def grpo_loss(model, ref, tok, hist, decisions, adv, temperature, kl_coef, counts):
+    """Mean over learner decisions ``(game b, token position t, chosen id)`` of ``-adv * log pi`` plus
+    ``kl_coef`` x KL(pi || ref), both masked to the legal moves of each position (recomputed by replaying
+    the games with the rules)."""
+    from agents.pretrain import replay_prefixes
+
+    rows_b = sorted({d[0] for d in decisions})
+    seqs = {b: tok.encode(hist[b]) for b in rows_b}
+    T = max(len(s) for s in seqs.values())
+    x = np.zeros((len(rows_b), T), np.int64)
+    for i, b in enumerate(rows_b):
+        x[i, : len(seqs[b])] = seqs[b]
+    legal = torch.from_numpy(replay_prefixes(tok, x))  # [R, T, V]
+    row_of = {b: i for i, b in enumerate(rows_b)}
+    r_idx = torch.as_tensor([row_of[d[0]] for d in decisions])
+    t_idx = torch.as_tensor([d[1] for d in decisions])
+    ids = torch.as_tensor([d[2] for d in decisions])
+    a = torch.as_tensor(np.asarray(adv), dtype=torch.float32)
+    xt = torch.from_numpy(x)
+    logits = model(xt)[r_idx, t_idx].float() / temperature
+    mask = legal[r_idx, t_idx]
+    logp = torch.log_softmax(logits.masked_fill(~mask, -1e9), -1)
+    pg = -(a * logp.gather(1, ids[:, None]).squeeze(1)).mean()
+    counts["forward_positions"] += int(x.shape[0] * x.shape[1])
+    counts["tokens_trained"] += int((xt >= 2).sum())
+    kl = torch.zeros(())
+    if ref is not None and kl_coef > 0:
+        with torch.no_grad():
+            ref_logp = torch.log_softmax((ref(xt)[r_idx, t_idx].float() / temperature).masked_fill(~mask, -1e9), -1)
+        counts["forward_positions"] += int(x.shape[0] * x.shape[1])
+        p = logp.exp()
+        kl = (p * (logp - ref_logp)).masked_fill(~mask, 0.0).sum(-1).mean()
+    entropy = -(logp.exp() * logp).masked_fill(~mask, 0.0).sum(-1).mean()
+    return pg + kl_coef * kl, {"pg": pg.item(), "kl": kl.item(), "entropy": entropy.item()}
+
+
+def group_advantages(rewards, groups, group_size):
+    r = rewards.reshape(groups, group_size)
+    return ((r - r.mean(1, keepdims=True)) / (r.std(1, keepdims=True) + 1e-6)).reshape(-1)
+
+
+# -- the run -----------------------------------------------------------------------------------------------
+
+def build_opponent(spec, tok, seed):
+    from arena.specs import make_agent
+
+    if spec in ("self", "snapshot"):
+        return spec
+    return make_agent(spec, tok.game, tok.size, seed=seed)
+
+
+def evaluate(model, tok, specs, games, seed, counts):
+    """Win rate (draws half) of the model at temperature 0 against each spec, colours alternating."""
+    out = {}
+    rng = np.random.default_rng(seed)
+    for spec in specs:
+        opp = build_opponent(spec, tok, seed)
+        score = 0.0
+        for colour in (0, 1):
+            n = games // 2
+            hist, rew, _ = play_batch(model, tok, [opp] * n, colour, [[]] * n, 0.0, rng, counts)
+            mine = rew if colour == 0 else -rew
+            score += float(((mine > 0) + 0.5 * (mine == 0)).sum())
+        out[spec] = score / (2 * (games // 2))
+    return out
+
+
+def finetune(cfg, init, run_dir, resume=False, log=print, progress=True):
+    """Run GRPO; returns the last evaluation."""
+    import copy
+
+    from tqdm import tqdm
+
+    from agents.pretrain import checkpoint_tokenizer, latest, load_gpt
+
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    torch.manual_seed(cfg.seed)
+    rng = np.random.default_rng(cfg.seed)
+    if init == "none":
+        tok = Tokenizer(cfg.game, cfg.size)
+        model = GPT(GPTConfig.preset(cfg.preset, tok.vocab_size, tok.max_len))
+        ref = None
+        init_info = {"init": "none", "tokenizer": tok.describe(), "data": None}
+    else:
+        model, ck = load_gpt(init)
+        tok = checkpoint_tokenizer(ck)
+        ref = copy.deepcopy(model).eval()
+        init_info = {"init": init, "init_step": ck["step"], "tokenizer": tok.describe(), "data": ck["config"].get("data")}
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    step = 0
+    counts = {"games": 0, "forward_positions": 0, "tokens_trained": 0, "reward_events": 0, "seconds": 0.0}
+    os.makedirs(os.path.join(run_dir, "checkpoints"), exist_ok=True)
+    ck_path = latest(run_dir) if resume else None
+    if ck_path:
+        ck = torch.load(ck_path, weights_only=False)
+        model.load_state_dict(ck["weights"])
+        opt.load_state_dict(ck["optimizer"])
+        step, counts = ck["step"], ck["counts"]
+        rng.bit_generator.state = ck["rng"]
+        log(f"finetune: resumed {ck_path} at step {step}")
+    elif latest(run_dir):
+        raise ValueError(f"{run_dir} already has checkpoints: add --resume to continue, or choose --run-dir")
+    snapshot = copy.deepcopy(model).eval()
+    pool = [build_opponent(s, tok, cfg.seed + i) for i, s in enumerate(cfg.opponents)]
+    metrics = open(os.path.join(run_dir, "metrics.jsonl"), "a")
+    with open(os.path.join(run_dir, "config.json"), "w") as f:
+        json.dump({"finetune": asdict(cfg), **init_info, "gpt": model.cfg.to_dict()}, f, indent=2)
+
+    def save():
+        path = os.path.join(run_dir, "checkpoints", f"step_{step:08d}.pt")
+        torch.save({"kind": "gpt", "weights": model.state_dict(), "optimizer": opt.state_dict(), "step": step,
+                    "config": {**asdict(cfg), "data": init_info["data"]}, "gpt": model.cfg.to_dict(),
+                    "tokenizer": tok.describe(), "counts": counts, "rng": rng.bit_generator.state,
+                    "init": init_info}, path + ".tmp")
+        os.replace(path + ".tmp", path)
+        return path
+
+    def do_eval():
+        wins = evaluate(model, tok, cfg.eval_opponents, cfg.eval_games, cfg.seed + 7, counts)
+        m = {"step": step, "eval": wins, **counts}
+        metrics.write(json.dumps(m) + "\n")
+        metrics.flush()
+        return m
+
+    stop = {"now": False}
+    handlers = {s: signal.signal(s, lambda *a: stop.__setitem__("now", True)) for s in (signal.SIGINT, signal.SIGTERM)}
+    last = do_eval() if step == 0 else None
+    deadline = time.monotonic() + cfg.minutes * 60 if cfg.minutes > 0 else math.inf
+    bar = tqdm(total=cfg.steps, initial=step, disable=not progress, unit="step", dynamic_ncols=True)
+    t0 = time.monotonic()
+    try:
+        while step < cfg.steps and not stop["now"] and time.monotonic() < deadline:
+            G, S = cfg.groups, cfg.group_size
+            opens = random_openings(tok, G, cfg.opening_plies, rng)
+            which = rng.integers(0, len(pool), G)
+            colours = rng.integers(0, 2, G)
+            opponents = [pool[which[i]] for i in range(G) for _ in range(S)]
+            model.eval()
+            per_colour = {}
+            for colour in (0, 1):  # the learner's colour is per group; play each colour's groups together
+                gi = [i for i in range(G) if colours[i] == colour]
+                if not gi:
+                    continue
+                rows = [i * S + j for i in gi for j in range(S)]
+                hist, rew, dec = play_batch(model, tok, [opponents[r] for r in rows], colour,
+                                            [opens[r // S] for r in rows], cfg.temperature, rng, counts, snapshot)
+                per_colour[colour] = (rows, hist, rew, dec)
+            hist_all, rew_all, dec_all = [None] * (G * S), np.zeros(G * S), []
+            learner_view = np.zeros(G * S)
+            for colour, (rows, hist, rew, dec) in per_colour.items():
+                for j, r in enumerate(rows):
+                    hist_all[r], rew_all[r] = hist[j], rew[j]
+                    learner_view[r] = rew[j] if colour == 0 else -rew[j]
+                for b, t, i in dec:
+                    dec_all.append((rows[b], t, i))
+            # Self-play: a black move is rewarded with black's result, a white move with white's.
+            adv_black = group_advantages(rew_all, G, S)
+            adv_learner = group_advantages(learner_view, G, S)
+            adv = np.array([(-adv_black[b] if _mover_is_white(tok, hist_all[b], t) else adv_black[b])
+                            if opponents[b] == "self" else adv_learner[b] for b, t, _ in dec_all])
+            counts["games"] += G * S
+            counts["reward_events"] += G * S
+            model.train()
+            for g in opt.param_groups:
+                g["lr"] = cfg.lr * min(1.0, (step + 1) / max(1, cfg.warmup_steps))
+            loss, info = grpo_loss(model, ref, tok, hist_all, dec_all, adv, cfg.temperature, cfg.kl_coef, counts)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            opt.step()
+            step += 1
+            names = np.repeat(np.array(cfg.opponents)[which], S)
+            wins = {o: float((learner_view[names == o] > 0).mean()) for o in cfg.opponents if (names == o).any()}
+            row = {"step": step, "loss": loss.item(), **info, "train_win": wins, **counts}
+            metrics.write(json.dumps(row) + "\n")
+            bar.update(1)
+            bar.set_postfix(kl=f"{info['kl']:.3f}", ent=f"{info['entropy']:.2f}",
+                            eval=" ".join(f"{k}:{100 * v:.0f}%" for k, v in (last or {}).get("eval", {}).items()))
+            if step % cfg.snapshot_every == 0:
+                snapshot.load_state_dict(model.state_dict())
+            if step % cfg.eval_every == 0:
+                counts["seconds"] += time.monotonic() - t0
+                t0 = time.monotonic()
+                last = do_eval()
+            if step % cfg.checkpoint_every == 0:
+                save()
+    finally:
+        bar.close()
+        counts["seconds"] += time.monotonic() - t0
+        for s, h in handlers.items():
+            signal.signal(s, h)
+    if last is None or last["step"] != step:
+        last = do_eval()
+    path = save()
+    metrics.close()
+    log(f"finetune: step {step}, " + ", ".join(f"{k} {100 * v:.1f}%" for k, v in last["eval"].items())
+        + f"; {counts['games']} games, checkpoint {path}")
+    return last
+
+
+def _mover_is_white(tok, history, t):
+    """Whether the move predicted at token position ``t`` (the t-th board move, 0-based) was white's."""
+    k = -1
+    for i, a in enumerate(history):
+        if tok.game == "othello" and a == tok.size * tok.size:
+            continue
+        k += 1
+        if k == t:
+            return i % 2 == 1
+    raise ValueError("token position beyond the game")

@@ -279,3 +279,89 @@ def test_seq_agent_plays_legal_games_and_raw_mode_forfeits(tmp_path):
         make_agent(f"seq:{run}", "othello", 8)
     with pytest.raises(ValueError, match="legal_only must be true or false"):
         make_agent(f"seq:{run},legal_only=maybe", "othello", 6)
+
+
+# -- RL fine-tuning --------------------------------------------------------------------------------------------
+
+def test_group_advantages_and_self_play_mover():
+    from agents.finetune import _mover_is_white, group_advantages
+
+    r = np.array([1, -1, 1, 1, 0, 0, 0, 0], float)
+    a = group_advantages(r, 2, 4)
+    assert abs(a[:4].mean()) < 1e-9 and (a[4:] == 0).all() and a[0] > 0 > a[1]
+    tok = Tokenizer("othello", 6)
+    # history: black c2? use real moves: black, white, (black passes), white, black
+    hist = [1, 2, 36, 3, 4]
+    assert [_mover_is_white(tok, hist, t) for t in range(4)] == [False, True, True, False]
+
+
+def test_grpo_step_moves_probability_toward_positive_advantage():
+    from agents.finetune import grpo_loss
+
+    torch.manual_seed(0)
+    tok = Tokenizer("othello", 6)
+    model = GPT(GPTConfig.preset("tiny", tok.vocab_size, tok.max_len))
+    g = Game("othello", 6)
+    first = g.legal_actions()
+    good, bad = int(tok.action_to_id[first[0]]), int(tok.action_to_id[first[1]])
+    hist = [[first[0]], [first[1]]]
+    decisions = [(0, 0, good), (1, 0, bad)]
+    counts = {"forward_positions": 0, "tokens_trained": 0}
+
+    def prob(i):
+        with torch.no_grad():
+            return torch.softmax(model(torch.tensor([[BOS]]))[0, 0], -1)[i].item()
+
+    p_good, p_bad = prob(good), prob(bad)
+    opt = torch.optim.SGD(model.parameters(), lr=0.05)
+    for _ in range(5):
+        loss, info = grpo_loss(model, None, tok, hist, decisions, np.array([1.0, -1.0]), 1.0, 0.0, counts)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert prob(good) > p_good and prob(bad) < p_bad
+    assert counts["tokens_trained"] == 10 and info["kl"] == 0.0
+
+
+def test_finetune_runs_counts_compute_and_resumes(tmp_path):
+    import dataclasses
+
+    from agents.finetune import FinetuneConfig, finetune
+
+    cfg = FinetuneConfig(game="othello", size=6, preset="tiny", opponents=("self", "snapshot", "random"), groups=3,
+                         group_size=2, steps=4, eval_every=2, eval_games=8, checkpoint_every=2, snapshot_every=2,
+                         eval_opponents=("random",))
+    run = str(tmp_path / "rl")
+    last = finetune(cfg, "none", run, log=quiet, progress=False)
+    assert last["step"] == 4 and 0 <= last["eval"]["random"] <= 1
+    rows = [json.loads(x) for x in open(os.path.join(run, "metrics.jsonl"))]
+    train = [r for r in rows if "loss" in r]
+    assert [r["step"] for r in train] == [1, 2, 3, 4]
+    assert train[-1]["games"] == 4 * 6 == train[-1]["reward_events"]
+    assert train[-1]["forward_positions"] > train[-1]["tokens_trained"] > 0
+    assert all(r["kl"] == 0 for r in train)  # --init none: no reference
+    with pytest.raises(ValueError, match="already has checkpoints"):
+        finetune(cfg, "none", run, log=quiet, progress=False)
+    log = []
+    finetune(dataclasses.replace(cfg, steps=6), "none", run, resume=True, log=log.append, progress=False)
+    assert any("at step 4" in x for x in log)
+    with pytest.raises(ValueError, match="group_size must be at least 2"):
+        FinetuneConfig(group_size=1)
+
+
+def test_selfplay_source_plays_a_runs_net(tmp_path):
+    from agents.train import new_net, save_checkpoint
+    from agents.train_config import TrainConfig
+
+    cfg = TrainConfig(game="othello", size=6, network="b4c64")
+    os.makedirs(tmp_path / "run" / "checkpoints")
+    net = new_net(cfg)
+    save_checkpoint(str(tmp_path / "run"), net, torch.optim.SGD(net.parameters(), lr=0.1), 3, cfg,
+                    np.random.default_rng(0), 0)
+    batches = list(T.selfplay_source(str(tmp_path / "run"), "othello", 6, 6, seed=1, simulations=4))
+    acts, lens = batches[0]
+    assert len(lens) == 6
+    for i in range(6):
+        assert Game("othello", 6).play_all(acts[i, : lens[i]].tolist()).terminal
+    with pytest.raises(ValueError, match="was trained on othello 6x6, not othello 8x8"):
+        list(T.selfplay_source(str(tmp_path / "run"), "othello", 8, 2, seed=1))

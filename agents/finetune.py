@@ -7,13 +7,15 @@ Each step plays ``groups x group_size`` games at once. A group shares an opening
 random plies), an opponent drawn from the pool and the learner's colour, so the games of a group differ
 only by sampling, and GRPO's advantage is a game's result minus its group's mean, over the group's
 standard deviation. The loss is ``-A * log pi(move)`` over the learner's moves (the policy masked to
-legal moves, at ``temperature``), plus ``kl_coef`` times the exact KL(pi || pi_ref) to the frozen start
-at those positions (zero and skipped for ``--init none``). One update per batch: on-policy, no ratio.
+legal moves, at ``temperature``) plus ``kl_coef`` times the exact KL(pi || pi_ref) to the frozen start
+at those positions (skipped for ``--init none``). One update per batch: on-policy, no ratio. The raw
+model's legality (is its unmasked top-1 legal?) is logged per step as ``illegal_rate``.
 
 Opponents: ``self`` (both sides are the learner; both sides' moves are trained on), ``snapshot`` (a
 frozen copy refreshed every ``snapshot_every`` steps) and any batched arena spec (``random``,
 ``greedy``, ``mcts:rollouts=N``, ``az:CKPT,sims=N``). Compute is counted: games, model forward passes
-(one per position scored, in play and in training), tokens trained on, and reward events (games learned from).
+(one per position scored, in play and in training), tokens trained on, and reward events (games
+learned from).
 """
 
 import json
@@ -111,6 +113,10 @@ def model_moves(model, tok, histories, legal_mask, temperature, rng, counts):
             logits = model(torch.from_numpy(x))[torch.arange(len(ask)), last].float()
         counts["forward_positions"] += len(ask)
         allowed = torch.from_numpy(tok.legal_ids(legal_mask[ask]))
+        # The raw model's legality, before the mask: is its unmasked top-1 a legal move here?
+        counts["raw_illegal"] = counts.get("raw_illegal", 0) + int((~allowed.gather(
+            1, logits.argmax(-1, keepdim=True))).sum())
+        counts["raw_decisions"] = counts.get("raw_decisions", 0) + len(ask)
         logits = logits.masked_fill(~allowed, -float("inf"))
         if temperature > 0:
             p = torch.softmax(logits / temperature, -1).numpy().astype(np.float64)
@@ -360,10 +366,12 @@ def finetune(cfg, init, run_dir, resume=False, log=print, progress=True):
             step += 1
             names = np.repeat(np.array(cfg.opponents)[which], S)
             wins = {o: float((learner_view[names == o] > 0).mean()) for o in cfg.opponents if (names == o).any()}
-            row = {"step": step, "loss": loss.item(), **info, "train_win": wins, **counts}
+            row = {"step": step, "loss": loss.item(), **info, "train_win": wins,
+                   "illegal_rate": counts.get("raw_illegal", 0) / max(1, counts.get("raw_decisions", 0)), **counts}
+            counts["raw_illegal"] = counts["raw_decisions"] = 0  # the rate is per step
             metrics.write(json.dumps(row) + "\n")
             bar.update(1)
-            bar.set_postfix(kl=f"{info['kl']:.3f}", ent=f"{info['entropy']:.2f}",
+            bar.set_postfix(kl=f"{info['kl']:.3f}", ent=f"{info['entropy']:.2f}", illegal=f"{100 * row['illegal_rate']:.1f}%",
                             eval=" ".join(f"{k}:{100 * v:.0f}%" for k, v in (last or {}).get("eval", {}).items()))
             if step % cfg.snapshot_every == 0:
                 snapshot.load_state_dict(model.state_dict())

@@ -340,6 +340,7 @@ def test_finetune_runs_counts_compute_and_resumes(tmp_path):
     assert train[-1]["games"] == 4 * 6 == train[-1]["reward_events"]
     assert train[-1]["forward_positions"] > train[-1]["tokens_trained"] > 0
     assert all(r["kl"] == 0 for r in train)  # --init none: no reference
+    assert all(0 <= r["illegal_rate"] <= 1 for r in train) and train[0]["illegal_rate"] > 0.5  # untrained
     with pytest.raises(ValueError, match="already has checkpoints"):
         finetune(cfg, "none", run, log=quiet, progress=False)
     log = []

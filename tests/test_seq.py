@@ -290,7 +290,7 @@ def test_group_advantages_and_self_play_mover():
     a = group_advantages(r, 2, 4)
     assert abs(a[:4].mean()) < 1e-9 and (a[4:] == 0).all() and a[0] > 0 > a[1]
     tok = Tokenizer("othello", 6)
-    # history: black c2? use real moves: black, white, (black passes), white, black
+    # Tokens 0..3 are the non-pass moves: black, white, then (black passes) white again, then black.
     hist = [1, 2, 36, 3, 4]
     assert [_mover_is_white(tok, hist, t) for t in range(4)] == [False, True, True, False]
 

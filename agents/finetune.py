@@ -67,7 +67,8 @@ class FinetuneConfig:
     snapshot_every: int = 20
     """Steps between refreshes of the ``snapshot`` opponent."""
     eval_every: int = 20
-    """Steps between evaluations (temperature 0, legal moves only) against ``eval_opponents``."""
+    """Steps between evaluations (temperature 0, legal moves only, from fixed random openings of
+    ``opening_plies`` plies with both colours) against ``eval_opponents``."""
     eval_opponents: tuple[str, ...] = ("greedy", "random")
     """Fixed opponents of the evaluations."""
     eval_games: int = 64
@@ -243,16 +244,19 @@ def build_opponent(spec, tok, seed):
     return make_agent(spec, tok.game, tok.size, seed=seed)
 
 
-def evaluate(model, tok, specs, games, seed, counts):
-    """Win rate (draws half) of the model at temperature 0 against each spec, colours alternating."""
+def evaluate(model, tok, specs, games, seed, counts, opening_plies=2):
+    """Win rate (draws half) of the model at temperature 0 against each spec. Games start from
+    ``games / 2`` random openings of ``opening_plies`` plies (the same ones at every evaluation), each
+    played with both colours: two deterministic players would otherwise replay one game."""
     out = {}
     rng = np.random.default_rng(seed)
+    n = games // 2
+    openings = random_openings(tok, n, opening_plies, np.random.default_rng([seed, 1]))
     for spec in specs:
         opp = build_opponent(spec, tok, seed)
         score = 0.0
         for colour in (0, 1):
-            n = games // 2
-            hist, rew, _ = play_batch(model, tok, [opp] * n, colour, [[]] * n, 0.0, rng, counts)
+            hist, rew, _ = play_batch(model, tok, [opp] * n, colour, openings, 0.0, rng, counts)
             mine = rew if colour == 0 else -rew
             score += float(((mine > 0) + 0.5 * (mine == 0)).sum())
         out[spec] = score / (2 * (games // 2))
@@ -311,7 +315,7 @@ def finetune(cfg, init, run_dir, resume=False, log=print, progress=True):
         return path
 
     def do_eval():
-        wins = evaluate(model, tok, cfg.eval_opponents, cfg.eval_games, cfg.seed + 7, counts)
+        wins = evaluate(model, tok, cfg.eval_opponents, cfg.eval_games, cfg.seed + 7, counts, cfg.opening_plies)
         m = {"step": step, "eval": wins, **counts}
         metrics.write(json.dumps(m) + "\n")
         metrics.flush()

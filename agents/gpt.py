@@ -6,7 +6,8 @@ the token embedding.
     logits = model(ids)                  # ids int64[B, T] -> logits float32[B, T, V]
     logits, resid = model(ids, return_residuals=True)   # resid: [layers + 1] tensors [B, T, d_model]
 
-Presets: ``tiny`` for tests (2 layers, d 64), ``small`` for about an hour on a CPU (4 layers, d 256),
+Presets: ``tiny`` for tests (2 layers, d 64), ``compact`` (6 layers, d 128) and ``small`` (4 layers,
+d 256) for about an hour on a CPU,
 ``othello_gpt`` for a lent GPU (Othello-GPT's 8 layers, 8 heads, d 512).
 """
 
@@ -19,6 +20,7 @@ from torch.nn import functional as F
 
 PRESETS = {
     "tiny": {"n_layer": 2, "n_head": 2, "d_model": 64},
+    "compact": {"n_layer": 6, "n_head": 4, "d_model": 128},
     "small": {"n_layer": 4, "n_head": 4, "d_model": 256},
     "othello_gpt": {"n_layer": 8, "n_head": 8, "d_model": 512},
 }

@@ -19,6 +19,28 @@ def test_help():
         assert r.returncode == 0 and "usage: arena" in r.stdout, r.stderr
 
 
+def test_every_subcommand_has_help():
+    """Every subcommand, nested ones included, formats its help (argparse fails on a stray %)."""
+    import argparse
+
+    from arena.cli import build_parser
+
+    def walk(parser, path):
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for name, sub in action.choices.items():
+                    yield path + [name], sub
+                    yield from walk(sub, path + [name])
+
+    seen = []
+    for path, sub in walk(build_parser(), []):
+        text = sub.format_help()
+        assert text.startswith("usage: arena " + " ".join(path)) and sub.description, path
+        seen.append(" ".join(path))
+    for cmd in ("tournament", "gtp", "play", "view", "ratings", "transcripts", "pretrain", "probe", "finetune"):
+        assert cmd in seen
+
+
 def test_perft_prints_json():
     r = arena("perft", "othello", "--depth", "6")
     lines = [json.loads(x) for x in r.stdout.splitlines()]

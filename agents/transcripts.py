@@ -50,15 +50,12 @@ def lists_to_batch(games):
 def tournament_source(path, game, size):
     """The games of a tournament results directory (its games.jsonl), any game or size it holds."""
     from arena.tournament import read_games
+    from arena.tournament_config import TournamentConfig
     from envs.game import Game
 
-    cfg_path = os.path.join(path, "tournament.json")
-    if not os.path.exists(cfg_path):
-        raise ValueError(f"{path} is not a tournament results directory (no tournament.json)")
-    with open(cfg_path) as f:
-        cfg = json.load(f)
-    if (cfg["game"], cfg["size"]) != (game, size):
-        raise ValueError(f"{path} holds {cfg['game']} {cfg['size']}x{cfg['size']} games, not {game} {size}x{size}")
+    cfg = TournamentConfig.from_results(path)
+    if (cfg.game, cfg.size) != (game, size):
+        raise ValueError(f"{path} holds {cfg.game} {cfg.size}x{cfg.size} games, not {game} {size}x{size}")
     games = [Game(game, size).play_all(r["moves"]).history for r in read_games(path)]
     yield lists_to_batch(games)
 

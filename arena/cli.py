@@ -96,17 +96,11 @@ def cmd_tournament(args):
 
 
 def cmd_ratings(args):
-    import json as _json
-
     from arena.report import write_outputs
     from arena.tournament import read_games
     from arena.tournament_config import TournamentConfig
 
-    path = os.path.join(args.dir, "tournament.json")
-    if not os.path.exists(path):
-        raise ValueError(f"{args.dir} is not a tournament results directory (no tournament.json)")
-    with open(path) as f:
-        cfg = TournamentConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in _json.load(f).items()})
+    cfg = TournamentConfig.from_results(args.dir)
     games = [g for g in read_games(args.dir) if g["black"] in cfg.roster() and g["white"] in cfg.roster()]
     write_outputs(cfg, args.dir, games, None)
 

@@ -117,8 +117,7 @@ def _remote_job(cfg_dict, job, openings):
     import torch
 
     torch.set_num_threads(1)  # one game per core: the workers are the parallelism
-    cfg = TournamentConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in cfg_dict.items()})
-    return run_job(cfg, job, openings)
+    return run_job(TournamentConfig.from_dict(cfg_dict), job, openings)
 
 
 # -- the results directory -------------------------------------------------------------------------------
@@ -133,14 +132,8 @@ def config_dict(cfg):
 
 def check_resume(cfg, out):
     """Refuse a results directory made by a different tournament; returns the finished games."""
-    path = os.path.join(out, "tournament.json")
-    if os.path.exists(path):
-        try:
-            with open(path) as f:
-                old = json.load(f)
-            old_cfg = TournamentConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in old.items()})
-        except (ValueError, TypeError) as e:
-            raise ValueError(f"{path} is not a tournament config: {e}") from None
+    if os.path.exists(os.path.join(out, "tournament.json")):
+        old_cfg = TournamentConfig.from_results(out)
         for key in ("game", "size", "komi", "openings", "opening_plies", "balance", "seed"):
             if getattr(old_cfg, key) != getattr(cfg, key):
                 raise ValueError(f"{out} holds a tournament with {key}={getattr(old_cfg, key)!r}, not "

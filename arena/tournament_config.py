@@ -87,3 +87,24 @@ class TournamentConfig:
 
     def komi_value(self):
         return None if self.game != "go" or self.komi == -1 else self.komi
+
+    @classmethod
+    def from_dict(cls, d):
+        """The config back from its JSON form (lists become the tuples the fields declare)."""
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
+
+    @classmethod
+    def from_results(cls, out):
+        """The config a results directory was made with (its ``tournament.json``); one-line errors."""
+        import json
+        import os
+
+        path = os.path.join(out, "tournament.json")
+        if not os.path.exists(path):
+            raise ValueError(f"{out} is not a tournament results directory (no tournament.json)")
+        try:
+            with open(path) as f:
+                return cls.from_dict(json.load(f))
+        except (ValueError, TypeError) as e:
+            raise ValueError(f"{path} is not a tournament config: {e}") from None
+

@@ -47,9 +47,5 @@ def view(out):
     from arena.tournament import read_games
     from arena.tournament_config import TournamentConfig
 
-    path = os.path.join(out, "tournament.json")
-    if not os.path.exists(path):
-        raise ValueError(f"{out} is not a tournament results directory (no tournament.json)")
-    with open(path) as f:
-        cfg = TournamentConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in json.load(f).items()})
+    cfg = TournamentConfig.from_results(out)
     return write_viewer(out, cfg.game, cfg.size, read_games(out), cfg.komi_value())

@@ -140,9 +140,7 @@ def play_batch(learner, tok, opponents, learner_colour, openings, temperature, r
     hist = [[] for _ in range(B)]
     for b, moves in enumerate(openings):
         for a in moves:
-            sub = g.take(np.array([b]))
-            sub.step(np.array([a]))
-            g.put(np.array([b]), sub)
+            g.step_where(np.arange(B) == b, np.full(B, a))
             hist[b].append(a)
     decisions = []
     while not g.terminal.all():
@@ -167,9 +165,8 @@ def play_batch(learner, tok, opponents, learner_colour, openings, temperature, r
             idx = np.flatnonzero(live & ~learner_turn & np.array([o is agent for o in opponents]))
             if idx.size:
                 act[idx] = agent.act(g.take(idx))
-        idx = np.flatnonzero(live)  # finished games take no action
-        g.put(idx, g.take(idx).step(act[idx]))
-        for b in idx:
+        g.step_where(live, act)  # finished games take no action
+        for b in np.flatnonzero(live):
             hist[b].append(int(act[b]))
     return hist, g.reward().astype(np.float64), decisions
 
@@ -184,9 +181,8 @@ def random_openings(tok, n, plies, rng, game_kwargs=None):
         act = np.array([rng.choice(np.flatnonzero(m)) if m.any() else -1 for m in mask])
         live = ~g.terminal
         act[~live] = -1
-        idx = np.flatnonzero(live)  # finished games take no action
-        g.put(idx, g.take(idx).step(act[idx]))
-        for b in idx:
+        g.step_where(live, act)  # finished games take no action
+        for b in np.flatnonzero(live):
             moves[b].append(int(act[b]))
     return moves
 

@@ -99,20 +99,15 @@ def replay_prefixes(tok, rows, boards=False):
     pass_a = n * n
     alive = np.ones(B, bool)
 
-    def play(which, actions):  # step only these games (a truncated record may stop mid-game)
-        idx = np.flatnonzero(which)
-        if idx.size:
-            g.put(idx, g.take(idx).step(actions[idx]))
-
     for t in range(T):
         if t > 0:
             ids = rows[:, t]
             alive &= (ids >= 2) & ~g.terminal
-            play(alive, tok.id_to_action[np.where(alive, ids, 2)])
+            g.step_where(alive, tok.id_to_action[np.where(alive, ids, 2)])  # a record may stop mid-game
         if tok.game == "othello":  # a forced pass has no token: play it now
             m = g.legal_mask()
             forced = alive & ~g.terminal & (m[:, :-1].sum(axis=1) == 0)
-            play(forced, np.full(B, pass_a))
+            g.step_where(forced, np.full(B, pass_a))
         m = g.legal_mask()
         m[~alive] = False
         legal[:, t] = tok.legal_ids(m)

@@ -218,6 +218,14 @@ class _PackedBatch(GameBatch):
         self.u64[idx] = other.u64[src]
         return self
 
+    def step_where(self, which, actions):
+        """Play ``actions[b]`` only in the games where ``which: bool[B]``; the others (finished ones,
+        say) are left as they are. ``actions`` has one entry per game of the batch. Returns ``self``."""
+        idx = np.flatnonzero(which)
+        if idx.size:
+            self.put(idx, self.take(idx).step(np.asarray(actions, np.int64)[idx]))
+        return self
+
 
 class OthelloBatch(_PackedBatch):
     """B Othello games on an N x N board (N in 4, 6, 8). Observation planes (C = 3): discs of the side to

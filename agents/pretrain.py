@@ -60,10 +60,19 @@ class PretrainConfig:
     """``auto`` (cuda when present), ``cpu`` or ``cuda``."""
     threads: int = 0
     """CPU threads for torch; 0 = torch's default."""
+    target: str = "next_token"
+    """``next_token``: cross-entropy to the recorded next move (Othello-GPT's objective, any source).
+    ``legal_set``: cross-entropy to the uniform distribution over the legal moves after each prefix. For
+    ``random`` transcripts that uniform distribution *is* the data's true next-token distribution (the
+    generator drew each move uniformly from the legal ones), so this is the expected value of the
+    next-token loss: the same minimiser with far less gradient noise (Rao-Blackwellisation). It needs the
+    rules engine to compute the sets, so it is refused for any other source."""
     seed: int = 0
     """Seeds the model and the batches."""
 
     def __post_init__(self):
+        if self.target not in ("next_token", "legal_set"):
+            raise ValueError(f"target must be next_token or legal_set, got {self.target!r}")
         if self.preset not in PRESETS:
             raise ValueError(f"preset must be one of {', '.join(PRESETS)}, got {self.preset!r}")
         for k in ("batch_size", "max_steps", "eval_every", "eval_games", "checkpoint_every"):
@@ -201,6 +210,22 @@ def latest(run_dir):
 
 # -- the run ----------------------------------------------------------------------------------------------
 
+def train_loss(logits, x, tok, target):
+    """Mean loss over the predicted positions. ``logits: float[B, T-1, V]`` after each prefix of
+    ``x: uint8/int64[B, T]``. ``next_token``: cross-entropy to ``x[:, 1:]``. ``legal_set``: cross-entropy to
+    the uniform distribution over the legal ids after each prefix (see PretrainConfig.target)."""
+    if target == "next_token":
+        y = x[:, 1:]
+        return F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), y.reshape(-1).long(),
+                               ignore_index=PAD)
+    legal = torch.from_numpy(legal_targets(tok, x.cpu().numpy())[:, :-1]).to(logits.device)
+    n = legal.sum(-1)
+    has = n > 0  # positions after the game's end predict nothing
+    logp = F.log_softmax(logits.float(), -1)
+    per_pos = -(logp * legal).sum(-1)[has] / n[has]
+    return per_pos.mean()
+
+
 def lr_at(cfg, step):
     if step < cfg.warmup_steps:
         return cfg.lr * (step + 1) / cfg.warmup_steps
@@ -255,6 +280,9 @@ def pretrain(cfg, run_dir, resume=False, log=print, progress=True):
         json.dump({"pretrain": asdict(cfg), "gpt": model.cfg.to_dict(), "dataset": data.manifest}, f, indent=2)
     log(f"pretrain: {model.num_params():,} parameters ({cfg.preset}), {data.count('train'):,} train / "
         f"{data.count('val'):,} val games, device {device}")
+    if cfg.target == "legal_set" and data.manifest.get("source") != "random":
+        raise ValueError(f"target legal_set is the true next-token distribution only for random transcripts; "
+                         f"{cfg.data} has source {data.manifest.get('source')!r}: use target next_token")
     val_rows = data.rows("val", cfg.eval_games)
     legal = legal_targets(tok, val_rows)
     tb = SummaryWriter(os.path.join(run_dir, "tensorboard"))
@@ -291,7 +319,7 @@ def pretrain(cfg, run_dir, resume=False, log=print, progress=True):
             x = torch.from_numpy(data.sample("train", cfg.batch_size, rng)).to(device)
             logits = model(x[:, :-1])
             y = x[:, 1:]
-            loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), y.reshape(-1), ignore_index=PAD)
+            loss = train_loss(logits, x, tok, cfg.target)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)

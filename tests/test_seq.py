@@ -203,6 +203,44 @@ def test_tiny_pretraining_learns_legal_moves_and_resumes(tmp_path):
     assert ck[-1] == "step_00000150.pt"
 
 
+def test_legal_set_loss_is_the_expected_next_token_loss():
+    """For uniformly random games the next move is uniform over the legal ones, so the average next-token
+    loss over many games that share a prefix equals the legal-set loss there (Rao-Blackwellisation). The
+    first moves share few prefixes, so 4000 games estimate the expectation well at positions 0-2."""
+    from agents.pretrain import train_loss
+
+    tok = Tokenizer("othello", 6)
+    acts, lens = random_games("othello", 6, 4000, seed=3)
+    x = torch.from_numpy(tok.encode_batch(acts, lens).astype(np.int64))[:, :4]
+    torch.manual_seed(0)
+    logits = torch.randn(1, 3, tok.vocab_size).expand(len(x), 3, tok.vocab_size)  # prefix-blind but fixed
+    logits = logits + 2.0 * torch.nn.functional.one_hot(x[:, :3], tok.vocab_size)  # and prefix-dependent
+    for t in range(1, 4):  # both losses average positions 0..t-1 of every game
+        mc = train_loss(logits[:, :t], x[:, : t + 1], tok, "next_token").item()
+        rb = train_loss(logits[:, :t], x[:, : t + 1], tok, "legal_set").item()
+        assert abs(mc - rb) < 0.03 * rb, (t, mc, rb)
+
+
+def test_legal_set_target_learns_and_is_refused_for_recorded_play(tmp_path):
+    tok = Tokenizer("othello", 6)
+    T.write_dataset(str(tmp_path / "d"), tok, T.random_source("othello", 6, 3000, 0), "random", 0, 0.05,
+                    progress=False)
+    cfg = PretrainConfig(data=str(tmp_path / "d"), preset="tiny", batch_size=32, lr=3e-3, warmup_steps=10,
+                         max_steps=60, eval_every=60, eval_games=100, checkpoint_every=60, seed=1,
+                         target="legal_set")
+    last = pretrain(cfg, str(tmp_path / "run"), log=quiet, progress=False)
+    assert last["legal_error"] < 0.6
+    T.write_dataset(str(tmp_path / "s"), tok, T.random_source("othello", 6, 300, 0), "selfplay:runs/x", 0, 0.1,
+                    progress=False)
+    import dataclasses
+
+    with pytest.raises(ValueError, match="only for random transcripts"):
+        pretrain(dataclasses.replace(cfg, data=str(tmp_path / "s")), str(tmp_path / "run2"), log=quiet,
+                 progress=False)
+    with pytest.raises(ValueError, match="target must be"):
+        PretrainConfig(target="soft")
+
+
 def test_cli_transcripts_and_pretrain_errors(tmp_path):
     arena = [sys.executable, "-m", "arena.cli"]
     out = str(tmp_path / "d")

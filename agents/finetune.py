@@ -93,26 +93,43 @@ class FinetuneConfig:
 
 # -- batched play ----------------------------------------------------------------------------------------
 
-def model_moves(model, tok, histories, legal_mask, temperature, rng, counts):
-    """Choose moves for games whose histories are given: ``(actions int64[B], prefixes list, ids int64[B])``.
-    A forced Othello pass is played without the model (it has no token); ids are -1 there."""
-    B = len(histories)
-    actions = np.full(B, -1, np.int64)
-    ids_out = np.full(B, -1, np.int64)
-    seqs = [tok.encode(h) for h in histories]
-    pass_a = tok.size * tok.size
-    ask = [b for b in range(B) if not (tok.game == "othello" and legal_mask[b, :-1].sum() == 0)]
-    for b in set(range(B)) - set(ask):
-        actions[b] = pass_a
-    if ask:
-        T = max(len(seqs[b]) for b in ask)
-        x = np.zeros((len(ask), T), np.int64)
-        for i, b in enumerate(ask):
-            x[i, : len(seqs[b])] = seqs[b]
-        last = torch.as_tensor([len(seqs[b]) - 1 for b in ask])
-        with torch.no_grad():
-            logits = model(torch.from_numpy(x))[torch.arange(len(ask)), last].float()
-        counts["forward_positions"] += len(ask)
+class Decoder:
+    """One GPT following B games move by move with a key/value cache: every move played is fed as it
+    happens (:meth:`feed`), so choosing a move costs one token's forward pass instead of the whole
+    history's. ``logits: float[B, V]`` are the predictions after each game's last token."""
+
+    def __init__(self, model, tok, B, counts):
+        self.model, self.tok, self.counts = model, tok, counts
+        self.cache = model.new_cache(B)
+        self.logits = torch.zeros(B, tok.vocab_size)
+        self.feed(np.arange(B), None)
+
+    def feed(self, idx, actions):
+        """Append the moves ``actions: int64[len(idx)]`` (None: BOS) of games ``idx``; Othello passes
+        have no token and are skipped."""
+        ids = np.full(len(idx), BOS) if actions is None else self.tok.action_to_id[np.asarray(actions)]
+        keep = ids >= 0
+        if keep.any():
+            i = torch.from_numpy(np.asarray(idx)[keep])
+            self.logits[i] = self.model.decode(self.cache, i, torch.from_numpy(ids[keep])).float()
+            self.counts["forward_positions"] += int(keep.sum())
+
+    def position(self, b):
+        """Token position of game ``b``'s last token (whose logits predict its next move)."""
+        return int(self.cache["length"][b]) - 1
+
+
+def model_moves(dec, idx, legal_mask, temperature, rng, counts):
+    """Moves for games ``idx`` followed by ``dec`` (a :class:`Decoder`) with ``legal_mask: bool[n, A]``:
+    ``(actions int64[n], ids int64[n])``. A forced Othello pass is played without the model (it has no
+    token); its id is -1."""
+    tok = dec.tok
+    n = len(idx)
+    actions = np.full(n, tok.size * tok.size, np.int64)
+    ids_out = np.full(n, -1, np.int64)
+    ask = np.flatnonzero((tok.game != "othello") | (legal_mask[:, :-1].sum(1) > 0))
+    if ask.size:
+        logits = dec.logits[torch.from_numpy(np.asarray(idx)[ask])]
         allowed = torch.from_numpy(tok.legal_ids(legal_mask[ask]))
         # The raw model's legality, before the mask: is its unmasked top-1 a legal move here?
         counts["raw_illegal"] = counts.get("raw_illegal", 0) + int((~allowed.gather(
@@ -125,10 +142,9 @@ def model_moves(model, tok, histories, legal_mask, temperature, rng, counts):
             tok_ids = np.minimum((np.cumsum(p, 1) / p.sum(1, keepdims=True) < u[:, None]).sum(1), p.shape[1] - 1)
         else:
             tok_ids = logits.argmax(-1).numpy()
-        for i, b in enumerate(ask):
-            ids_out[b] = tok_ids[i]
-            actions[b] = tok.id_to_action[tok_ids[i]]
-    return actions, seqs, ids_out
+        ids_out[ask] = tok_ids
+        actions[ask] = tok.id_to_action[tok_ids]
+    return actions, ids_out
 
 
 def play_batch(learner, tok, opponents, learner_colour, openings, temperature, rng, counts, snapshot=None,
@@ -137,11 +153,16 @@ def play_batch(learner, tok, opponents, learner_colour, openings, temperature, r
     black's view float[B], decisions: list of (b, token position, id) for every learner move)."""
     B = len(opponents)
     g = make_batch(tok.game, B, tok.size, **(game_kwargs or {}))
+    decoders = {"learner": Decoder(learner, tok, B, counts)}
+    if any(o == "snapshot" for o in opponents):
+        decoders["snapshot"] = Decoder(snapshot, tok, B, counts)
     hist = [[] for _ in range(B)]
     for b, moves in enumerate(openings):
         for a in moves:
             g.step_where(np.arange(B) == b, np.full(B, a))
             hist[b].append(a)
+            for d in decoders.values():
+                d.feed([b], [a])
     decisions = []
     while not g.terminal.all():
         mask = g.legal_mask()
@@ -153,21 +174,23 @@ def play_batch(learner, tok, opponents, learner_colour, openings, temperature, r
                                                        np.array([o == "snapshot" for o in opponents]))):
             idx = np.flatnonzero(which)
             if idx.size:
-                model = learner if who == "learner" else snapshot
-                a, seqs, ids = model_moves(model, tok, [hist[b] for b in idx], mask[idx],
-                                           temperature if who == "learner" else 1.0, rng, counts)
+                a, ids = model_moves(decoders[who], idx, mask[idx], temperature if who == "learner" else 1.0,
+                                     rng, counts)
                 act[idx] = a
                 if who == "learner":
                     for j, b in enumerate(idx):
                         if ids[j] >= 0:
-                            decisions.append((b, len(seqs[j]) - 1, int(ids[j])))
+                            decisions.append((b, decoders[who].position(b), int(ids[j])))
         for agent in {id(o): o for o in opponents if not isinstance(o, str)}.values():
             idx = np.flatnonzero(live & ~learner_turn & np.array([o is agent for o in opponents]))
             if idx.size:
                 act[idx] = agent.act(g.take(idx))
         g.step_where(live, act)  # finished games take no action
-        for b in np.flatnonzero(live):
+        idx = np.flatnonzero(live)
+        for b in idx:
             hist[b].append(int(act[b]))
+        for d in decoders.values():
+            d.feed(idx, act[idx])
     return hist, g.reward().astype(np.float64), decisions
 
 

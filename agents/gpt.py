@@ -67,6 +67,19 @@ class SelfAttention(nn.Module):
         y = F.scaled_dot_product_attention(q, k, v, is_causal=True, dropout_p=self.dropout if self.training else 0.0)
         return self.resid_drop(self.proj(y.transpose(1, 2).reshape(B, T, C)))
 
+    def step(self, x, K, V, idx, pos):
+        """One new token for each of n games. ``x: float[n, C]`` (normalised), written at position
+        ``pos: int64[n]`` of games ``idx: int64[n]`` in this layer's cache ``K, V: float[B, heads, T, C / heads]``;
+        attends to that game's positions ``<= pos``. Returns ``float[n, C]``."""
+        n, C = x.shape
+        H = self.n_head
+        q, k, v = (t.view(n, H, 1, C // H) for t in self.qkv(x).split(C, dim=1))
+        K[idx, :, pos] = k[:, :, 0]
+        V[idx, :, pos] = v[:, :, 0]
+        seen = torch.arange(K.shape[2], device=x.device)[None, :] <= pos[:, None]  # [n, T]
+        y = F.scaled_dot_product_attention(q, K[idx], V[idx], attn_mask=seen[:, None, None, :])
+        return self.proj(y.reshape(n, C))
+
 
 class Block(nn.Module):
     def __init__(self, cfg):
@@ -118,6 +131,30 @@ class GPT(nn.Module):
             resid.append(x)
         logits = self.head(self.ln_f(x))
         return (logits, resid) if return_residuals else logits
+
+    def new_cache(self, batch):
+        """A key/value cache for incremental decoding of ``batch`` sequences: ``{"k", "v": float[layers,
+        batch, heads, block_size, d_model / heads], "length": int64[batch]}``."""
+        c = self.cfg
+        p = self.tok.weight
+        shape = (c.n_layer, batch, c.n_head, c.block_size, c.d_model // c.n_head)
+        return {"k": p.new_zeros(shape), "v": p.new_zeros(shape),
+                "length": torch.zeros(batch, dtype=torch.long, device=p.device)}
+
+    @torch.no_grad()
+    def decode(self, cache, idx, ids):
+        """Append token ``ids: int64[n]`` to sequences ``idx: int64[n]`` of ``cache`` (:meth:`new_cache`);
+        returns the logits after it, ``float[n, vocab]``. Equal to ``forward`` on the whole sequence at its
+        last position, at the cost of one token (eval mode: no dropout)."""
+        pos = cache["length"][idx]
+        if int(pos.max()) >= self.cfg.block_size:
+            raise ValueError(f"sequence longer than block_size {self.cfg.block_size}")
+        x = self.tok(ids) + self.pos(pos)
+        for layer, blk in enumerate(self.blocks):
+            x = x + blk.attn.step(blk.ln1(x), cache["k"][layer], cache["v"][layer], idx, pos)
+            x = x + blk.mlp(blk.ln2(x))
+        cache["length"][idx] += 1
+        return self.head(self.ln_f(x))
 
     def num_params(self):
         return sum(p.numel() for p in self.parameters())  # tied weights are counted once

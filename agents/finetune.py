@@ -157,12 +157,16 @@ def play_batch(learner, tok, opponents, learner_colour, openings, temperature, r
     if any(o == "snapshot" for o in opponents):
         decoders["snapshot"] = Decoder(snapshot, tok, B, counts)
     hist = [[] for _ in range(B)]
-    for b, moves in enumerate(openings):
-        for a in moves:
-            g.step_where(np.arange(B) == b, np.full(B, a))
-            hist[b].append(a)
-            for d in decoders.values():
-                d.feed([b], [a])
+    for k in range(max((len(m) for m in openings), default=0)):  # the openings' k-th moves, together
+        idx = np.array([b for b, m in enumerate(openings) if len(m) > k], np.int64)
+        a = np.array([openings[b][k] for b in idx], np.int64)
+        act = np.full(B, -1, np.int64)
+        act[idx] = a
+        g.step_where(act >= 0, act)
+        for b, x in zip(idx, a):
+            hist[b].append(int(x))
+        for d in decoders.values():
+            d.feed(idx, a)
     decisions = []
     while not g.terminal.all():
         mask = g.legal_mask()

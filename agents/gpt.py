@@ -76,8 +76,13 @@ class SelfAttention(nn.Module):
         q, k, v = (t.view(n, H, 1, C // H) for t in self.qkv(x).split(C, dim=1))
         K[idx, :, pos] = k[:, :, 0]
         V[idx, :, pos] = v[:, :, 0]
-        seen = torch.arange(K.shape[2], device=x.device)[None, :] <= pos[:, None]  # [n, T]
-        y = F.scaled_dot_product_attention(q, K[idx], V[idx], attn_mask=seen[:, None, None, :])
+        T = int(pos.max()) + 1  # read only the positions written so far
+        if n == K.shape[0] and bool((idx == torch.arange(n, device=idx.device)).all()):
+            keys, vals = K[:, :, :T], V[:, :, :T]  # every sequence: a view, no copy
+        else:
+            keys, vals = K[idx, :, :T], V[idx, :, :T]
+        seen = torch.arange(T, device=x.device)[None, :] <= pos[:, None]  # [n, T]
+        y = F.scaled_dot_product_attention(q, keys, vals, attn_mask=seen[:, None, None, :])
         return self.proj(y.reshape(n, C))
 
 

@@ -3,11 +3,13 @@
 #               then the trained net against greedy and pure MCTS with 200 rollouts
 #   make test   set up .venv and run the test suite (slow checks skipped; add ARGS=--runslow)
 #   make tournament   the README's Othello 8x8 tournament (needs gtp-rhino: make engines, as root)
+#   make seq-demo     the sequence model end to end on 6x6 Othello on a small budget (~15 minutes):
+#                     random transcripts, next-token pretraining, probes, GRPO, a tournament
 PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
 
-.PHONY: setup demo test test-slow bench tournament engines clean
+.PHONY: setup demo test test-slow bench tournament seq-demo engines clean
 
 $(BIN)/arena: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +38,14 @@ bench: setup
 
 tournament: setup
 	$(BIN)/arena tournament --config configs/tournament_othello8.yaml --out runs/tournament_othello8
+
+seq-demo: setup
+	test -f data/othello6_random/manifest.json || \
+	  $(BIN)/arena transcripts --game othello --size 6 --games 200000 --seed 1 --out data/othello6_random
+	$(BIN)/arena pretrain --config configs/seq_demo6.yaml --resume
+	$(BIN)/arena probe --ckpt runs/seq_demo6 --games 500
+	$(BIN)/arena finetune --config configs/seq_rl_demo6.yaml --init runs/seq_demo6 --resume
+	$(BIN)/arena tournament --config configs/tournament_seq6.yaml --out runs/tournament_seq6
 
 engines:
 	bash .ci/engines

@@ -61,3 +61,18 @@ def test_every_shipped_tournament_config_loads():
     for p in paths:
         cfg = load_config(TournamentConfig, p)
         assert len(cfg.roster()) >= 4 and cfg.anchor in cfg.roster(), p
+
+
+def test_every_shipped_sequence_config_loads():
+    import glob
+
+    from agents.finetune import FinetuneConfig
+    from agents.pretrain import PretrainConfig
+
+    pre = sorted(p for p in glob.glob("configs/seq_*.yaml") if not p.startswith("configs/seq_rl_"))
+    rl = sorted(glob.glob("configs/seq_rl_*.yaml"))
+    assert len(pre) >= 2 and len(rl) >= 2
+    for p in pre:
+        assert load_config(PretrainConfig, p).data.startswith("data/"), p
+    for p in rl:
+        assert load_config(FinetuneConfig, p).opponents, p

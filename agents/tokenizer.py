@@ -43,6 +43,13 @@ class Tokenizer:
         self.id_to_action = np.full(self.vocab_size, -1, np.int64)
         self.id_to_action[ids] = actions
 
+    @classmethod
+    def permuted(cls, game, size, seed):
+        """The tokenizer whose move ids are a seeded random reshuffle of the canonical ones (the study's
+        control: ids are nominal labels, so a model's results must not depend on them)."""
+        n_moves = cls(game, size).vocab_size - 2
+        return cls(game, size, permutation=np.random.default_rng([seed, 0x7E2]).permutation(n_moves))
+
     @property
     def max_len(self):
         """Tokens of the longest possible game, BOS included (Go: the 2*N*N ply cap)."""

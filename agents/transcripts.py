@@ -173,9 +173,12 @@ def write_dataset(out, tok, batches, source, seed, val_fraction=0.05, shard_game
                 break
         pending[split] = rows
 
+    # Dedup and split by the canonical (unpermuted) ids: a permuted-token control holds the very same
+    # games, split the same way, as the dataset it controls for.
+    canon = Tokenizer(tok.game, tok.size) if tok.permutation is not None else tok
     for actions, lengths in batches:
         ids = tok.encode_batch(actions, lengths)
-        d = digests(ids)
+        d = digests(ids if canon is tok else canon.encode_batch(actions, lengths))
         fresh = np.zeros(len(ids), bool)
         for i, x in enumerate(d.tolist()):
             if x not in seen:
@@ -196,7 +199,7 @@ def write_dataset(out, tok, batches, source, seed, val_fraction=0.05, shard_game
     flush("val", True)
     manifest = {"game": tok.game, "size": tok.size, "source": source, "seed": seed, "counts": counts,
                 "tokenizer": tok.describe(), "val_fraction": val_fraction,
-                "split": f"blake2b-8 digest of the token row % {SPLIT} < {int(round(val_fraction * SPLIT))} is val",
+                "split": f"blake2b-8 digest of the unpermuted token row % {SPLIT} < {int(round(val_fraction * SPLIT))} is val",
                 "shards": shards}
     tmp = os.path.join(out, "manifest.json.tmp")
     with open(tmp, "w") as f:
@@ -215,7 +218,8 @@ class Dataset:
         with open(mp) as f:
             self.manifest = json.load(f)
         self.path = path
-        self.tokenizer = Tokenizer(self.manifest["game"], self.manifest["size"])
+        self.tokenizer = Tokenizer(self.manifest["game"], self.manifest["size"],
+                                   permutation=self.manifest["tokenizer"].get("permutation"))
         self.train = [np.load(os.path.join(path, s["file"]), mmap_mode="r") for s in self.manifest["shards"]["train"]]
         self.val = [np.load(os.path.join(path, s["file"]), mmap_mode="r") for s in self.manifest["shards"]["val"]]
 

@@ -127,7 +127,7 @@ def cmd_transcripts(args):
         raise ValueError("--games must be at least 1")
     if not 0 < args.val_fraction < 1:
         raise ValueError("--val-fraction must be between 0 and 1")
-    tok = Tokenizer(args.game, size)
+    tok = Tokenizer(args.game, size) if args.permute is None else Tokenizer.permuted(args.game, size, args.permute)
     kind, _, arg = args.source.partition(":")
     total = None
     if kind == "random":
@@ -299,6 +299,9 @@ def build_parser():
     tt.add_argument("--games", type=int, default=100_000, help="games to generate (random, selfplay)")
     tt.add_argument("--val-fraction", type=float, default=0.05, help="share of games held out (default 0.05)")
     tt.add_argument("--seed", type=int, default=0, help="seed (default 0)")
+    tt.add_argument("--permute", type=int, default=None, metavar="SEED",
+                    help="reshuffle the move ids by this seed (the nominal-token control); the games and their "
+                         "train/val split stay those of the unpermuted dataset")
     tt.add_argument("--out", required=True, help="dataset directory (must not hold a dataset yet)")
     tt.set_defaults(func=cmd_transcripts)
     pt = sub.add_parser("pretrain", help="next-token pretraining of the GPT on transcripts",

@@ -7,6 +7,7 @@ Input planes are the environments' side-to-move-relative observations; the polic
 board point plus pass; masking of illegal actions is the evaluator's job (agents.evaluators).
 """
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -26,10 +27,21 @@ class ResBlock(nn.Module):
         return torch.relu(x + self.bn2(self.conv2(h)))
 
 
+def square_permutation(size, seed):
+    """``int64[size * size]``: the fixed reshuffle of the board squares that ``permute_squares=seed`` uses."""
+    return torch.from_numpy(np.random.default_rng([seed, 0x5C7]).permutation(size * size))
+
+
 class PolicyValueNet(nn.Module):
-    def __init__(self, in_planes, size, blocks=6, channels=64):
+    def __init__(self, in_planes, size, blocks=6, channels=64, permute_squares=-1):
         super().__init__()
-        self.args = dict(in_planes=in_planes, size=size, blocks=blocks, channels=channels)
+        self.args = dict(in_planes=in_planes, size=size, blocks=blocks, channels=channels,
+                         permute_squares=permute_squares)
+        # The study's control: with a seed, the input planes' squares are reshuffled by a fixed permutation
+        # before the first convolution, so 3x3 neighbourhoods no longer are board neighbourhoods. The
+        # policy still indexes actions canonically; its linear layer can learn any order.
+        self.register_buffer("perm", square_permutation(size, permute_squares) if permute_squares >= 0 else None,
+                             persistent=False)
         n2 = size * size
         self.stem = nn.Sequential(nn.Conv2d(in_planes, channels, 3, padding=1, bias=False),
                                   nn.BatchNorm2d(channels), nn.ReLU())
@@ -40,13 +52,17 @@ class PolicyValueNet(nn.Module):
                                    nn.Flatten(), nn.Linear(n2, 64), nn.ReLU(), nn.Linear(64, 1), nn.Tanh())
 
     def forward(self, x):
+        if self.perm is not None:
+            B, C, N, _ = x.shape
+            x = x.flatten(2)[:, :, self.perm].reshape(B, C, N, N)
         h = self.trunk(self.stem(x))  # (B, C, N, N)
         return self.policy(h), self.value(h).squeeze(1)  # (B, A), (B,)
 
 
-def from_preset(name, in_planes, size):
-    """A network of a named size (``b6c64``: 6 residual blocks of 64 channels)."""
+def from_preset(name, in_planes, size, permute_squares=-1):
+    """A network of a named size (``b6c64``: 6 residual blocks of 64 channels); ``permute_squares``: see
+    PolicyValueNet."""
     if name not in PRESETS:
         raise ValueError(f"unknown network preset {name!r}; choose one of {sorted(PRESETS)}")
     blocks, channels = PRESETS[name]
-    return PolicyValueNet(in_planes, size, blocks, channels)
+    return PolicyValueNet(in_planes, size, blocks, channels, permute_squares)

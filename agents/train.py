@@ -43,7 +43,7 @@ def game_kwargs(cfg):
 
 def new_net(cfg):
     shape = make_batch(cfg.game, 1, cfg.size, **game_kwargs(cfg)).obs_shape
-    return from_preset(cfg.network, shape[0], cfg.size)
+    return from_preset(cfg.network, shape[0], cfg.size, cfg.permute_squares)
 
 
 def weights_blob(net):
@@ -148,9 +148,10 @@ def load_checkpoint(path, cfg):
     except Exception as e:  # a truncated or foreign file: one clear line
         raise ValueError(f"cannot read checkpoint {path}: {e}") from None
     old = ck.get("config", {})
-    if (old.get("game"), old.get("size"), old.get("network")) != (cfg.game, cfg.size, cfg.network):
-        raise ValueError(f"checkpoint {path} is for {old.get('game')} {old.get('size')} {old.get('network')}, "
-                         f"not {cfg.game} {cfg.size} {cfg.network}")
+    have = (old.get("game"), old.get("size"), old.get("network"), old.get("permute_squares", -1))
+    want = (cfg.game, cfg.size, cfg.network, cfg.permute_squares)
+    if have != want:
+        raise ValueError(f"checkpoint {path} is for game/size/network/permute_squares {have}, not {want}")
     return ck
 
 

@@ -18,6 +18,9 @@ class TrainConfig:
     """Go komi; -1 takes the size's default from envs.go_kernels.DEFAULT_KOMI."""
     network: str = "b4c64"
     """Network preset (agents.network.PRESETS)."""
+    permute_squares: int = -1
+    """-1: off. Otherwise the seed of a fixed reshuffle of the board squares in the network's input planes,
+    the study's control for the convolutions' spatial prior (agents.network.PolicyValueNet)."""
     # -- self-play -------------------------------------------------------------------------------------
     workers: int = 1
     """Self-play Ray actors."""
@@ -96,6 +99,8 @@ class TrainConfig:
             bad(f"game must be 'othello' or 'go', got {self.game!r}")
         if self.network not in PRESETS:
             bad(f"unknown network preset {self.network!r}; choose one of {sorted(PRESETS)}")
+        if self.permute_squares < -1:
+            bad(f"permute_squares must be -1 (off) or a seed >= 0, got {self.permute_squares}")
         if self.root not in ("gumbel", "puct"):
             bad(f"root must be 'gumbel' or 'puct', got {self.root!r}")
         for name in ("workers", "games_in_flight", "simulations", "cheap_simulations", "replay_capacity",

@@ -101,3 +101,38 @@ def test_train_step_fits_a_fixed_batch():
     for _ in range(60):
         last = train_step(net, opt, obs, pol, val, rng)["loss"]
     assert last < 0.5 * first
+
+
+def test_square_permuted_network_is_the_plain_network_on_permuted_planes(tmp_path):
+    """The study's spatial control: ``permute_squares`` reshuffles the input planes' squares by a fixed,
+    seeded permutation before the first convolution, and the checkpoint's config rebuilds it."""
+    from dataclasses import asdict
+
+    from agents.evaluate import load_net
+    from agents.network import square_permutation
+    from agents.train import new_net
+    from agents.train_config import TrainConfig
+
+    torch.manual_seed(0)
+    plain = PolicyValueNet(3, 6, blocks=1, channels=8).eval()
+    perm = PolicyValueNet(3, 6, blocks=1, channels=8, permute_squares=4).eval()
+    perm.load_state_dict(plain.state_dict())  # the permutation is not a weight: same keys
+    x = torch.randn(5, 3, 6, 6)
+    p = square_permutation(6, 4)
+    assert sorted(p.tolist()) == list(range(36)) and (p != torch.arange(36)).any()
+    shuffled = x.flatten(2)[:, :, p].reshape(5, 3, 6, 6)
+    for a, b in zip(perm(x), plain(shuffled)):
+        assert torch.allclose(a, b, atol=1e-6)
+    assert not torch.allclose(perm(x)[0], plain(x)[0])
+    cfg = TrainConfig(game="othello", size=6, network="b4c64", permute_squares=4)
+    net = new_net(cfg)
+    torch.save({"config": asdict(cfg), "weights": net.state_dict(), "step": 0}, tmp_path / "ck.pt")
+    loaded, lcfg, _ = load_net(str(tmp_path / "ck.pt"))
+    assert lcfg.permute_squares == 4 and torch.equal(loaded.perm, p)
+    assert new_net(TrainConfig(game="othello", size=6)).perm is None
+    from agents.train import load_checkpoint
+
+    with pytest.raises(ValueError, match="permute_squares"):  # resuming it as the plain net is refused
+        load_checkpoint(str(tmp_path / "ck.pt"), TrainConfig(game="othello", size=6, network="b4c64"))
+    with pytest.raises(ValueError, match="permute_squares"):
+        TrainConfig(permute_squares=-2)

@@ -68,12 +68,14 @@ class TorchEvaluator(Evaluator):
         self.torch = torch
         self.model = model.to(device).eval()
         self.device = torch.device(device)
+        self.forward_positions = 0  # positions evaluated, search leaves included (compute accounting)
 
     def evaluate(self, obs, mask, leaves):
         torch = self.torch
         with torch.inference_mode():
             x = torch.from_numpy(obs).to(self.device)
             logits, value = self.model(x)
+            self.forward_positions += len(obs)
             m = torch.from_numpy(mask).to(self.device)
             logits = logits.float().masked_fill(~m, -1e9)
             priors = torch.softmax(logits, dim=1).masked_fill(~m, 0.0)

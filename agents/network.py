@@ -66,3 +66,16 @@ def from_preset(name, in_planes, size, permute_squares=-1):
         raise ValueError(f"unknown network preset {name!r}; choose one of {sorted(PRESETS)}")
     blocks, channels = PRESETS[name]
     return PolicyValueNet(in_planes, size, blocks, channels, permute_squares)
+
+
+def forward_flops(net):
+    """Multiply-adds x 2 of one position's forward pass through ``net`` (convolutions and linear layers;
+    normalisations and activations are left out as small)."""
+    n2 = net.args["size"] ** 2
+    total = 0
+    for m in net.modules():
+        if isinstance(m, nn.Conv2d):
+            total += 2 * m.in_channels * m.out_channels * m.kernel_size[0] * m.kernel_size[1] * n2 // m.groups
+        elif isinstance(m, nn.Linear):
+            total += 2 * m.in_features * m.out_features
+    return total

@@ -30,7 +30,7 @@ from agents.evaluators import TorchEvaluator
 from agents.learner import train_step
 from agents.match import anchor_agent, net_agent, play_match
 from agents.mcts import SearchConfig
-from agents.network import from_preset
+from agents.network import forward_flops, from_preset
 from agents.replay import ReplayBuffer
 from agents.selfplay import SelfPlay
 from agents.train_config import TrainConfig
@@ -101,7 +101,8 @@ class SelfPlayWorker:
         self.net = new_net(cfg)
         search = SearchConfig(simulations=cfg.simulations, root=cfg.root, dirichlet_alpha=cfg.dirichlet_alpha,
                               dirichlet_fraction=cfg.dirichlet_fraction if cfg.root == "puct" else 0.0)
-        sp = SelfPlay(TorchEvaluator(self.net), cfg.game, cfg.size, cfg.games_in_flight, search,
+        self.evaluator = TorchEvaluator(self.net)
+        sp = SelfPlay(self.evaluator, cfg.game, cfg.size, cfg.games_in_flight, search,
                       seed=cfg.seed * 1000 + worker_id, cheap_simulations=cfg.cheap_simulations,
                       full_search_prob=cfg.full_search_prob, temperature_moves=cfg.temperature_moves,
                       resign_threshold=cfg.resign_threshold, no_resign_fraction=cfg.no_resign_fraction,
@@ -114,20 +115,22 @@ class SelfPlayWorker:
             self.net.load_state_dict(torch.load(io.BytesIO(blob)))
             self.version = version
         t = time.perf_counter()
+        f0 = self.evaluator.forward_positions
         records = [next(self.games) for _ in range(games)]
         stats = ray.get(self.replay.add.remote(records))
         return {"games": games, "positions": int(sum(len(r.moves) for r in records)),
                 "false_resign": int(sum(r.false_resign for r in records)), "seconds": time.perf_counter() - t,
+                "forward_positions": self.evaluator.forward_positions - f0,
                 "version": self.version, **{"replay_" + k: v for k, v in stats.items()}}
 
 
 # -- checkpoints ------------------------------------------------------------------------------------
 
-def save_checkpoint(run_dir, net, opt, step, cfg, rng, samples):
+def save_checkpoint(run_dir, net, opt, step, cfg, rng, samples, compute=None):
     path = os.path.join(run_dir, "checkpoints", f"step_{step:08d}.pt")
     tmp = path + ".tmp"
     torch.save({"weights": net.state_dict(), "optimizer": opt.state_dict(), "step": step, "samples": samples,
-                "config": asdict(cfg),
+                "config": asdict(cfg), "compute": compute or {},
                 "net_args": net.args, "rng": rng.bit_generator.state, "torch_rng": torch.get_rng_state()}, tmp)
     os.replace(tmp, path)
     old = sorted(f for f in os.listdir(os.path.dirname(path)) if f.endswith(".pt"))[:-5]
@@ -212,6 +215,14 @@ def train(cfg, run_dir, address=None, resume=False, log=print):
     rng = np.random.default_rng(cfg.seed)
     torch.manual_seed(cfg.seed)
     step = samples = 0  # learner steps; positions sampled (the learner waits when it gets ahead of self-play)
+    # Compute totals over the run, resumes included (issue 7's accounting): reward events are the games whose
+    # outcome self-play produced; forward positions count every network evaluation in self-play search
+    # (gauntlets and gates are measurement, not training, and are left out).
+    compute = {"reward_events": 0, "positions": 0, "forward_positions": 0, "samples_trained": 0, "flops": 0}
+    per_position = forward_flops(net)
+
+    def with_flops(c):  # a training sample costs about 3 forward passes (forward + backward)
+        return {**c, "flops": int((c["forward_positions"] + 3 * c["samples_trained"]) * per_position)}
     ckpt = latest_checkpoint(run_dir) if resume else None
     if resume and ckpt is None:
         log(f"no checkpoint in {run_dir}/checkpoints: starting fresh")
@@ -220,6 +231,7 @@ def train(cfg, run_dir, address=None, resume=False, log=print):
         net.load_state_dict(ck["weights"])
         opt.load_state_dict(ck["optimizer"])
         step, samples = ck["step"], ck.get("samples", 0)
+        compute.update(ck.get("compute", {}))
         rng.bit_generator.state = ck["rng"]
         torch.set_rng_state(ck["torch_rng"])
         log(f"resumed from {ckpt} at learner step {step}")
@@ -267,6 +279,9 @@ def train(cfg, run_dir, address=None, resume=False, log=print):
                     r = ray.get(ref)
                     games, positions, stats = games + r["games"], positions + r["positions"], {
                         "size": r["replay_size"], "added": r["replay_added"]}
+                    compute["reward_events"] += r["games"]
+                    compute["positions"] += r["positions"]
+                    compute["forward_positions"] += r["forward_positions"]
                 except ray.exceptions.RayError as e:
                     log(f"self-play worker {i} failed ({type(e).__name__}); Ray restarts it and play goes on")
                 pending[workers[i].run.remote(chunk)] = i
@@ -279,10 +294,11 @@ def train(cfg, run_dir, address=None, resume=False, log=print):
             losses.append(train_step(net, opt, obs, pol, val, rng))
             step += 1
             samples += cfg.batch_size
+            compute["samples_trained"] += cfg.batch_size
             if step % cfg.publish_every == 0 and cfg.gating == "latest":
                 ray.get(store.put.remote(step, weights_blob(net)))
             if step % cfg.checkpoint_every == 0:
-                save_checkpoint(run_dir, net, opt, step, cfg, rng, samples)
+                save_checkpoint(run_dir, net, opt, step, cfg, rng, samples, with_flops(compute))
                 ray.get(replay.save.remote(replay_path))
             if cfg.eval_every and step % cfg.eval_every == 0:
                 scores = gauntlet(cfg, net, step, earlier)
@@ -308,7 +324,7 @@ def train(cfg, run_dir, address=None, resume=False, log=print):
                 line = {"step": step, "minutes": round(el / 60, 2), "games": games, "positions": positions,
                         "games_per_s": round(games / el, 2), "positions_per_s": round(positions / el, 1),
                         "steps_per_s": round(step / el, 2), "replay": stats["size"], **loss}
-                metrics.write(json.dumps(line) + "\n")
+                metrics.write(json.dumps({**line, "compute": with_flops(compute)}) + "\n")
                 metrics.flush()
                 if board:
                     for k, v in line.items():
@@ -321,7 +337,7 @@ def train(cfg, run_dir, address=None, resume=False, log=print):
         for s, h in old_handlers.items():
             signal.signal(s, h)
         if step > 0:
-            path = save_checkpoint(run_dir, net, opt, step, cfg, rng, samples)
+            path = save_checkpoint(run_dir, net, opt, step, cfg, rng, samples, with_flops(compute))
             ray.get(replay.save.remote(replay_path))
             log(f"checkpoint {path}")
         metrics.close()

@@ -136,3 +136,17 @@ def test_square_permuted_network_is_the_plain_network_on_permuted_planes(tmp_pat
         load_checkpoint(str(tmp_path / "ck.pt"), TrainConfig(game="othello", size=6, network="b4c64"))
     with pytest.raises(ValueError, match="permute_squares"):
         TrainConfig(permute_squares=-2)
+
+
+def test_forward_flops_counts_convolutions_and_linear_layers():
+    from agents.network import forward_flops
+
+    # stem 2*3*8*9*16, two residual convs 2*(2*8*8*9*16), policy 2*8*2*16 + 2*32*17, value 2*8*16 + 2*16*64 + 2*64
+    assert forward_flops(PolicyValueNet(3, 4, blocks=1, channels=8)) == 6912 + 36864 + 512 + 1088 + 256 + 2048 + 128
+
+
+def test_torch_evaluator_counts_forward_positions():
+    ev = TorchEvaluator(tiny_net())
+    ev.evaluate(np.zeros((5, 3, 4, 4), np.float32), np.ones((5, 17), bool), None)
+    ev.evaluate(np.zeros((2, 3, 4, 4), np.float32), np.ones((2, 17), bool), None)
+    assert ev.forward_positions == 7

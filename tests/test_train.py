@@ -48,6 +48,10 @@ def test_train_runs_and_writes_everything(tmp_path):
     assert any((tmp_path / "tensorboard").iterdir())
     ck = torch.load(sorted((tmp_path / "checkpoints").glob("*.pt"))[-1], weights_only=False)
     assert ck["step"] > 0 and ck["config"]["size"] == 4 and "optimizer" in ck
+    c = ck["compute"]  # issue 7's accounting: every search evaluation and every trained sample counted
+    assert c["reward_events"] > 0 and c["positions"] > c["reward_events"]
+    assert c["forward_positions"] > c["positions"] and c["samples_trained"] == ck["samples"] and c["flops"] > 0
+    assert any("compute" in x for x in lines)
     assert (tmp_path / "replay.npz").exists()
     # A second run into the same directory without --resume is refused with one line.
     r = arena_train(tmp_path, "minutes=0.1")
@@ -67,12 +71,17 @@ def test_sigkill_then_resume_continues(tmp_path):
     from agents.replay import ReplayBuffer
 
     before = ReplayBuffer.load(tmp_path / "replay.npz").added
+    newest = lambda: torch.load(sorted((tmp_path / "checkpoints").glob("*.pt"))[-1], weights_only=False)  # noqa: E731
+    compute_before = newest()["compute"]
     r = arena_train(tmp_path, "minutes=0.3", resume=True)
     out, _ = r.communicate(timeout=300)
     assert r.returncode == 0, out
     assert f"at learner step {killed_at}" in out
     assert newest_step(tmp_path) > killed_at
     assert ReplayBuffer.load(tmp_path / "replay.npz").added > before
+    after = newest()["compute"]  # totals carry over the resume
+    assert after["samples_trained"] > compute_before["samples_trained"] > 0
+    assert after["forward_positions"] > compute_before["forward_positions"]
 
 
 def test_a_killed_selfplay_actor_is_restarted(tmp_path):

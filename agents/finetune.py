@@ -167,15 +167,18 @@ def play_batch(learner, tok, opponents, learner_colour, openings, temperature, r
             hist[b].append(int(x))
         for d in decoders.values():
             d.feed(idx, a)
+    is_self = np.array([o == "self" for o in opponents])
+    is_snapshot = np.array([o == "snapshot" for o in opponents])
+    agents = [(o, np.array([x is o for x in opponents])) for o in {id(o): o for o in opponents
+                                                                    if not isinstance(o, str)}.values()]
     decisions = []
     while not g.terminal.all():
         mask = g.legal_mask()
         side = g.to_play
         act = np.full(B, -1, np.int64)
         live = ~g.terminal
-        learner_turn = live & (np.array([o == "self" for o in opponents]) | (side == learner_colour))
-        for who, which in (("learner", learner_turn), ("snapshot", live & ~learner_turn &
-                                                       np.array([o == "snapshot" for o in opponents]))):
+        learner_turn = live & (is_self | (side == learner_colour))
+        for who, which in (("learner", learner_turn), ("snapshot", live & ~learner_turn & is_snapshot)):
             idx = np.flatnonzero(which)
             if idx.size:
                 a, ids = model_moves(decoders[who], idx, mask[idx], temperature if who == "learner" else 1.0,
@@ -185,8 +188,8 @@ def play_batch(learner, tok, opponents, learner_colour, openings, temperature, r
                     for j, b in enumerate(idx):
                         if ids[j] >= 0:
                             decisions.append((b, decoders[who].position(b), int(ids[j])))
-        for agent in {id(o): o for o in opponents if not isinstance(o, str)}.values():
-            idx = np.flatnonzero(live & ~learner_turn & np.array([o is agent for o in opponents]))
+        for agent, plays in agents:
+            idx = np.flatnonzero(live & ~learner_turn & plays)
             if idx.size:
                 act[idx] = agent.act(g.take(idx))
         g.step_where(live, act)  # finished games take no action

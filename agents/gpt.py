@@ -67,18 +67,19 @@ class SelfAttention(nn.Module):
         y = F.scaled_dot_product_attention(q, k, v, is_causal=True, dropout_p=self.dropout if self.training else 0.0)
         return self.resid_drop(self.proj(y.transpose(1, 2).reshape(B, T, C)))
 
-    def step(self, x, K, V, idx, pos):
+    def step(self, x, K, V, idx, pos, every):
         """One new token for each of n games. ``x: float[n, C]`` (normalised), written at position
         ``pos: int64[n]`` of games ``idx: int64[n]`` in this layer's cache ``K, V: float[B, heads, T, C / heads]``;
-        attends to that game's positions ``<= pos``. Returns ``float[n, C]``."""
+        attends to that game's positions ``<= pos``. ``every``: idx is ``0..B-1`` in order, so the cache is
+        read as a view. Returns ``float[n, C]``."""
         n, C = x.shape
         H = self.n_head
         q, k, v = (t.view(n, H, 1, C // H) for t in self.qkv(x).split(C, dim=1))
         K[idx, :, pos] = k[:, :, 0]
         V[idx, :, pos] = v[:, :, 0]
         T = int(pos.max()) + 1  # read only the positions written so far
-        if n == K.shape[0] and bool((idx == torch.arange(n, device=idx.device)).all()):
-            keys, vals = K[:, :, :T], V[:, :, :T]  # every sequence: a view, no copy
+        if every:
+            keys, vals = K[:, :, :T], V[:, :, :T]  # a view, no copy
         else:
             keys, vals = K[idx, :, :T], V[idx, :, :T]
         seen = torch.arange(T, device=x.device)[None, :] <= pos[:, None]  # [n, T]
@@ -155,8 +156,10 @@ class GPT(nn.Module):
         if int(pos.max()) >= self.cfg.block_size:
             raise ValueError(f"sequence longer than block_size {self.cfg.block_size}")
         x = self.tok(ids) + self.pos(pos)
+        n = len(idx)
+        every = n == len(cache["length"]) and bool((idx == torch.arange(n, device=idx.device)).all())
         for layer, blk in enumerate(self.blocks):
-            x = x + blk.attn.step(blk.ln1(x), cache["k"][layer], cache["v"][layer], idx, pos)
+            x = x + blk.attn.step(blk.ln1(x), cache["k"][layer], cache["v"][layer], idx, pos, every)
             x = x + blk.mlp(blk.ln2(x))
         cache["length"][idx] += 1
         return self.head(self.ln_f(x))

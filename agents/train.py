@@ -218,11 +218,13 @@ def train(cfg, run_dir, address=None, resume=False, log=print):
     # Compute totals over the run, resumes included (issue 7's accounting): reward events are the games whose
     # outcome self-play produced; forward positions count every network evaluation in self-play search
     # (gauntlets and gates are measurement, not training, and are left out).
-    compute = {"reward_events": 0, "positions": 0, "forward_positions": 0, "samples_trained": 0, "flops": 0}
+    # Samples trained on are ``samples`` itself.
+    compute = {"reward_events": 0, "positions": 0, "forward_positions": 0}
     per_position = forward_flops(net)
 
-    def with_flops(c):  # a training sample costs about 3 forward passes (forward + backward)
-        return {**c, "flops": int((c["forward_positions"] + 3 * c["samples_trained"]) * per_position)}
+    def totals():  # a training sample costs about 3 forward passes (forward + backward)
+        return {**compute, "samples_trained": samples,
+                "flops": int((compute["forward_positions"] + 3 * samples) * per_position)}
     ckpt = latest_checkpoint(run_dir) if resume else None
     if resume and ckpt is None:
         log(f"no checkpoint in {run_dir}/checkpoints: starting fresh")
@@ -231,7 +233,7 @@ def train(cfg, run_dir, address=None, resume=False, log=print):
         net.load_state_dict(ck["weights"])
         opt.load_state_dict(ck["optimizer"])
         step, samples = ck["step"], ck.get("samples", 0)
-        compute.update(ck.get("compute", {}))
+        compute.update({k: ck.get("compute", {}).get(k, 0) for k in compute})
         rng.bit_generator.state = ck["rng"]
         torch.set_rng_state(ck["torch_rng"])
         log(f"resumed from {ckpt} at learner step {step}")
@@ -268,7 +270,8 @@ def train(cfg, run_dir, address=None, resume=False, log=print):
     earlier = None  # the net of the previous gauntlet: an anchor that moves with training
     elo = {}
     start = time.time()
-    games, positions, last_tick, losses = 0, 0, time.time(), []
+    at_start = dict(compute)  # this process's rates are measured from here
+    last_tick, losses = time.time(), []
     stats = ray.get(replay.stats.remote())
     try:
         while not stop["flag"] and time.time() - start < cfg.minutes * 60 and not (cfg.max_steps and step >= cfg.max_steps):
@@ -277,8 +280,7 @@ def train(cfg, run_dir, address=None, resume=False, log=print):
                 i = pending.pop(ref)
                 try:
                     r = ray.get(ref)
-                    games, positions, stats = games + r["games"], positions + r["positions"], {
-                        "size": r["replay_size"], "added": r["replay_added"]}
+                    stats = {"size": r["replay_size"], "added": r["replay_added"]}
                     compute["reward_events"] += r["games"]
                     compute["positions"] += r["positions"]
                     compute["forward_positions"] += r["forward_positions"]
@@ -294,11 +296,10 @@ def train(cfg, run_dir, address=None, resume=False, log=print):
             losses.append(train_step(net, opt, obs, pol, val, rng))
             step += 1
             samples += cfg.batch_size
-            compute["samples_trained"] += cfg.batch_size
             if step % cfg.publish_every == 0 and cfg.gating == "latest":
                 ray.get(store.put.remote(step, weights_blob(net)))
             if step % cfg.checkpoint_every == 0:
-                save_checkpoint(run_dir, net, opt, step, cfg, rng, samples, with_flops(compute))
+                save_checkpoint(run_dir, net, opt, step, cfg, rng, samples, totals())
                 ray.get(replay.save.remote(replay_path))
             if cfg.eval_every and step % cfg.eval_every == 0:
                 scores = gauntlet(cfg, net, step, earlier)
@@ -321,10 +322,12 @@ def train(cfg, run_dir, address=None, resume=False, log=print):
             if time.time() - last_tick > 10:
                 el = time.time() - start
                 loss = {k: float(np.mean([x[k] for x in losses])) for k in losses[0]} if losses else {}
+                games = compute["reward_events"] - at_start["reward_events"]
+                positions = compute["positions"] - at_start["positions"]
                 line = {"step": step, "minutes": round(el / 60, 2), "games": games, "positions": positions,
                         "games_per_s": round(games / el, 2), "positions_per_s": round(positions / el, 1),
                         "steps_per_s": round(step / el, 2), "replay": stats["size"], **loss}
-                metrics.write(json.dumps({**line, "compute": with_flops(compute)}) + "\n")
+                metrics.write(json.dumps({**line, "compute": totals()}) + "\n")
                 metrics.flush()
                 if board:
                     for k, v in line.items():
@@ -337,7 +340,7 @@ def train(cfg, run_dir, address=None, resume=False, log=print):
         for s, h in old_handlers.items():
             signal.signal(s, h)
         if step > 0:
-            path = save_checkpoint(run_dir, net, opt, step, cfg, rng, samples, with_flops(compute))
+            path = save_checkpoint(run_dir, net, opt, step, cfg, rng, samples, totals())
             ray.get(replay.save.remote(replay_path))
             log(f"checkpoint {path}")
         metrics.close()

@@ -405,9 +405,10 @@ def finetune(cfg, init, run_dir, resume=False, log=print, progress=True):
                             eval=" ".join(f"{k}:{100 * v:.0f}%" for k, v in (last or {}).get("eval", {}).items()))
             if step % cfg.snapshot_every == 0:
                 snapshot.load_state_dict(model.state_dict())
+            if step % cfg.eval_every == 0 or step % cfg.checkpoint_every == 0:
+                now = time.monotonic()  # wall-clock so far, evaluations included, in what is evaluated and saved
+                counts["seconds"], t0 = counts["seconds"] + now - t0, now
             if step % cfg.eval_every == 0:
-                counts["seconds"] += time.monotonic() - t0
-                t0 = time.monotonic()
                 last = do_eval()
             if step % cfg.checkpoint_every == 0:
                 save()

@@ -56,6 +56,8 @@ class PretrainConfig:
     """Held-out games per evaluation (every prefix of each is scored)."""
     checkpoint_every: int = 1000
     """Steps between checkpoints."""
+    keep_checkpoints: int = 3
+    """Newest checkpoints kept; 0 keeps every one (the study rates them along the way)."""
     device: str = "auto"
     """``auto`` (cuda when present), ``cpu`` or ``cuda``."""
     threads: int = 0
@@ -78,6 +80,8 @@ class PretrainConfig:
         for k in ("batch_size", "max_steps", "eval_every", "eval_games", "checkpoint_every"):
             if getattr(self, k) < 1:
                 raise ValueError(f"{k} must be at least 1")
+        if self.keep_checkpoints < 0:
+            raise ValueError(f"keep_checkpoints must be 0 (all) or more, got {self.keep_checkpoints}")
         if self.device not in ("auto", "cpu", "cuda"):
             raise ValueError(f"device must be auto, cpu or cuda, got {self.device!r}")
 
@@ -167,7 +171,8 @@ def save(run_dir, model, opt, step, cfg, rng, stats, tokenizer=None):
                 "torch_rng": torch.get_rng_state(), "stats": stats,
                 "tokenizer": tokenizer.describe() if tokenizer else None}, path + ".tmp")
     os.replace(path + ".tmp", path)
-    for f in sorted(x for x in os.listdir(os.path.dirname(path)) if x.endswith(".pt"))[:-3]:
+    old = sorted(x for x in os.listdir(os.path.dirname(path)) if x.endswith(".pt"))
+    for f in old[:-cfg.keep_checkpoints] if cfg.keep_checkpoints else []:
         os.remove(os.path.join(os.path.dirname(path), f))
     return path
 
@@ -331,9 +336,10 @@ def pretrain(cfg, run_dir, resume=False, log=print, progress=True):
             if step % 20 == 0:
                 bar.set_postfix(loss=f"{loss.item():.3f}", legal_err=f"{100 * last['legal_error']:.2f}%" if last else "-")
                 tb.add_scalar("train_loss", loss.item(), step)
+            if step % cfg.eval_every == 0 or step % cfg.checkpoint_every == 0:
+                now = time.monotonic()  # wall-clock so far, evaluations included, in what is evaluated and saved
+                stats["seconds"], t0 = stats["seconds"] + now - t0, now
             if step % cfg.eval_every == 0:
-                stats["seconds"] += time.monotonic() - t0
-                t0 = time.monotonic()
                 last = do_eval()
             if step % cfg.checkpoint_every == 0:
                 save(run_dir, model, opt, step, cfg, rng, stats, tok)

@@ -72,11 +72,16 @@ def fit_probe(x_tr, y_tr, x_te, y_te, squares, kind="linear", epochs=8, seed=0, 
     return float((pred == y_te).mean())
 
 
-def probe(ckpt, games=3000, out=None, kinds=("linear", "mlp"), epochs=8, seed=0, log=print, device="cpu"):
+def probe(ckpt, games=3000, out=None, kinds=("linear", "mlp"), epochs=8, seed=0, log=print, device="cpu",
+          rows=None):
+    """Probe report of a GPT checkpoint on ``games`` held-out games of its dataset, or on ``rows`` (token
+    rows in the checkpoint's own ids; a model trained by RL from scratch has no dataset)."""
     model, ck = load_gpt(ckpt, device)
     tok = checkpoint_tokenizer(ck)
-    data = Dataset(ck["config"]["data"])
-    rows = data.rows("val", games)
+    if rows is None:
+        if not ck["config"].get("data"):
+            raise ValueError(f"{ckpt} was trained without a dataset: give the games to probe on")
+        rows = Dataset(ck["config"]["data"]).rows("val", games)
     x, labels, game_of = collect(model, tok, rows, device)
     test = (game_of % 5) == 0  # a fifth of the games, whole
     squares = tok.size * tok.size

@@ -133,8 +133,8 @@ def save_checkpoint(run_dir, net, opt, step, cfg, rng, samples, compute=None):
                 "config": asdict(cfg), "compute": compute or {},
                 "net_args": net.args, "rng": rng.bit_generator.state, "torch_rng": torch.get_rng_state()}, tmp)
     os.replace(tmp, path)
-    old = sorted(f for f in os.listdir(os.path.dirname(path)) if f.endswith(".pt"))[:-5]
-    for f in old:
+    old = sorted(f for f in os.listdir(os.path.dirname(path)) if f.endswith(".pt"))
+    for f in old[:-cfg.keep_checkpoints] if cfg.keep_checkpoints else []:
         os.remove(os.path.join(os.path.dirname(path), f))
     return path
 
@@ -218,12 +218,12 @@ def train(cfg, run_dir, address=None, resume=False, log=print):
     # Compute totals over the run, resumes included (issue 7's accounting): reward events are the games whose
     # outcome self-play produced; forward positions count every network evaluation in self-play search
     # (gauntlets and gates are measurement, not training, and are left out).
-    # Samples trained on are ``samples`` itself.
-    compute = {"reward_events": 0, "positions": 0, "forward_positions": 0}
+    # Samples trained on are ``samples`` itself; seconds are the wall-clock of training, resumes summed.
+    compute = {"reward_events": 0, "positions": 0, "forward_positions": 0, "seconds": 0.0}
     per_position = forward_flops(net)
 
     def totals():  # a training sample costs about 3 forward passes (forward + backward)
-        return {**compute, "samples_trained": samples,
+        return {**compute, "seconds": round(compute["seconds"] + time.time() - start, 1), "samples_trained": samples,
                 "flops": int((compute["forward_positions"] + 3 * samples) * per_position)}
     ckpt = latest_checkpoint(run_dir) if resume else None
     if resume and ckpt is None:
@@ -305,7 +305,7 @@ def train(cfg, run_dir, address=None, resume=False, log=print):
                 scores = gauntlet(cfg, net, step, earlier)
                 earlier = snapshot(cfg, net)
                 elo = {k: round(elo_difference(v, cfg.eval_games)) for k, v in scores.items()}
-                row = {"step": step, "gauntlet": scores, "elo_vs_anchor": elo}
+                row = {"step": step, "gauntlet": scores, "elo_vs_anchor": elo, "compute": totals()}
                 if cfg.gating == "gate":
                     row["gate_score"] = gate(cfg, net, best, step)
                     row["promoted"] = row["gate_score"] >= cfg.gate_score

@@ -65,6 +65,8 @@ class TrainConfig:
     """Learner steps between weight publications to the workers."""
     checkpoint_every: int = 200
     """Learner steps between checkpoints (also written on SIGINT/SIGTERM and at the end)."""
+    keep_checkpoints: int = 5
+    """Newest checkpoints kept; 0 keeps every one (the study rates them along the way)."""
     # -- evaluation -------------------------------------------------------------------------------------
     eval_every: int = 500
     """Learner steps between gauntlets against the anchors; 0 disables."""
@@ -117,5 +119,7 @@ class TrainConfig:
             bad(f"full_search_prob must be in (0, 1], got {self.full_search_prob}")
         if self.min_replay > self.replay_capacity:
             bad(f"min_replay ({self.min_replay}) exceeds replay_capacity ({self.replay_capacity})")
+        if self.keep_checkpoints < 0:
+            bad(f"keep_checkpoints must be 0 (all) or more, got {self.keep_checkpoints}")
         if self.minutes <= 0 or self.lr <= 0:
             bad("minutes and lr must be positive")

@@ -17,6 +17,7 @@ newest net, a tournament's games, and WTHOR ``.wtb`` files (REFERENCE.md).
 import hashlib
 import json
 import os
+import time
 
 import numpy as np
 
@@ -60,9 +61,10 @@ def tournament_source(path, game, size):
     yield lists_to_batch(games)
 
 
-def selfplay_source(run, game, size, games, seed, simulations=32, games_in_flight=128):
+def selfplay_source(run, game, size, games, seed, simulations=32, games_in_flight=128, compute=None):
     """Fresh self-play games of a training run's newest net (Gumbel search, the run's temperature
-    rule), the way the run's own self-play makes them."""
+    rule), the way the run's own self-play makes them. ``compute``, a dict, gets the network's forward
+    positions (every search leaf) and the FLOPs they cost, as the games are made."""
     from agents.evaluate import load_net
     from agents.evaluators import TorchEvaluator
     from agents.mcts import SearchConfig
@@ -78,14 +80,23 @@ def selfplay_source(run, game, size, games, seed, simulations=32, games_in_fligh
     sp = SelfPlay(TorchEvaluator(net), game, size, min(games_in_flight, games),
                   SearchConfig(simulations=simulations, root="gumbel"), seed=seed,
                   temperature_moves=cfg.temperature_moves, **game_kwargs(cfg))
+    from agents.network import forward_flops
+
+    ev, per_position = sp.full.evaluator, forward_flops(net)
     chunk = []
+
+    def flush():
+        if compute is not None:
+            compute.update(forward_positions=ev.forward_positions, flops=int(ev.forward_positions * per_position))
+        return lists_to_batch(chunk)
+
     for rec in sp.play(games):
         chunk.append(rec.moves.tolist())
-        if len(chunk) == 1000:
-            yield lists_to_batch(chunk)
+        if len(chunk) == 100:  # a batch per 100 games: the progress bar moves every few seconds
+            yield flush()
             chunk = []
     if chunk:
-        yield lists_to_batch(chunk)
+        yield flush()
 
 
 def read_wthor(path):
@@ -144,9 +155,10 @@ def digests(ids):
 
 
 def write_dataset(out, tok, batches, source, seed, val_fraction=0.05, shard_games=1_000_000, total=None,
-                  progress=True):
+                  progress=True, compute=None):
     """Tokenize, deduplicate, split and write ``batches`` to ``out``; returns the manifest. Shards and the
-    manifest are written atomically; the manifest is written last, so a dataset without one is unfinished."""
+    manifest are written atomically; the manifest is written last, so a dataset without one is unfinished.
+    The manifest records the wall-clock seconds and ``compute`` (a dict the source filled, if any)."""
     from tqdm import tqdm
 
     if os.path.exists(os.path.join(out, "manifest.json")):
@@ -156,6 +168,7 @@ def write_dataset(out, tok, batches, source, seed, val_fraction=0.05, shard_game
     pending = {"train": [], "val": []}
     shards = {"train": [], "val": []}
     counts = {"generated": 0, "duplicates": 0, "train": 0, "val": 0, "tokens_train": 0, "tokens_val": 0}
+    t0 = time.monotonic()
     bar = tqdm(total=total, unit="game", disable=not progress, dynamic_ncols=True)
 
     def flush(split, final=False):
@@ -200,7 +213,7 @@ def write_dataset(out, tok, batches, source, seed, val_fraction=0.05, shard_game
     manifest = {"game": tok.game, "size": tok.size, "source": source, "seed": seed, "counts": counts,
                 "tokenizer": tok.describe(), "val_fraction": val_fraction,
                 "split": f"blake2b-8 digest of the unpermuted token row % {SPLIT} < {int(round(val_fraction * SPLIT))} is val",
-                "shards": shards}
+                "shards": shards, "seconds": round(time.monotonic() - t0, 1), "compute": compute or {}}
     tmp = os.path.join(out, "manifest.json.tmp")
     with open(tmp, "w") as f:
         json.dump(manifest, f, indent=2)

@@ -123,17 +123,18 @@ def cmd_transcripts(args):
     from agents import transcripts as T
 
     size = args.size or (8 if args.game == "othello" else 9)
-    if args.games < 1:
-        raise ValueError("--games must be at least 1")
+    if args.games < 1 or args.simulations < 1:
+        raise ValueError("--games and --simulations must be at least 1")
     if not 0 < args.val_fraction < 1:
         raise ValueError("--val-fraction must be between 0 and 1")
     tok = Tokenizer(args.game, size) if args.permute is None else Tokenizer.permuted(args.game, size, args.permute)
     kind, _, arg = args.source.partition(":")
-    total = None
+    total, compute = None, {}
     if kind == "random":
         batches, total = T.random_source(args.game, size, args.games, args.seed), args.games
     elif kind == "selfplay" and arg:
-        batches, total = T.selfplay_source(arg, args.game, size, args.games, args.seed), args.games
+        batches = T.selfplay_source(arg, args.game, size, args.games, args.seed, args.simulations, compute=compute)
+        total = args.games
     elif kind == "tournament" and arg:
         batches = T.tournament_source(arg, args.game, size)
     elif kind == "wthor" and arg:
@@ -143,7 +144,8 @@ def cmd_transcripts(args):
     else:
         raise ValueError(f"unknown --source {args.source!r}; use random, selfplay:RUN, tournament:DIR or "
                          f"wthor:FILE[,FILE...]")
-    m = T.write_dataset(args.out, tok, batches, args.source, args.seed, args.val_fraction, total=total)
+    m = T.write_dataset(args.out, tok, batches, args.source, args.seed, args.val_fraction, total=total,
+                        compute=compute)
     print(json.dumps({"out": args.out, **m["counts"], "tokenizer": m["tokenizer"]}))
 
 
@@ -175,6 +177,26 @@ def cmd_finetune(args):
     cfg = load_config(FinetuneConfig, args.config, args.set or [])
     name = os.path.splitext(os.path.basename(args.config))[0] if args.config else "finetune"
     finetune(cfg, args.init, args.run_dir or os.path.join("runs", name), resume=args.resume)
+
+
+def cmd_study(args):
+    from agents.config import load_config
+    from arena.study import run_study
+    from arena.study_config import StudyConfig
+    from arena.study_report import write_report
+
+    if args.report_only:
+        if args.config or args.set:
+            raise ValueError("--report-only rebuilds the report from a study's logs: give no --config or --set")
+        write_report(args.report_only)
+        return
+    if not args.config:
+        raise ValueError("give --config (configs/study_othello6.yaml), or --report-only RUN")
+    cfg = load_config(StudyConfig, args.config, args.set or [])
+    name = os.path.splitext(os.path.basename(args.config))[0]
+    out = args.out or os.path.join("runs", name)
+    command = " ".join(["arena study --config", args.config, *(f"--set {x}" for x in args.set or []), "--out", out])
+    run_study(cfg, out, command=command)
 
 
 def build_parser():
@@ -297,6 +319,8 @@ def build_parser():
     tt.add_argument("--size", type=int, help="board size (default 8 for Othello, 9 for Go)")
     tt.add_argument("--source", default="random", help="random | selfplay:RUN | tournament:DIR | wthor:FILES")
     tt.add_argument("--games", type=int, default=100_000, help="games to generate (random, selfplay)")
+    tt.add_argument("--simulations", type=int, default=32,
+                    help="selfplay: simulations of the net's Gumbel search per move (default 32)")
     tt.add_argument("--val-fraction", type=float, default=0.05, help="share of games held out (default 0.05)")
     tt.add_argument("--seed", type=int, default=0, help="seed (default 0)")
     tt.add_argument("--permute", type=int, default=None, metavar="SEED",
@@ -337,6 +361,18 @@ def build_parser():
     ft.add_argument("--run-dir", help="where checkpoints and metrics go (default runs/CONFIG)")
     ft.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in --run-dir")
     ft.set_defaults(func=cmd_finetune)
+    st = sub.add_parser("study", help="the comparison: AlphaZero vs pretraining + RL vs RL, matched compute, one report",
+                        description="Run the study's arms (AlphaZero; the GPT pretrained on random or expert "
+                                    "transcripts, each then fine-tuned by RL; the GPT trained by RL alone; two "
+                                    "controls: permuted move ids, permuted board squares) at a matched wall-clock "
+                                    "budget, measure every sequence model, rate every arm's checkpoints in one "
+                                    "tournament with fixed anchors and write OUT/report.md and report.html. "
+                                    "Resumable: rerun the same command after an interruption.")
+    st.add_argument("--config", help="YAML config (configs/study_othello6.yaml: about an hour on 2 cores)")
+    st.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config key (repeatable)")
+    st.add_argument("--out", help="study directory (default runs/CONFIG)")
+    st.add_argument("--report-only", metavar="RUN", help="rebuild RUN/report.md and report.html from its logs")
+    st.set_defaults(func=cmd_study)
     return ap
 
 
@@ -351,8 +387,8 @@ def main(argv=None):
     except (ValueError, OSError) as e:
         print(f"arena: error: {e}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("arena: interrupted", file=sys.stderr)
+    except KeyboardInterrupt as e:
+        print(f"arena: interrupted{': ' + str(e) if str(e) else ''}", file=sys.stderr)
         return 130
     return 0
 

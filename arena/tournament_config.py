@@ -21,7 +21,8 @@ class TournamentConfig:
     mode: str = "round_robin"
     """``round_robin`` (every pair meets) or ``gauntlet`` (``focus`` meets every other player)."""
     focus: str = ""
-    """Gauntlet mode: the player who meets all the others."""
+    """Gauntlet mode: the player who meets all the others, or several, comma-separated (each meets
+    everyone; two players outside the focus never meet)."""
     games: int = 20
     """Games per pair, colours alternating (make it even so each side has both colours equally)."""
     openings: int = 0
@@ -63,8 +64,8 @@ class TournamentConfig:
             raise ValueError("a tournament needs at least two players")
         if self.anchor not in names:
             raise ValueError(f"anchor {self.anchor!r} is not a player; players: {', '.join(names)}")
-        if self.mode == "gauntlet" and self.focus not in names:
-            raise ValueError(f"gauntlet mode needs focus set to a player; players: {', '.join(names)}")
+        if self.mode == "gauntlet" and (not self.focus_players() or set(self.focus_players()) - set(names)):
+            raise ValueError(f"gauntlet mode needs focus set to players (comma-separated); players: {', '.join(names)}")
 
     def roster(self):
         """``{name: spec}`` in the config's order; names must be unique and plain."""
@@ -79,10 +80,15 @@ class TournamentConfig:
             out[name] = spec
         return out
 
+    def focus_players(self):
+        return [f.strip() for f in self.focus.split(",") if f.strip()]
+
     def pairs(self):
         names = list(self.roster())
         if self.mode == "gauntlet":
-            return [tuple(sorted((self.focus, n))) for n in names if n != self.focus]
+            focus = set(self.focus_players())
+            return [(a, b) if a < b else (b, a) for i, a in enumerate(names) for b in names[i + 1:]
+                    if a in focus or b in focus]
         return [(a, b) if a < b else (b, a) for i, a in enumerate(names) for b in names[i + 1:]]
 
     def komi_value(self):

@@ -1,0 +1,125 @@
+"""The one config of ``arena study`` (issue 7's comparison). Loaded from YAML (``configs/study_*.yaml``),
+overridable with ``--set key=value``, written to the study directory (``study.json``) and checked on resume.
+
+The arms, what each trains, and from what (``DEPENDS``):
+
+    az                    AlphaZero from scratch (rated with its search and without: the policy head alone)
+    az_permuted           control (b): the same, with the board squares reshuffled in the input planes
+    seq_random            the GPT pretrained on uniformly random transcripts
+    seq_random_permuted   control (a): the same games with the move-token ids reshuffled
+    seq_expert            the GPT pretrained on fresh self-play games of arm ``az`` (behaviour cloning)
+    rl_random             seq_random fine-tuned by RL (GRPO) on win/loss
+    rl_random_permuted    seq_random_permuted fine-tuned the same way (control (a) after RL)
+    rl_expert             seq_expert fine-tuned the same way
+    rl_scratch            the same GPT trained by RL alone, from random weights
+
+Equal compute is equal wall-clock on the same machine: ``az``, ``az_permuted`` and ``rl_scratch`` get
+``minutes``; a pretrained arm gets ``pretrain_share`` of it and its RL arm the rest, so pretraining + RL
+costs what AlphaZero costs. ``seq_expert`` also stands on all of ``az`` and on the expert games; the
+report counts those separately.
+"""
+
+from dataclasses import dataclass
+
+ARMS = ("az", "az_permuted", "seq_random", "seq_random_permuted", "seq_expert", "rl_random", "rl_random_permuted",
+        "rl_expert", "rl_scratch")
+DEPENDS = {"seq_expert": "az", "rl_random": "seq_random", "rl_random_permuted": "seq_random_permuted",
+           "rl_expert": "seq_expert"}
+
+
+@dataclass(frozen=True)
+class StudyConfig:
+    # -- the game and the arms -------------------------------------------------------------------------
+    game: str = "othello"
+    """Only ``othello`` for now (the sequence model's transcripts and probes are Othello's)."""
+    size: int = 6
+    """Board size (4, 6 or 8)."""
+    arms: tuple[str, ...] = ARMS
+    """The arms to run (see the module docstring); an arm needs the arm it starts from."""
+    seed: int = 0
+    """Seeds every arm, dataset, evaluation and the tournament."""
+    permute_seed: int = 1
+    """Seed of both controls' fixed permutations (move ids; board squares)."""
+    # -- budgets ---------------------------------------------------------------------------------------
+    minutes: float = 6.0
+    """The matched wall-clock budget of an arm: AlphaZero, pretraining + RL, RL from scratch."""
+    pretrain_share: float = 0.5
+    """The share of ``minutes`` a pretrained arm spends pretraining; its RL arm gets the rest."""
+    random_games: int = 200_000
+    """Uniformly random games generated for ``seq_random`` (cheap: Numba, seconds)."""
+    expert_games: int = 3_000
+    """Self-play games of the trained ``az`` generated for ``seq_expert`` (costly: a search per move)."""
+    expert_simulations: int = 8
+    """Simulations of the expert's Gumbel search per move."""
+    # -- the arms' own configs (each overridden by its ``*_set`` items, then by the study's budget) -----
+    az_config: str = "configs/othello6_az.yaml"
+    """``arena train`` config of the AlphaZero arms."""
+    az_set: tuple[str, ...] = ()
+    """``key=value`` overrides of it (a YAML mapping works too)."""
+    pretrain_config: str = "configs/seq_demo6.yaml"
+    """``arena pretrain`` config of the pretrained arms (its ``data`` is replaced by the study's)."""
+    pretrain_set: tuple[str, ...] = ()
+    """``key=value`` overrides of it."""
+    finetune_config: str = "configs/seq_rl_demo6.yaml"
+    """``arena finetune`` config of the RL arms."""
+    finetune_set: tuple[str, ...] = ()
+    """``key=value`` overrides of it."""
+    # -- measurement -----------------------------------------------------------------------------------
+    checkpoints: int = 3
+    """Checkpoints of each arm rated in the tournament, evenly spaced in wall-clock, the last included."""
+    anchors: tuple[str, ...] = ("random=random", "greedy=greedy", "mcts200=mcts:rollouts=200")
+    """Fixed players of the tournament (``NAME=SPEC``); the first is the rating anchor (Elo 0). Add
+    ``rhino=gtp:...`` on 8x8 (see configs/study_othello8.yaml)."""
+    az_sims: int = 32
+    """Simulations of AlphaZero's search when it plays in the tournament (it also plays with 0)."""
+    games: int = 8
+    """Tournament games per pair (colours alternate over ``games / 2`` openings)."""
+    opening_plies: int = 2
+    """Random plies of a tournament opening."""
+    workers: int = 2
+    """Tournament games at once (Ray tasks)."""
+    target_win_rate: float = 0.6
+    """Sample efficiency: games of RL until the evaluation against greedy first reaches this win rate."""
+    eval_games: int = 500
+    """Held-out games for each sequence model's legal-move error and board probes."""
+    threads: int = 2
+    """CPU threads of the training arms (torch)."""
+
+    def __post_init__(self):
+        def bad(msg):
+            raise ValueError(f"StudyConfig: {msg}")
+
+        if self.game != "othello":
+            bad(f"game must be 'othello' (the sequence model's probes are Othello's), got {self.game!r}")
+        if self.size not in (4, 6, 8):
+            bad(f"size must be 4, 6 or 8, got {self.size}")
+        unknown = [a for a in self.arms if a not in ARMS]
+        if unknown or not self.arms:
+            bad(f"unknown arm(s) {unknown}; arms are {', '.join(ARMS)}")
+        for arm in self.arms:
+            if arm in DEPENDS and DEPENDS[arm] not in self.arms:
+                bad(f"arm {arm} starts from arm {DEPENDS[arm]}: add it to arms")
+        if self.minutes <= 0 or not 0 < self.pretrain_share < 1:
+            bad("minutes must be positive and pretrain_share strictly between 0 and 1")
+        for k in ("random_games", "expert_games", "expert_simulations", "checkpoints", "games", "eval_games",
+                  "threads"):
+            if getattr(self, k) < 1:
+                bad(f"{k} must be at least 1, got {getattr(self, k)}")
+        if self.games % 2:
+            bad(f"games must be even (each opening is played with both colours), got {self.games}")
+        if self.az_sims < 1 or not 0 < self.target_win_rate <= 1 or self.workers < 0:
+            bad("az_sims must be >= 1, target_win_rate in (0, 1] and workers >= 0")
+        if not self.anchors:
+            bad("anchors must name at least one player (the first is the rating anchor)")
+
+    def budget(self, arm):
+        """Wall-clock minutes of an arm's own training."""
+        if arm.startswith("seq_"):
+            return self.minutes * self.pretrain_share
+        if arm.startswith("rl_") and arm != "rl_scratch":
+            return self.minutes * (1 - self.pretrain_share)
+        return self.minutes
+
+    @classmethod
+    def from_dict(cls, d):
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})

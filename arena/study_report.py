@@ -1,0 +1,445 @@
+"""The study's report, rebuilt from its logs alone (``arena study --report-only RUN``): ``report.md``,
+``report.html``, ``curves.png`` (Elo against forward passes, wall-clock and FLOPs), ``rl_curves.png`` (win
+rate against greedy over the games of RL) and ``summary.json``.
+
+Compute of an arm is cumulative over what it stands on: an RL arm adds its pretrained start's, and the
+expert arms add the expert games' generation. The AlphaZero training that made the expert is *not* added
+(it is shown beside them), so ``seq_expert``/``rl_expert`` rows understate their true cost.
+"""
+
+import json
+import math
+import os
+import platform
+import time
+
+from arena.study_config import DEPENDS, StudyConfig
+
+WHAT = {"az": "AlphaZero from scratch, search at play", "az_nosearch": "the same net, policy head alone",
+        "az_permuted": "control (b): AlphaZero, board squares permuted", "az_permuted_nosearch": "the same, policy head alone",
+        "seq_random": "GPT pretrained on random transcripts", "seq_random_permuted": "control (a): the same, move ids permuted",
+        "seq_expert": "GPT pretrained on AlphaZero's games", "rl_random": "seq_random + RL",
+        "rl_random_permuted": "control (a): seq_random_permuted + RL", "rl_expert": "seq_expert + RL",
+        "rl_scratch": "the GPT trained by RL alone"}
+KEYS = ("seconds", "forward", "flops", "reward_events", "games", "trained")
+
+
+def read(path, default=None):
+    if not os.path.exists(path):
+        return default
+    with open(path) as f:
+        return json.load(f)
+
+
+def jsonl(path):
+    if not os.path.exists(path):
+        return []
+    with open(path) as f:
+        return [json.loads(x) for x in f if x.strip()]
+
+
+def prefix(inv, arm):
+    """Compute an arm starts with: its pretrained start's final (recursively) and the expert games."""
+    base = dict.fromkeys(KEYS, 0)
+    start = DEPENDS.get(arm)
+    if arm.startswith("rl_") and start and inv.get(start):
+        base = {k: base[k] + v for k, v in total(inv, start, inv[start][-1]).items()}
+    if arm == "seq_expert" and "data_expert" in inv:
+        base = {k: base[k] + inv["data_expert"].get(k, 0) for k in KEYS}
+    return base
+
+
+def total(inv, arm, row):
+    p = prefix(inv, arm)
+    return {k: p[k] + row.get(k, 0) for k in KEYS}
+
+
+def fmt_si(x):
+    if x is None:
+        return "-"
+    for unit, div in (("P", 1e15), ("T", 1e12), ("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if abs(x) >= div:
+            return f"{x / div:.3g}{unit}"
+    return f"{x:.3g}"
+
+
+def pct(x):
+    return "-" if x is None else f"{100 * x:.1f}%"
+
+
+class Ratings:
+    def __init__(self, out):
+        rep = read(os.path.join(out, "tournament", "ratings.json"), {})
+        tcfg = read(os.path.join(out, "tournament", "tournament.json"), {})
+        self.rows = {r["player"]: r for r in rep.get("rows", [])}
+        self.order = [p.partition("=")[0] for p in tcfg.get("players", [])]
+        self.cov = rep.get("cov")
+        self.anchor = rep.get("anchor")
+        self.games = rep.get("games", 0)
+
+    def elo(self, name):
+        return self.rows[name]["elo"] if name in self.rows else None
+
+    def diff(self, a, b):
+        """``(elo a - elo b, standard error of the difference)`` from the fit's covariance."""
+        if a not in self.rows or b not in self.rows:
+            return None, None
+        i, j = self.order.index(a), self.order.index(b)
+        c = self.cov
+        var = c[i][i] + c[j][j] - 2 * c[i][j]
+        return self.rows[a]["elo"] - self.rows[b]["elo"], math.sqrt(max(var, 0.0))
+
+    def cell(self, name):
+        r = self.rows.get(name)
+        if r is None:
+            return "-"
+        if name == self.anchor:
+            return f"{r['elo']:.0f} (anchor)"
+        return f"{r['elo']:.0f} [{r['ci95_low']:.0f}, {r['ci95_high']:.0f}]"
+
+
+def verdict(d, se):
+    if d is None:
+        return "not measured"
+    if se == 0 or abs(d) <= 1.96 * se:
+        return f"{d:+.0f} ± {1.96 * se:.0f} Elo: within noise"
+    return f"{d:+.0f} ± {1.96 * se:.0f} Elo: a real difference"
+
+
+def first_reaching(points, target):
+    """The games of the first evaluation at or above ``target``, or None."""
+    for games, win in points:
+        if win >= target:
+            return games
+    return None
+
+
+def rl_points(out, arm):
+    """``[(games of RL, win rate against greedy)]`` from an RL arm's evaluations (or AlphaZero's gauntlets,
+    self-play games)."""
+    rows = jsonl(os.path.join(out, arm, "metrics.jsonl"))
+    if arm.startswith("az"):
+        return [(r["compute"]["reward_events"], r["gauntlet"]["greedy"]) for r in rows
+                if "gauntlet" in r and "greedy" in r["gauntlet"] and "compute" in r]
+    return [(r["games"], r["eval"]["greedy"]) for r in rows if "eval" in r and "greedy" in r["eval"]]
+
+
+def plot_curves(out, inv, meta, ratings, cfg):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    lines = {}
+    for name, m in meta.items():
+        r = ratings.rows.get(name)
+        if r is None:
+            continue
+        t = total(inv, m["arm"].replace("_nosearch", ""), m)
+        lines.setdefault(m["arm"], []).append((t, r["elo"], r["ci95_low"], r["ci95_high"]))
+    fig, axes = plt.subplots(1, 3, figsize=(16, 5.2))
+    axes_keys = (("forward", "network forward passes (positions; play, search, training)", True),
+                 ("seconds", "wall-clock minutes (one 2-core machine)", False), ("flops", "estimated FLOPs", True))
+    colours = plt.get_cmap("tab20").colors
+    for i, (arm, pts) in enumerate(sorted(lines.items())):
+        start = DEPENDS.get(arm) if arm.startswith("rl_") else None
+        if start and lines.get(start):  # an RL arm's curve goes on from where its pretraining ended
+            pts = [max(lines[start], key=lambda p: p[0]["seconds"])] + pts
+        pts = sorted(pts, key=lambda p: p[0]["seconds"])
+        for ax, (key, label, logx) in zip(axes, axes_keys):
+            x = [p[0][key] / (60 if key == "seconds" else 1) for p in pts]
+            y = [p[1] for p in pts]
+            err = [[p[1] - p[2] for p in pts], [p[3] - p[1] for p in pts]]
+            style = "--" if "nosearch" in arm else "-"
+            ax.errorbar(x, y, yerr=err, fmt="o" + style, ms=4, capsize=2, lw=1.3, color=colours[i % 20], label=arm)
+    for name in (a.partition("=")[0] for a in cfg.anchors):
+        if name in ratings.rows:
+            for ax in axes:
+                ax.axhline(ratings.rows[name]["elo"], color="#999", lw=0.8, ls=":")
+                ax.annotate(name, (0.01, ratings.rows[name]["elo"]), xycoords=("axes fraction", "data"), fontsize=7,
+                            color="#666")
+    for ax, (key, label, logx) in zip(axes, axes_keys):
+        if logx:
+            ax.set_xscale("log")
+        ax.set_xlabel(label)
+        ax.set_ylabel(f"Elo ({ratings.anchor} = 0), 95% CI")
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=7, ncol=2)
+    fig.suptitle(f"Othello {cfg.size}x{cfg.size}: every arm's checkpoints in one tournament ({ratings.games} games)",
+                 fontsize=10)
+    fig.tight_layout()
+    fig.savefig(os.path.join(out, "curves.png.tmp.png"), dpi=100)
+    plt.close(fig)
+    os.replace(os.path.join(out, "curves.png.tmp.png"), os.path.join(out, "curves.png"))
+
+
+def plot_rl(out, arms, target):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    for arm in arms:
+        pts = rl_points(out, arm)
+        if pts:
+            ax.plot([max(g, 1) for g, _ in pts], [100 * w for _, w in pts], marker="o", ms=3,
+                    label=arm + (" (self-play games, search)" if arm.startswith("az") else ""))
+    ax.axhline(100 * target, color="#999", ls=":", lw=0.8)
+    ax.set_xscale("log")
+    ax.set_xlabel("games learned from (reward events)")
+    ax.set_ylabel("win rate against greedy, %")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(os.path.join(out, "rl_curves.png.tmp.png"), dpi=100)
+    plt.close(fig)
+    os.replace(os.path.join(out, "rl_curves.png.tmp.png"), os.path.join(out, "rl_curves.png"))
+
+
+def table(header, rows):
+    return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)] + ["| " + " | ".join(map(str, r)) + " |"
+                                                                        for r in rows]
+
+
+def write_report(out, log=print):
+    """Write the report files from ``out``'s logs; returns the summary dict (the main table's rows)."""
+    cfg_d = read(os.path.join(out, "study.json"))
+    if cfg_d is None:
+        raise ValueError(f"{out} is not a study directory (no study.json)")
+    cfg = StudyConfig.from_dict(cfg_d)
+    stages = read(os.path.join(out, "stages.json"), {})
+    invj = read(os.path.join(out, "inventory.json"))
+    if invj is None or not os.path.exists(os.path.join(out, "tournament", "ratings.json")):
+        raise ValueError(f"{out}: the study has not reached its tournament yet; run it to the end first")
+    inv, meta = invj["checkpoints"], invj["players"]
+    measure = read(os.path.join(out, "measure.json"), {})
+    R = Ratings(out)
+    finals = [n for n, m in meta.items() if m["final"]]
+    rl_arms = [a for a in cfg.arms if a.startswith("rl_")]
+
+    # -- the main table ---------------------------------------------------------------------------------
+    summary, rows = {}, []
+    for name in sorted(finals, key=lambda n: -(R.elo(n) or -1e9)):
+        m = meta[name]
+        base = m["arm"].replace("_nosearch", "")
+        t = total(inv, base, m)
+        elo = R.elo(name)
+        summary[name] = {"elo": elo, "ci95": [R.rows[name]["ci95_low"], R.rows[name]["ci95_high"]] if name in R.rows
+                         else None, **t}
+        per_event = t["forward"] / t["reward_events"] if t["reward_events"] else None
+        rows.append([f"**{name}**", WHAT.get(name, ""), R.cell(name), f"{t['seconds'] / 60:.1f}", fmt_si(t["forward"]),
+                     fmt_si(t["flops"]), fmt_si(t["reward_events"]), fmt_si(per_event),
+                     "-" if elo is None or not t["flops"] else f"{elo / (t['flops'] / 1e12):.3g}"])
+    for name in (a.partition("=")[0] for a in cfg.anchors):
+        if name in R.rows:
+            rows.append([name, "anchor: " + dict(a.partition("=")[::2] for a in cfg.anchors)[name], R.cell(name)]
+                        + ["-"] * 6)
+
+    # -- sections -------------------------------------------------------------------------------------
+    command = read(os.path.join(out, "command.json"), {}).get("command", f"arena study --config CONFIG --out {out}")
+    md = [f"# The comparison study: Othello {cfg.size}x{cfg.size}", "",
+          f"Generated {time.strftime('%Y-%m-%d %H:%M')} from the logs in `{out}` "
+          f"(rebuild: `arena study --report-only {out}`).", "",
+          "## Setup", "", f"- Command: `{command}` (the config as run: `{out}/study.json`).",
+          f"- Machine: {platform.platform()}, {os.cpu_count()} CPU threads, Python {platform.python_version()}"
+          + _torch_version() + ".",
+          f"- Budget: {cfg.minutes:g} min of wall-clock per arm on this machine (AlphaZero; pretraining "
+          f"{cfg.pretrain_share:.0%} + RL {1 - cfg.pretrain_share:.0%}; RL from scratch), seed {cfg.seed}.",
+          f"- Datasets: {cfg.random_games:,} uniformly random games; {cfg.expert_games:,} self-play games of the "
+          f"final `az` net with {cfg.expert_simulations} Gumbel simulations per move (the expert).",
+          f"- Tournament: {R.games} games; every arm's final player meets every player, the {cfg.checkpoints - 1} "
+          f"earlier checkpoints per arm meet the finals and the anchors; {cfg.games} games per pair over "
+          f"{cfg.games // 2} random {cfg.opening_plies}-ply openings with colours swapped; AlphaZero searches "
+          f"{cfg.az_sims} simulations (and plays as `*_nosearch` with its policy head alone). Elo by maximum "
+          f"likelihood, {R.anchor} = 0, 95% CI from the fit.",
+          "- The exact commands, in order (each arm's `minutes` is its budget; an interrupted arm resumed with what "
+          "was left):", "", "```"]
+    md += [" ".join(map(str, s["command"])) for k, s in stages.items() if isinstance(s, dict) and "command" in s]
+    md += ["```", "", "## Final Elo at equal compute", "",
+           "Compute is cumulative over what an arm stands on (an RL arm includes its pretraining; the expert arms "
+           "include the expert games but **not** the AlphaZero run that made them). Forward passes count every "
+           "position the network evaluated: in play, inside search, and once per position or token trained on.", ""]
+    md += table(["player", "what", "Elo [95% CI]", "wall-clock min", "forward passes", "FLOPs", "reward events",
+                 "forward passes / reward event", "Elo / TFLOP"], rows)
+    md += ["", "![Elo against compute](curves.png)", "",
+           "Elo of every rated checkpoint against forward passes, wall-clock and FLOPs. An RL arm's curve starts "
+           "where its pretraining ended; dashed: AlphaZero without search.", ""]
+
+    # sample efficiency
+    md += ["## Sample efficiency", "",
+           f"Games of RL until the win rate against greedy first reached {cfg.target_win_rate:.0%} (the arm's own "
+           f"evaluations: temperature 0, legal moves, fixed random openings with both colours; AlphaZero's "
+           f"gauntlets count self-play games and play with search).", ""]
+    eff = []
+    for arm in rl_arms + [a for a in ("az", "az_permuted") if a in cfg.arms]:
+        pts = rl_points(out, arm)
+        if not pts:
+            continue
+        g = first_reaching(pts, cfg.target_win_rate)
+        eff.append([arm, pct(pts[0][1]), pct(pts[-1][1]), f"{pts[-1][0]:,}",
+                    f"{g:,}" if g is not None else f"not reached in {pts[-1][0]:,}"])
+        summary.setdefault(arm, {})["games_to_target"] = g
+    md += table(["arm", "first evaluation", "last evaluation", "games learned from", f"games to {cfg.target_win_rate:.0%}"],
+                eff)
+    md += ["", "![RL curves](rl_curves.png)", ""]
+
+    # the sequence models
+    md += ["## The sequence models", "",
+           "Legal-move error: how often the top-1 prediction after a prefix of a held-out game is illegal "
+           "(Othello-GPT's metric), on random games and on the expert's games. Probe: the best layer's linear "
+           "probe of every square's state (empty/mine/theirs and empty/black/white) on held-out random games. "
+           "Raw illegal: the unmasked top-1 move's illegality in the RL arm's last step of play.", ""]
+    srows = []
+    for arm in [a for a in cfg.arms if not a.startswith("az")]:
+        m = measure.get(arm, {})
+        last = [r for r in jsonl(os.path.join(out, arm, "metrics.jsonl")) if "illegal_rate" in r]
+        srows.append([arm, pct(m.get("legal_error_random")), pct(m.get("legal_error_expert")),
+                      f"{pct(m.get('probe_relative'))} (layer {m.get('probe_relative_layer', '-')})",
+                      f"{pct(m.get('probe_absolute'))} (layer {m.get('probe_absolute_layer', '-')})",
+                      pct(m.get("probe_relative_majority")), pct(last[-1]["illegal_rate"]) if last else "-"])
+    md += table(["model", "legal error, random games", "legal error, expert games", "probe empty/mine/theirs",
+                 "probe empty/black/white", "majority baseline", "raw illegal (RL)"], srows)
+
+    # controls and the discussion
+    md += ["", "## Controls", ""]
+    ctrl = []
+    for a, b, what in (("seq_random_permuted", "seq_random", "(a) move ids permuted, pretrained"),
+                       ("rl_random_permuted", "rl_random", "(a) move ids permuted, after RL"),
+                       ("az_permuted", "az", "(b) board squares permuted, with search"),
+                       ("az_permuted_nosearch", "az_nosearch", "(b) board squares permuted, policy head alone")):
+        if a in R.rows and b in R.rows:
+            d, se = R.diff(a, b)
+            ma, mb = measure.get(a, {}), measure.get(b, {})
+            extra = ""
+            if ma and mb:
+                extra = (f"; legal error {pct(ma.get('legal_error_random'))} vs {pct(mb.get('legal_error_random'))}, "
+                         f"probe {pct(ma.get('probe_relative'))} vs {pct(mb.get('probe_relative'))}")
+            ctrl.append([what, f"{a} − {b}", verdict(d, se) + extra])
+            summary.setdefault("controls", {})[f"{a}-{b}"] = {"elo_diff": d, "se": se}
+    md += table(["control", "difference", "measured"], ctrl)
+    md += ["", "## Discussion", ""] + discussion(cfg, R, meta, measure, summary, eff) + [""]
+
+    with open(os.path.join(out, "report.md.tmp"), "w") as f:
+        f.write("\n".join(md) + "\n")
+    os.replace(os.path.join(out, "report.md.tmp"), os.path.join(out, "report.md"))
+    plot_curves(out, inv, meta, R, cfg)
+    plot_rl(out, rl_arms + [a for a in ("az",) if a in cfg.arms], cfg.target_win_rate)
+    with open(os.path.join(out, "report.html.tmp"), "w") as f:
+        f.write(to_html("\n".join(md), f"Study: Othello {cfg.size}x{cfg.size}"))
+    os.replace(os.path.join(out, "report.html.tmp"), os.path.join(out, "report.html"))
+    with open(os.path.join(out, "summary.json.tmp"), "w") as f:
+        json.dump(summary, f, indent=2)
+    os.replace(os.path.join(out, "summary.json.tmp"), os.path.join(out, "summary.json"))
+    log("\n".join(md[md.index("## Final Elo at equal compute"):md.index("![Elo against compute](curves.png)")]))
+    log(f"wrote {out}/report.md, report.html, curves.png, rl_curves.png, summary.json")
+    return summary
+
+
+def _torch_version():
+    try:
+        import torch
+
+        return f", torch {torch.__version__}" + (f", GPU {torch.cuda.get_device_name(0)}" if torch.cuda.is_available()
+                                                  else ", no GPU")
+    except ImportError:
+        return ""
+
+
+def discussion(cfg, R, meta, measure, summary, eff):
+    """Short bullets that read the numbers, each with its uncertainty, and the limits of what they show."""
+    out = []
+
+    def said(a, b, text):
+        d, se = R.diff(a, b)
+        if d is not None:
+            sure = "clearly" if abs(d) > 1.96 * se else "not distinguishably (within the 95% interval)"
+            out.append(f"- {text}: {d:+.0f} ± {1.96 * se:.0f} Elo, {sure} {'above' if d > 0 else 'below'}.")
+
+    finals = sorted((n for n, m in meta.items() if m["final"] and n in R.rows), key=lambda n: -R.elo(n))
+    if finals:
+        out.append(f"- At equal wall-clock the order is: {', '.join(f'{n} ({R.elo(n):.0f})' for n in finals)}.")
+    said("az", "az_nosearch", "Search at play time (AlphaZero with its search against its own policy head)")
+    best_seq = next((n for n in finals if not n.startswith("az")), None)
+    if best_seq:
+        said("az", best_seq, f"AlphaZero against the best sequence arm ({best_seq})")
+        said("az_nosearch", best_seq, f"AlphaZero's policy head alone against {best_seq} (neither searches)")
+    said("rl_random", "rl_scratch", "Pretraining on random transcripts, then RL, against RL alone at the same budget")
+    said("rl_random", "seq_random", "RL's gain over its random-transcript pretraining")
+    said("rl_expert", "seq_expert", "RL's gain over expert pretraining")
+    said("seq_expert", "seq_random", "Expert against random transcripts, pretraining alone")
+    said("rl_expert", "rl_random", "Expert against random transcripts, after RL")
+    reach = {r[0]: r[4] for r in eff}
+    if "rl_random" in reach and "rl_scratch" in reach:
+        out.append(f"- Sample efficiency to {cfg.target_win_rate:.0%} against greedy: pretrained {reach['rl_random']} "
+                   f"games of RL, from scratch {reach['rl_scratch']}" + (f", expert-pretrained {reach['rl_expert']}"
+                                                                          if "rl_expert" in reach else "") + ".")
+    m = measure
+    if "seq_random" in m and "seq_random_permuted" in m:
+        out.append(f"- Control (a): permuting the move ids changed the legal-move error from "
+                   f"{pct(m['seq_random']['legal_error_random'])} to {pct(m['seq_random_permuted']['legal_error_random'])}"
+                   f" and the probe from {pct(m['seq_random']['probe_relative'])} to "
+                   f"{pct(m['seq_random_permuted']['probe_relative'])}: token ids are nominal labels, and this is the "
+                   f"size of the run-to-run difference they make (same seed, same batches).")
+    said("az_permuted", "az", "Control (b): the spatial prior, board squares permuted against plain AlphaZero")
+    out += ["", "What these numbers do not show:",
+            f"- One seed per arm: the intervals are the tournament's (game sampling), not the spread between "
+            f"training runs, which at budgets of {cfg.minutes:g} minutes can be as large.",
+            "- Equal compute here is equal wall-clock on one CPU machine. AlphaZero's self-play worker and learner "
+            "share two cores; the GPT arms use two threads. FLOPs are estimates (2 per multiply-add of the main "
+            "layers, backward = 2 forwards); on a GPU the ratios between arms would differ.",
+            "- The expert arms stand on the whole AlphaZero run as well as the expert games; their compute columns "
+            "add only the games.",
+            "- Small budgets favour methods that learn fast; the ranking at ten or a hundred times the compute "
+            "may differ (study_othello8.yaml is the larger setting)."]
+    return out
+
+
+def to_html(md, title):
+    """The report's markdown as a standalone page (the subset the report uses: headings, lists, tables,
+    code blocks, images, inline code and bold)."""
+    import html
+    import re
+
+    def inline(t):
+        t = html.escape(t)
+        t = re.sub(r"!\[([^\]]*)\]\(([^)]+)\)", r'<img alt="\1" src="\2" style="max-width:100%">', t)
+        t = re.sub(r"`([^`]+)`", r"<code>\1</code>", t)
+        return re.sub(r"\*\*([^*]+)\*\*", r"<b>\1</b>", t)
+
+    body, lines, i = [], md.splitlines(), 0
+    while i < len(lines):
+        line = lines[i]
+        if line.startswith("```"):
+            j = lines.index("```", i + 1)
+            body.append("<pre>" + html.escape("\n".join(lines[i + 1:j])) + "</pre>")
+            i = j + 1
+            continue
+        if line.startswith("|"):
+            rows = []
+            while i < len(lines) and lines[i].startswith("|"):
+                if not set(lines[i]) <= set("|-: "):
+                    rows.append([c.strip() for c in lines[i].strip("|").split("|")])
+                i += 1
+            head = "".join(f"<th>{inline(c)}</th>" for c in rows[0])
+            cells = "".join("<tr>" + "".join(f"<td>{inline(c)}</td>" for c in r) + "</tr>" for r in rows[1:])
+            body.append(f"<table><tr>{head}</tr>{cells}</table>")
+            continue
+        if line.startswith("- "):
+            items = []
+            while i < len(lines) and lines[i].startswith("- "):
+                items.append(f"<li>{inline(lines[i][2:])}</li>")
+                i += 1
+            body.append("<ul>" + "".join(items) + "</ul>")
+            continue
+        m = re.match(r"(#+) (.*)", line)
+        if m:
+            body.append(f"<h{len(m.group(1))}>{inline(m.group(2))}</h{len(m.group(1))}>")
+        elif line.strip():
+            body.append(f"<p>{inline(line)}</p>")
+        i += 1
+    style = ("body{font-family:sans-serif;max-width:1100px;margin:2em auto;line-height:1.45}"
+             "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:3px 8px;font-size:13px}"
+             "pre{background:#f4f4f4;padding:8px;overflow-x:auto;font-size:12px}")
+    return (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+            f"<style>{style}</style></head><body>" + "\n".join(body) + "</body></html>\n")

@@ -5,11 +5,13 @@
 #   make tournament   the README's Othello 8x8 tournament (needs gtp-rhino: make engines, as root)
 #   make seq-demo     the sequence model end to end on 6x6 Othello on a small budget (~15 minutes):
 #                     random transcripts, next-token pretraining, probes, GRPO, a tournament
+#   make study        the comparison (about an hour on 2 cores): AlphaZero vs GPT pretraining + RL vs RL
+#                     alone on 6x6 Othello at equal wall-clock, with controls; runs/study_othello6/report.md
 PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
 
-.PHONY: setup demo test test-slow bench tournament seq-demo engines clean
+.PHONY: setup demo test test-slow bench tournament seq-demo study engines clean
 
 $(BIN)/arena: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -46,6 +48,9 @@ seq-demo: setup
 	$(BIN)/arena probe --ckpt runs/seq_demo6 --games 500
 	$(BIN)/arena finetune --config configs/seq_rl_demo6.yaml --init runs/seq_demo6 --resume
 	$(BIN)/arena tournament --config configs/tournament_seq6.yaml --out runs/tournament_seq6
+
+study: setup
+	$(BIN)/arena study --config configs/study_othello6.yaml
 
 engines:
 	bash .ci/engines

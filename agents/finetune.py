@@ -349,10 +349,10 @@ def finetune(cfg, init, run_dir, resume=False, log=print, progress=True):
 
     stop = {"now": False}
     handlers = {s: signal.signal(s, lambda *a: stop.__setitem__("now", True)) for s in (signal.SIGINT, signal.SIGTERM)}
+    t0 = time.monotonic()  # the budget and the seconds counted both include the evaluations
+    deadline = t0 + cfg.minutes * 60 if cfg.minutes > 0 else math.inf
     last = do_eval() if step == 0 else None
-    deadline = time.monotonic() + cfg.minutes * 60 if cfg.minutes > 0 else math.inf
     bar = tqdm(total=cfg.steps, initial=step, disable=not progress, unit="step", dynamic_ncols=True)
-    t0 = time.monotonic()
     try:
         while step < cfg.steps and not stop["now"] and time.monotonic() < deadline:
             G, S = cfg.groups, cfg.group_size

@@ -298,7 +298,8 @@ def pretrain(cfg, run_dir, resume=False, log=print, progress=True):
         stop["now"] = True
 
     old_handlers = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
-    deadline = time.monotonic() + cfg.minutes * 60 if cfg.minutes > 0 else float("inf")
+    t0 = time.monotonic()  # the budget and the seconds counted both include the evaluations
+    deadline = t0 + cfg.minutes * 60 if cfg.minutes > 0 else float("inf")
     flops_tok = model.flops_per_token()
 
     def do_eval():
@@ -316,7 +317,6 @@ def pretrain(cfg, run_dir, resume=False, log=print, progress=True):
             f"val loss {last['val_loss']:.3f}")
     bar = tqdm(total=cfg.max_steps, initial=step, disable=not progress, unit="step", dynamic_ncols=True)
     model.train()
-    t0 = time.monotonic()
     try:
         while step < cfg.max_steps and not stop["now"] and time.monotonic() < deadline:
             for g in opt.param_groups:

@@ -152,8 +152,9 @@ def tail(path, lines=6):
 
 def check_config(cfg, out):
     have = read_json(os.path.join(out, "study.json"))
-    if have is not None and have != json.loads(json.dumps(asdict(cfg))):
-        diff = sorted(k for k in set(have) | set(asdict(cfg)) if have.get(k) != json.loads(json.dumps(asdict(cfg))).get(k))
+    want = json.loads(json.dumps(asdict(cfg)))  # tuples as lists, as the file reads back
+    if have is not None and have != want:
+        diff = sorted(k for k in set(have) | set(want) if have.get(k) != want.get(k))
         raise ValueError(f"{out} holds a study with another config (differs in: {', '.join(diff)}); rerun it "
                          f"with the same config to resume, or choose another --out")
     write_json(os.path.join(out, "study.json"), asdict(cfg))
@@ -188,7 +189,8 @@ def run_study(cfg, out, log=print, command=None):
             else:
                 left = cfg.budget(name) - study.spent_minutes(name)
             cmd = study.command(name, kind, max(left or 0, 0))
-            if left is None or left > DONE_MINUTES:
+            ran = left is None or left > DONE_MINUTES
+            if ran:
                 rc = run_child(cmd, os.path.join(out, "logs", f"{name}.log"), log)
                 if rc != 0:
                     if rc in (130, -signal.SIGINT, -signal.SIGTERM):
@@ -202,12 +204,13 @@ def run_study(cfg, out, log=print, command=None):
             write_json(state_path, state)
             logf = os.path.join(out, "logs", f"{name}.log")
             log(f"\nstage {name} done in {(time.time() - t0) / 60:.1f} min: "
-                + (tail(logf, 1) if os.path.exists(logf) else "its budget was already spent"))
+                + (tail(logf, 1) if ran else "its budget was already spent"))
             bar.update(1)
         bar.set_description("measure")
         if "measure" not in state:
+            t0 = time.time()
             measure(study, log)
-            state["measure"] = {"seconds": None}
+            state["measure"] = {"seconds": round(time.time() - t0, 1)}
             write_json(state_path, state)
         bar.update(1)
         bar.set_description("tournament")

@@ -1,0 +1,149 @@
+"""``arena study``: the config's checks, checkpoint choice, and a tiny study end to end (every arm, the
+measurements, the tournament and the report, in about two minutes), then its resume, refusal of another
+config and ``--report-only``."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from agents.config import load_config
+from arena.study import pick
+from arena.study_config import ARMS, StudyConfig
+from arena.study_report import to_html
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# The tiny variant: 6x6 (4x4 has too few distinct expert games to hold any out), 18 s per arm.
+TINY = ["--set", "minutes=0.3", "--set", "random_games=5000", "--set", "expert_games=200", "--set", "checkpoints=2",
+        "--set", "games=2", "--set", "eval_games=50", "--set", "anchors=random=random,greedy=greedy",
+        "--set", "az_set=min_replay=200,games_in_flight=32,eval_every=20,eval_games=4,eval_simulations=4,"
+                 "checkpoint_every=10,publish_every=10,anchors=greedy",
+        "--set", "pretrain_set=eval_every=20,eval_games=50,checkpoint_every=20,warmup_steps=10",
+        "--set", "finetune_set=eval_every=5,eval_games=10,checkpoint_every=5,groups=2,group_size=4,eval_opponents=greedy"]
+
+
+def arena(*args):
+    return subprocess.run([sys.executable, "-m", "arena.cli", *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=900)
+
+
+def test_config_checks_and_budgets():
+    cfg = load_config(StudyConfig, os.path.join(ROOT, "configs", "study_othello6.yaml"))
+    assert set(cfg.arms) == set(ARMS)
+    # Equal compute: AlphaZero, pretraining + RL and RL alone each get the arm budget.
+    assert cfg.budget("az") == cfg.budget("rl_scratch") == cfg.minutes
+    assert cfg.budget("seq_random") + cfg.budget("rl_random") == pytest.approx(cfg.minutes)
+    for bad, match in (({"arms": ("rl_expert",)}, "starts from arm seq_expert"), ({"arms": ("zz",)}, "unknown arm"),
+                       ({"games": 3}, "games must be even"), ({"game": "go"}, "othello"),
+                       ({"pretrain_share": 1.0}, "pretrain_share")):
+        with pytest.raises(ValueError, match=match):
+            StudyConfig(**bad)
+    load_config(StudyConfig, os.path.join(ROOT, "configs", "study_othello8.yaml"))
+
+
+def test_pick_spaces_checkpoints_in_wall_clock():
+    rows = [{"seconds": s} for s in (5, 10, 20, 31, 39, 61, 90, 100)]
+    assert [r["seconds"] for r in pick(rows, 3)] == [31, 61, 100]
+    assert [r["seconds"] for r in pick(rows[:1], 3)] == [5]
+    assert pick([], 3) == []
+
+
+def test_html_keeps_tables_lists_and_code():
+    page = to_html("# T\n\n- a `x` **b**\n\n| h | i |\n|---|---|\n| 1 | <2> |\n\n```\nx < y\n```", "t")
+    assert "<h1>T</h1>" in page and "<li>a <code>x</code> <b>b</b></li>" in page
+    assert "<th>h</th>" in page and "<td>&lt;2&gt;</td>" in page and "<pre>x &lt; y</pre>" in page
+
+
+def test_tiny_study_end_to_end_resume_and_report_only(tmp_path):
+    out = str(tmp_path / "study")
+    r = arena("study", "--config", "configs/study_othello6.yaml", *TINY, "--out", out)
+    assert r.returncode == 0, r.stderr[-3000:]
+    stages = json.load(open(os.path.join(out, "stages.json")))
+    assert {"az", "az_permuted", "data_expert", "rl_scratch", "measure", "tournament"} <= set(stages)
+    assert stages["rl_random"]["command"][:2] == ["arena", "finetune"] and "--resume" in stages["rl_random"]["command"]
+    summary = json.load(open(os.path.join(out, "summary.json")))
+    inv = json.load(open(os.path.join(out, "inventory.json")))
+    finals = [n for n, m in inv["players"].items() if m["final"]]
+    assert set(finals) == set(ARMS) | {"az_nosearch", "az_permuted_nosearch"}
+    ratings = json.load(open(os.path.join(out, "tournament", "ratings.json")))
+    assert {r["player"] for r in ratings["rows"]} == set(inv["players"]) | {"random", "greedy"}
+    for name in finals:
+        s = summary[name]
+        assert s["elo"] is not None and s["ci95"][0] <= s["elo"] <= s["ci95"][1]
+        assert s["forward"] > 0 and s["flops"] > 0 and s["seconds"] > 0
+    # An RL arm's compute includes its pretraining; the expert arm's includes the expert games.
+    assert summary["rl_random"]["forward"] > summary["seq_random"]["forward"]
+    assert summary["rl_random"]["reward_events"] > 0 == summary["seq_random"]["reward_events"]
+    assert summary["seq_expert"]["seconds"] > inv["checkpoints"]["seq_expert"][-1]["seconds"]
+    assert summary["az"]["reward_events"] > 0 and summary["az"]["forward"] > summary["az"]["reward_events"]
+    measure = json.load(open(os.path.join(out, "measure.json")))
+    assert set(measure) == {a for a in ARMS if not a.startswith("az")}
+    for m in measure.values():
+        assert 0 <= m["legal_error_random"] <= 1 and 0 < m["probe_relative"] <= 1
+    report = open(os.path.join(out, "report.md")).read()
+    for text in ("## Final Elo at equal compute", "## Sample efficiency", "## The sequence models", "## Controls",
+                 "## Discussion", "arena train --config configs/othello6_az.yaml", "permute_squares=1", "--permute 1"):
+        assert text in report
+    for f in ("report.html", "curves.png", "rl_curves.png"):
+        assert os.path.getsize(os.path.join(out, f)) > 1000
+
+    # A rerun finds every stage done and plays nothing again; an arm whose budget is spent is not rerun.
+    del stages["rl_scratch"], stages["tournament"]
+    json.dump(stages, open(os.path.join(out, "stages.json"), "w"))
+    log = os.path.join(out, "logs", "rl_scratch.log")
+    before = open(log).read()
+    r = arena("study", "--config", "configs/study_othello6.yaml", *TINY, "--out", out)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert open(log).read() == before
+    assert "budget was already spent" in r.stdout
+    assert json.load(open(os.path.join(out, "tournament", "ratings.json")))["games"] == ratings["games"]
+
+    # Another config is refused; --report-only rebuilds the same table from the logs.
+    r = arena("study", "--config", "configs/study_othello6.yaml", *TINY, "--set", "seed=5", "--out", out)
+    assert r.returncode == 2 and "another config" in r.stderr and "seed" in r.stderr
+    os.remove(os.path.join(out, "report.md"))
+    r = arena("study", "--report-only", out)
+    assert r.returncode == 0, r.stderr
+    assert json.load(open(os.path.join(out, "summary.json"))) == summary
+    assert open(os.path.join(out, "report.md")).read().count("| **") == len(finals)
+
+
+def test_study_command_line_errors(tmp_path):
+    r = arena("study")
+    assert r.returncode == 2 and "give --config" in r.stderr
+    r = arena("study", "--report-only", str(tmp_path))
+    assert r.returncode == 2 and "not a study directory" in r.stderr
+    r = arena("study", "--config", "configs/study_othello6.yaml", "--set", "arms=rl_random", "--out", str(tmp_path))
+    assert r.returncode == 2 and "starts from arm seq_random" in r.stderr
+
+
+@pytest.mark.slow
+def test_interrupted_study_resumes_an_arm_with_what_is_left_of_its_budget(tmp_path):
+    """SIGTERM during AlphaZero's arm: the arm checkpoints, the study stops; the same command resumes the arm
+    for the rest of its budget only, then finishes."""
+    import signal
+    import time
+
+    import torch
+
+    out = str(tmp_path / "study")
+    arms = ["--set", "arms=az,seq_random,rl_random", "--set", "minutes=0.5"]
+    proc = subprocess.Popen([sys.executable, "-m", "arena.cli", "study", "--config", "configs/study_othello6.yaml",
+                             *TINY, *arms, "--out", out], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    ckdir = os.path.join(out, "az", "checkpoints")
+    deadline = time.time() + 300
+    while time.time() < deadline and not (os.path.isdir(ckdir) and len(os.listdir(ckdir)) >= 2):
+        time.sleep(0.5)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130 and "rerun the same command" in err
+    assert "az" not in json.load(open(os.path.join(out, "stages.json")))
+    r = arena("study", "--config", "configs/study_othello6.yaml", *TINY, *arms, "--out", out)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "resumed from" in open(os.path.join(out, "logs", "az.log")).read()
+    newest = sorted(os.listdir(ckdir))[-1]
+    spent = torch.load(os.path.join(ckdir, newest), weights_only=False)["compute"]["seconds"]
+    assert 0.5 * 60 - 5 <= spent <= 0.5 * 60 + 15  # the budget once, not twice

@@ -94,8 +94,8 @@ class Ratings:
         if r is None:
             return "-"
         if name == self.anchor:
-            return f"{r['elo']:.0f} (anchor)"
-        return f"{r['elo']:.0f} [{r['ci95_low']:.0f}, {r['ci95_high']:.0f}]"
+            return f"{round(r['elo'])} (anchor)"
+        return f"{round(r['elo'])} [{round(r['ci95_low'])}, {round(r['ci95_high'])}]"
 
 
 def verdict(d, se):
@@ -107,10 +107,13 @@ def verdict(d, se):
 
 
 def first_reaching(points, target):
-    """The games of the first evaluation at or above ``target``, or None."""
-    for games, win in points:
-        if win >= target:
-            return games
+    """The games of the first evaluation whose centred moving average over three evaluations (two at either
+    end) reaches ``target``, or None. One evaluation of 40 games is noisy at +-15 points; the average makes a
+    crossing by luck rarer, and a pretrained start already past the target counts from 0 games."""
+    for i in range(len(points)):
+        run = points[max(0, i - 1):i + 2]
+        if sum(w for _, w in run) / len(run) >= target:
+            return points[i][0]
     return None
 
 
@@ -164,10 +167,11 @@ def plot_curves(out, inv, meta, ratings, cfg):
         ax.set_xlabel(label)
         ax.set_ylabel(f"Elo ({ratings.anchor} = 0), 95% CI")
         ax.grid(alpha=0.3)
-    axes[0].legend(fontsize=7, ncol=2)
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=6, fontsize=8)
     fig.suptitle(f"Othello {cfg.size}x{cfg.size}: every arm's checkpoints in one tournament ({ratings.games} games)",
                  fontsize=10)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.1, 1, 1))
     fig.savefig(os.path.join(out, "curves.png.tmp.png"), dpi=100)
     plt.close(fig)
     os.replace(os.path.join(out, "curves.png.tmp.png"), os.path.join(out, "curves.png"))
@@ -228,13 +232,13 @@ def write_report(out, log=print):
         summary[name] = {"elo": elo, "ci95": [R.rows[name]["ci95_low"], R.rows[name]["ci95_high"]] if name in R.rows
                          else None, **t}
         per_event = t["forward"] / t["reward_events"] if t["reward_events"] else None
-        rows.append([f"**{name}**", WHAT.get(name, ""), R.cell(name), f"{t['seconds'] / 60:.1f}", fmt_si(t["forward"]),
-                     fmt_si(t["flops"]), fmt_si(t["reward_events"]), fmt_si(per_event),
-                     "-" if elo is None or not t["flops"] else f"{elo / (t['flops'] / 1e12):.3g}"])
+        rows.append([f"**{name}**", WHAT.get(name, ""), R.cell(name), f"{t['seconds'] / 60:.1f}", fmt_si(t["games"]),
+                     fmt_si(t["trained"]), fmt_si(t["forward"]), fmt_si(t["flops"]), fmt_si(t["reward_events"]),
+                     fmt_si(per_event), "-" if elo is None or not t["flops"] else f"{elo / (t['flops'] / 1e12) + 0.0:.3g}"])
     for name in (a.partition("=")[0] for a in cfg.anchors):
         if name in R.rows:
             rows.append([name, "anchor: " + dict(a.partition("=")[::2] for a in cfg.anchors)[name], R.cell(name)]
-                        + ["-"] * 6)
+                        + ["-"] * 8)
 
     # -- sections -------------------------------------------------------------------------------------
     command = read(os.path.join(out, "command.json"), {}).get("command", f"arena study --config CONFIG --out {out}")
@@ -260,17 +264,17 @@ def write_report(out, log=print):
            "Compute is cumulative over what an arm stands on (an RL arm includes its pretraining; the expert arms "
            "include the expert games but **not** the AlphaZero run that made them). Forward passes count every "
            "position the network evaluated: in play, inside search, and once per position or token trained on.", ""]
-    md += table(["player", "what", "Elo [95% CI]", "wall-clock min", "forward passes", "FLOPs", "reward events",
-                 "forward passes / reward event", "Elo / TFLOP"], rows)
+    md += table(["player", "what", "Elo [95% CI]", "wall-clock min", "games played", "positions or tokens trained",
+                 "forward passes", "FLOPs", "reward events", "forward passes / reward event", "Elo / TFLOP"], rows)
     md += ["", "![Elo against compute](curves.png)", "",
            "Elo of every rated checkpoint against forward passes, wall-clock and FLOPs. An RL arm's curve starts "
            "where its pretraining ended; dashed: AlphaZero without search.", ""]
 
     # sample efficiency
     md += ["## Sample efficiency", "",
-           f"Games of RL until the win rate against greedy first reached {cfg.target_win_rate:.0%} (the arm's own "
-           f"evaluations: temperature 0, legal moves, fixed random openings with both colours; AlphaZero's "
-           f"gauntlets count self-play games and play with search).", ""]
+           f"Games of RL until the win rate against greedy, as a centred moving average over three evaluations, "
+           f"first reached {cfg.target_win_rate:.0%} (the arm's own evaluations: temperature 0, legal moves, fixed random "
+           f"openings with both colours; AlphaZero's gauntlets count self-play games and play with search).", ""]
     eff = []
     for arm in rl_arms + [a for a in ("az", "az_permuted") if a in cfg.arms]:
         pts = rl_points(out, arm)
@@ -278,10 +282,11 @@ def write_report(out, log=print):
             continue
         g = first_reaching(pts, cfg.target_win_rate)
         eff.append([arm, pct(pts[0][1]), pct(pts[-1][1]), f"{pts[-1][0]:,}",
-                    f"{g:,}" if g is not None else f"not reached in {pts[-1][0]:,}"])
+                    f"{g:,}" if g is not None else f"not reached in {pts[-1][0]:,}",
+                    f"{pts[1][0] - pts[0][0]:,}" if len(pts) > 1 else "-"])
         summary.setdefault(arm, {})["games_to_target"] = g
-    md += table(["arm", "first evaluation", "last evaluation", "games learned from", f"games to {cfg.target_win_rate:.0%}"],
-                eff)
+    md += table(["arm", "first evaluation", "last evaluation", "games learned from", f"games to {cfg.target_win_rate:.0%}",
+                 "games between evaluations"], eff)
     md += ["", "![RL curves](rl_curves.png)", ""]
 
     # the sequence models
@@ -319,6 +324,16 @@ def write_report(out, log=print):
             summary.setdefault("controls", {})[f"{a}-{b}"] = {"elo_diff": d, "se": se}
     md += table(["control", "difference", "measured"], ctrl)
     md += ["", "## Discussion", ""] + discussion(cfg, R, meta, measure, summary, eff) + [""]
+    md += ["## Every rated checkpoint", "", "Each arm's own compute up to the checkpoint, then the cumulative "
+           "compute the curves use.", ""]
+    every = []
+    for name, m in sorted(meta.items(), key=lambda kv: (kv[1]["arm"], kv[1]["seconds"])):
+        t = total(inv, m["arm"].replace("_nosearch", ""), m)
+        every.append([name, m["step"], f"{m['seconds'] / 60:.2f}", fmt_si(m["games"]), fmt_si(m["trained"]),
+                      fmt_si(m["forward"]), fmt_si(m["flops"]), f"{t['seconds'] / 60:.2f}", fmt_si(t["forward"]),
+                      fmt_si(t["flops"]), R.cell(name)])
+    md += table(["player", "step", "own min", "own games", "own trained", "own forward", "own FLOPs", "total min",
+                 "total forward", "total FLOPs", "Elo [95% CI]"], every) + [""]
 
     with open(os.path.join(out, "report.md.tmp"), "w") as f:
         f.write("\n".join(md) + "\n")
@@ -358,7 +373,7 @@ def discussion(cfg, R, meta, measure, summary, eff):
 
     finals = sorted((n for n, m in meta.items() if m["final"] and n in R.rows), key=lambda n: -R.elo(n))
     if finals:
-        out.append(f"- At equal wall-clock the order is: {', '.join(f'{n} ({R.elo(n):.0f})' for n in finals)}.")
+        out.append(f"- At equal wall-clock the order is: {', '.join(f'{n} ({round(R.elo(n))})' for n in finals)}.")
     said("az", "az_nosearch", "Search at play time (AlphaZero with its search against its own policy head)")
     best_seq = next((n for n in finals if not n.startswith("az")), None)
     if best_seq:
@@ -373,7 +388,8 @@ def discussion(cfg, R, meta, measure, summary, eff):
     if "rl_random" in reach and "rl_scratch" in reach:
         out.append(f"- Sample efficiency to {cfg.target_win_rate:.0%} against greedy: pretrained {reach['rl_random']} "
                    f"games of RL, from scratch {reach['rl_scratch']}" + (f", expert-pretrained {reach['rl_expert']}"
-                                                                          if "rl_expert" in reach else "") + ".")
+                                                                          if "rl_expert" in reach else "")
+                   + (f"; AlphaZero, with search at play, {reach['az']} self-play games" if "az" in reach else "") + ".")
     m = measure
     if "seq_random" in m and "seq_random_permuted" in m:
         out.append(f"- Control (a): permuting the move ids changed the legal-move error from "

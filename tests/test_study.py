@@ -147,3 +147,13 @@ def test_interrupted_study_resumes_an_arm_with_what_is_left_of_its_budget(tmp_pa
     newest = sorted(os.listdir(ckdir))[-1]
     spent = torch.load(os.path.join(ckdir, newest), weights_only=False)["compute"]["seconds"]
     assert 0.5 * 60 - 5 <= spent <= 0.5 * 60 + 15  # the budget once, not twice
+
+
+def test_sample_efficiency_averages_three_evaluations():
+    from arena.study_report import first_reaching
+
+    pts = [(0, 0.3), (10, 0.7), (20, 0.4), (30, 0.6), (40, 0.65), (50, 0.7), (60, 0.2)]
+    assert first_reaching(pts, 0.6) == 40  # the lucky 0.7 at 10 games alone does not count
+    assert first_reaching(pts, 0.9) is None
+    assert first_reaching([(0, 0.8)], 0.6) == 0
+    assert first_reaching([(0, 0.71), (640, 0.66), (1280, 0.7)], 0.6) == 0  # a start already past the target

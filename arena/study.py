@@ -144,6 +144,12 @@ def run_child(cmd, log_path, log):
             signal.signal(signal.SIGTERM, old)
 
 
+def has_checkpoint(run_dir):
+    from agents.pretrain import latest
+
+    return latest(run_dir) is not None
+
+
 def tail(path, lines=6):
     with open(path, errors="replace") as f:
         text = f.read().replace("\r", "\n").splitlines()
@@ -197,6 +203,9 @@ def run_study(cfg, out, log=print, command=None):
                         raise KeyboardInterrupt
                     raise ValueError(f"stage {name} failed (exit {rc}); the end of {out}/logs/{name}.log:\n"
                                      + tail(os.path.join(out, "logs", f"{name}.log")))
+            if left is not None and study.spent_minutes(name) == 0 and not has_checkpoint(study.arm_dir(name)):
+                raise ValueError(f"arm {name} wrote no checkpoint within its budget of {cfg.budget(name):.2f} min "
+                                 f"(start-up took it all?): raise minutes; see {out}/logs/{name}.log")
             # The command as a user types it; a training arm's minutes are its budget (a resume gets what is left).
             shown = study.command(name, kind, cfg.budget(name)) if left is not None else cmd
             state[name] = {"command": ["arena", *shown[3:]], "budget_minutes": None if left is None else cfg.budget(name),

@@ -295,7 +295,8 @@ def finetune(cfg, init, run_dir, resume=False, log=print, progress=True):
 
     from tqdm import tqdm
 
-    from agents.pretrain import checkpoint_tokenizer, latest, load_gpt
+    from agents.checkpoints import latest
+    from agents.pretrain import checkpoint_tokenizer, load_gpt
 
     if cfg.threads:
         torch.set_num_threads(cfg.threads)

@@ -23,6 +23,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
+from agents.checkpoints import latest, prune
 from agents.gpt import GPT, PRESETS, GPTConfig
 from agents.tokenizer import BOS, PAD
 from agents.transcripts import Dataset
@@ -171,9 +172,7 @@ def save(run_dir, model, opt, step, cfg, rng, stats, tokenizer=None):
                 "torch_rng": torch.get_rng_state(), "stats": stats,
                 "tokenizer": tokenizer.describe() if tokenizer else None}, path + ".tmp")
     os.replace(path + ".tmp", path)
-    old = sorted(x for x in os.listdir(os.path.dirname(path)) if x.endswith(".pt"))
-    for f in old[:-cfg.keep_checkpoints] if cfg.keep_checkpoints else []:
-        os.remove(os.path.join(os.path.dirname(path), f))
+    prune(os.path.dirname(path), cfg.keep_checkpoints)
     return path
 
 
@@ -205,12 +204,6 @@ def load_gpt(path, device="cpu"):
     except Exception as e:
         raise ValueError(f"cannot read GPT checkpoint {path}: {type(e).__name__}: {e}") from None
     return model.to(device), ck
-
-
-def latest(run_dir):
-    d = os.path.join(run_dir, "checkpoints")
-    files = sorted(f for f in os.listdir(d) if f.endswith(".pt")) if os.path.isdir(d) else []
-    return os.path.join(d, files[-1]) if files else None
 
 
 # -- the run ----------------------------------------------------------------------------------------------

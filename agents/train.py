@@ -25,6 +25,7 @@ import numpy as np
 import ray
 import torch
 
+from agents.checkpoints import latest, prune
 from agents.config import dumps
 from agents.evaluators import TorchEvaluator
 from agents.learner import train_step
@@ -133,16 +134,8 @@ def save_checkpoint(run_dir, net, opt, step, cfg, rng, samples, compute=None):
                 "config": asdict(cfg), "compute": compute or {},
                 "net_args": net.args, "rng": rng.bit_generator.state, "torch_rng": torch.get_rng_state()}, tmp)
     os.replace(tmp, path)
-    old = sorted(f for f in os.listdir(os.path.dirname(path)) if f.endswith(".pt"))
-    for f in old[:-cfg.keep_checkpoints] if cfg.keep_checkpoints else []:
-        os.remove(os.path.join(os.path.dirname(path), f))
+    prune(os.path.dirname(path), cfg.keep_checkpoints)
     return path
-
-
-def latest_checkpoint(run_dir):
-    d = os.path.join(run_dir, "checkpoints")
-    files = sorted(f for f in os.listdir(d) if f.endswith(".pt")) if os.path.isdir(d) else []
-    return os.path.join(d, files[-1]) if files else None
 
 
 def load_checkpoint(path, cfg):
@@ -225,7 +218,7 @@ def train(cfg, run_dir, address=None, resume=False, log=print):
     def totals():  # a training sample costs about 3 forward passes (forward + backward)
         return {**compute, "seconds": round(compute["seconds"] + time.time() - start, 1), "samples_trained": samples,
                 "flops": int((compute["forward_positions"] + 3 * samples) * per_position)}
-    ckpt = latest_checkpoint(run_dir) if resume else None
+    ckpt = latest(run_dir) if resume else None
     if resume and ckpt is None:
         log(f"no checkpoint in {run_dir}/checkpoints: starting fresh")
     if ckpt:

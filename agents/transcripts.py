@@ -69,9 +69,10 @@ def selfplay_source(run, game, size, games, seed, simulations=32, games_in_fligh
     from agents.evaluators import TorchEvaluator
     from agents.mcts import SearchConfig
     from agents.selfplay import SelfPlay
-    from agents.train import game_kwargs, latest_checkpoint
+    from agents.checkpoints import latest
+    from agents.train import game_kwargs
 
-    ckpt = latest_checkpoint(run) if os.path.isdir(run) else run
+    ckpt = latest(run) if os.path.isdir(run) else run
     if ckpt is None:
         raise ValueError(f"no checkpoints in {run}/checkpoints")
     net, cfg, _ = load_net(ckpt)

@@ -73,10 +73,10 @@ def make_agent(spec, game="othello", size=8, komi=None, seed=0, move_timeout=30.
         import os
 
         from agents.evaluate import load_net
-        from agents.train import latest_checkpoint
+        from agents.checkpoints import latest
 
         if os.path.isdir(path):  # a run directory: its newest checkpoint
-            found = latest_checkpoint(path)
+            found = latest(path)
             if found is None:
                 raise ValueError(f"bad agent spec {spec!r}: no checkpoints in {path}/checkpoints")
             path = found

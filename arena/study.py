@@ -24,7 +24,8 @@ import sys
 import time
 from dataclasses import asdict
 
-from arena.study_config import StudyConfig
+from agents.checkpoints import latest
+from arena.tournament import write_json
 
 DONE_MINUTES = 0.05  # an arm within 3 s of its budget has spent it
 
@@ -35,12 +36,6 @@ def cli(*args):
 
 def sets(items):
     return [x for item in items for x in ("--set", item)]
-
-
-def write_json(path, obj):
-    with open(path + ".tmp", "w") as f:
-        json.dump(obj, f, indent=2)
-    os.replace(path + ".tmp", path)
 
 
 def read_json(path, default=None):
@@ -109,7 +104,6 @@ class Study:
 
     def spent_minutes(self, arm):
         """Wall-clock minutes an arm's newest checkpoint has trained (0 without one)."""
-        from agents.pretrain import latest
         import torch
 
         path = latest(self.arm_dir(arm))
@@ -122,9 +116,10 @@ class Study:
 
 # -- running -------------------------------------------------------------------------------------------
 
-def run_child(cmd, log_path, log):
+def run_child(cmd, log_path, what):
     """Run ``cmd`` with its output appended to ``log_path``; a SIGTERM to the study is passed on, and
-    the child is waited for (it checkpoints) before the study stops."""
+    the child is waited for (it checkpoints) before the study stops. An interrupted child raises
+    KeyboardInterrupt; a failed one a ValueError naming ``what`` with the end of its log."""
     with open(log_path, "a") as f:
         f.write(f"\n$ {' '.join(cmd)}\n")
         f.flush()
@@ -136,18 +131,16 @@ def run_child(cmd, log_path, log):
 
         old = signal.signal(signal.SIGTERM, forward)
         try:
-            return proc.wait()
+            rc = proc.wait()
         except KeyboardInterrupt:
             proc.wait()
             raise
         finally:
             signal.signal(signal.SIGTERM, old)
-
-
-def has_checkpoint(run_dir):
-    from agents.pretrain import latest
-
-    return latest(run_dir) is not None
+    if rc in (130, -signal.SIGINT, -signal.SIGTERM):
+        raise KeyboardInterrupt
+    if rc != 0:
+        raise ValueError(f"{what} failed (exit {rc}); the end of {log_path}:\n" + tail(log_path))
 
 
 def tail(path, lines=6):
@@ -196,14 +189,10 @@ def run_study(cfg, out, log=print, command=None):
                 left = cfg.budget(name) - study.spent_minutes(name)
             cmd = study.command(name, kind, max(left or 0, 0))
             ran = left is None or left > DONE_MINUTES
+            logf = os.path.join(out, "logs", f"{name}.log")
             if ran:
-                rc = run_child(cmd, os.path.join(out, "logs", f"{name}.log"), log)
-                if rc != 0:
-                    if rc in (130, -signal.SIGINT, -signal.SIGTERM):
-                        raise KeyboardInterrupt
-                    raise ValueError(f"stage {name} failed (exit {rc}); the end of {out}/logs/{name}.log:\n"
-                                     + tail(os.path.join(out, "logs", f"{name}.log")))
-            if left is not None and study.spent_minutes(name) == 0 and not has_checkpoint(study.arm_dir(name)):
+                run_child(cmd, logf, f"stage {name}")
+            if left is not None and latest(study.arm_dir(name)) is None:
                 raise ValueError(f"arm {name} wrote no checkpoint within its budget of {cfg.budget(name):.2f} min "
                                  f"(start-up took it all?): raise minutes; see {out}/logs/{name}.log")
             # The command as a user types it; a training arm's minutes are its budget (a resume gets what is left).
@@ -211,7 +200,6 @@ def run_study(cfg, out, log=print, command=None):
             state[name] = {"command": ["arena", *shown[3:]], "budget_minutes": None if left is None else cfg.budget(name),
                            "seconds": round(time.time() - t0, 1)}
             write_json(state_path, state)
-            logf = os.path.join(out, "logs", f"{name}.log")
             log(f"\nstage {name} done in {(time.time() - t0) / 60:.1f} min: "
                 + (tail(logf, 1) if ran else "its budget was already spent"))
             bar.update(1)
@@ -338,10 +326,9 @@ def held_out_rows(study, key, tok, games):
         return None
     data = Dataset(path)
     rows = data.rows("val", games)
-    acts = [data.tokenizer.decode(r) for r in rows]
     if tok.permutation == data.tokenizer.permutation:
-        return np.asarray(rows, np.int64)
-    actions, lengths = lists_to_batch(acts)
+        return rows
+    actions, lengths = lists_to_batch([data.tokenizer.decode(r) for r in rows])
     return tok.encode_batch(actions, lengths).astype(np.int64)
 
 
@@ -361,14 +348,13 @@ def measure(study, log=print):
         model, ck = load_gpt(study.arm_dir(arm))
         tok = checkpoint_tokenizer(ck)
         row = {"step": ck["step"]}
-        for key in ("random", "expert"):
-            rows = held_out_rows(study, key, tok, study.cfg.eval_games)
+        held = {key: held_out_rows(study, key, tok, study.cfg.eval_games) for key in ("random", "expert")}
+        for key, rows in held.items():
             if rows is not None:
                 m = evaluate(model, rows, legal_targets(tok, rows), "cpu")
                 row[f"legal_error_{key}"] = m["legal_error"]
                 row[f"val_loss_{key}"] = m["val_loss"]
-        rows = held_out_rows(study, "random", tok, study.cfg.eval_games)
-        rep = probe(study.arm_dir(arm), kinds=("linear",), rows=rows, log=lambda *_: None,
+        rep = probe(study.arm_dir(arm), kinds=("linear",), rows=held["random"], log=lambda *_: None,
                     out=os.path.join(study.out, "probes", arm))
         for name in ("relative", "absolute"):
             accs = rep["results"][f"linear/{name}"]
@@ -388,6 +374,9 @@ def tournament(study, state, log=print):
     import yaml
 
     cfg = study.cfg
+    out = os.path.join(study.out, "tournament")
+    if "tournament" in state and os.path.exists(os.path.join(out, "ratings.json")):
+        return
     inv = inventory(study)
     roster, meta, focus = players(study, inv)
     write_json(os.path.join(study.out, "inventory.json"), {"checkpoints": inv, "players": meta})
@@ -398,16 +387,9 @@ def tournament(study, state, log=print):
     with open(path, "w") as f:
         f.write("# Written by arena study: every arm's checkpoints along the way and the anchors.\n")
         yaml.safe_dump(tcfg, f, sort_keys=False)
-    out = os.path.join(study.out, "tournament")
     cmd = cli("tournament", "--config", path, "--out", out)
-    if "tournament" in state and os.path.exists(os.path.join(out, "ratings.json")):
-        return
     t0 = time.time()
-    rc = run_child(cmd, os.path.join(study.out, "logs", "tournament.log"), log)
-    if rc != 0:
-        if rc in (130, -signal.SIGINT, -signal.SIGTERM):
-            raise KeyboardInterrupt
-        raise ValueError(f"the tournament failed (exit {rc}):\n" + tail(os.path.join(study.out, "logs", "tournament.log")))
+    run_child(cmd, os.path.join(study.out, "logs", "tournament.log"), "the tournament")
     state["tournament"] = {"command": ["arena", *cmd[3:]], "seconds": round(time.time() - t0, 1)}
     log(f"\ntournament done in {(time.time() - t0) / 60:.1f} min: {len(roster)} players")
 

@@ -13,6 +13,7 @@ import os
 import platform
 import time
 
+from arena.study import read_json
 from arena.study_config import DEPENDS, StudyConfig
 
 WHAT = {"az": "AlphaZero from scratch, search at play", "az_nosearch": "the same net, policy head alone",
@@ -22,13 +23,6 @@ WHAT = {"az": "AlphaZero from scratch, search at play", "az_nosearch": "the same
         "rl_random_permuted": "control (a): seq_random_permuted + RL", "rl_expert": "seq_expert + RL",
         "rl_scratch": "the GPT trained by RL alone"}
 KEYS = ("seconds", "forward", "flops", "reward_events", "games", "trained")
-
-
-def read(path, default=None):
-    if not os.path.exists(path):
-        return default
-    with open(path) as f:
-        return json.load(f)
 
 
 def jsonl(path):
@@ -69,8 +63,8 @@ def pct(x):
 
 class Ratings:
     def __init__(self, out):
-        rep = read(os.path.join(out, "tournament", "ratings.json"), {})
-        tcfg = read(os.path.join(out, "tournament", "tournament.json"), {})
+        rep = read_json(os.path.join(out, "tournament", "ratings.json"), {})
+        tcfg = read_json(os.path.join(out, "tournament", "tournament.json"), {})
         self.rows = {r["player"]: r for r in rep.get("rows", [])}
         self.order = [p.partition("=")[0] for p in tcfg.get("players", [])]
         self.cov = rep.get("cov")
@@ -208,16 +202,16 @@ def table(header, rows):
 
 def write_report(out, log=print):
     """Write the report files from ``out``'s logs; returns the summary dict (the main table's rows)."""
-    cfg_d = read(os.path.join(out, "study.json"))
+    cfg_d = read_json(os.path.join(out, "study.json"))
     if cfg_d is None:
         raise ValueError(f"{out} is not a study directory (no study.json)")
     cfg = StudyConfig.from_dict(cfg_d)
-    stages = read(os.path.join(out, "stages.json"), {})
-    invj = read(os.path.join(out, "inventory.json"))
+    stages = read_json(os.path.join(out, "stages.json"), {})
+    invj = read_json(os.path.join(out, "inventory.json"))
     if invj is None or not os.path.exists(os.path.join(out, "tournament", "ratings.json")):
         raise ValueError(f"{out}: the study has not reached its tournament yet; run it to the end first")
     inv, meta = invj["checkpoints"], invj["players"]
-    measure = read(os.path.join(out, "measure.json"), {})
+    measure = read_json(os.path.join(out, "measure.json"), {})
     R = Ratings(out)
     finals = [n for n, m in meta.items() if m["final"]]
     rl_arms = [a for a in cfg.arms if a.startswith("rl_")]
@@ -241,7 +235,7 @@ def write_report(out, log=print):
                         + ["-"] * 8)
 
     # -- sections -------------------------------------------------------------------------------------
-    command = read(os.path.join(out, "command.json"), {}).get("command", f"arena study --config CONFIG --out {out}")
+    command = read_json(os.path.join(out, "command.json"), {}).get("command", f"arena study --config CONFIG --out {out}")
     md = [f"# The comparison study: Othello {cfg.size}x{cfg.size}", "",
           f"Generated {time.strftime('%Y-%m-%d %H:%M')} from the logs in `{out}` "
           f"(rebuild: `arena study --report-only {out}`).", "",

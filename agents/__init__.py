@@ -1,4 +1,10 @@
-"""Agents and search: batched MCTS (``agents.mcts``, tree kernels in ``agents.tree``), leaf evaluators
-(``agents.evaluators``), the policy/value ResNet (``agents.network``), players with one interface
-(``agents.players``), a plain-Python PUCT reference (``agents.mcts_reference``) and an exact solver
-for small positions (``agents.solver``)."""
+"""Agents, one room per concern, imports pointing only down (held by import-linter, ``lint-imports``):
+
+    agents.common      config loading, the checkpoint format, atomic files and JSON (below everything)
+    agents.search      the tree, batched MCTS, leaf evaluators, the plain-Python reference, the exact solver
+    agents.players     the one agent interface, the baseline players and their specs, batched matches
+    agents.alphazero   config, ResNet, self-play, replay, learner, Ray actors, the training loop, evaluation
+    agents.seq         tokenizer, datasets, the GPT and its cached decoding, pretraining, GRPO, probes, agent
+
+``agents.alphazero`` and ``agents.seq`` never import each other; what they share lives below them.
+"""

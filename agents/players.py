@@ -4,15 +4,20 @@
                                      ``envs.game.Game``); -1 for finished games; games unchanged
     agent.reset(seed=None)           a new match: forget per-game state, optionally reseed
 
-Every agent takes a ``seed``; the same seed and the same positions give the same actions.
+Every agent takes a ``seed``; the same seed and the same positions give the same actions. Here too:
+the baseline players (random, greedy, rollout MCTS) and the parser of their specs (``make_baseline``),
+:class:`SingleGameAgent` for players that read a game's history (the sequence model, a GTP engine), and
+batched matches between two agents (``play_match``) with their score intervals (``wilson``).
 """
 
+import math
 from dataclasses import asdict
 
 import numpy as np
 
-from agents.evaluators import RolloutEvaluator, UniformEvaluator
-from agents.mcts import MCTS, SearchConfig
+from agents.search.evaluators import RolloutEvaluator, UniformEvaluator
+from agents.search.mcts import MCTS, SearchConfig, choose_actions
+from envs.core import make_batch
 
 
 def as_batch(games):
@@ -109,10 +114,119 @@ class PolicyAgent(Agent):
         self.evaluator, self.temperature, self.name = evaluator, float(temperature), name
 
     def act(self, games):
-        from agents.mcts import choose_actions
-
         g = as_batch(games)
         mask = g.legal_mask()
         priors, _ = self.evaluator.evaluate(g.observation(), mask, g)
         priors = np.where(mask, priors, 0.0) + mask * 1e-12  # a legal move even if the net gives it 0
         return choose_actions(priors, self.temperature, self.rng, mask.any(axis=1))
+
+
+class SingleGameAgent(Agent):
+    """A player that reads one ``envs.game.Game`` at a time (it needs the move history). The preamble
+    every such player shares is here: a finished game gets -1 and a forced pass (the only legal action)
+    is played without asking; otherwise :meth:`choose` names the move."""
+
+    def act(self, games):
+        if not hasattr(games, "history"):
+            raise TypeError(f"{self.name} plays one envs.game.Game at a time (it reads the move history)")
+        g = games
+        if g.terminal:
+            return np.array([-1], np.int64)
+        legal = g.legal_actions()
+        if legal == [g.size * g.size]:
+            return np.array(legal, np.int64)  # a forced pass: nothing to ask
+        return np.array([self.choose(g, legal)], np.int64)
+
+    def choose(self, game, legal):
+        """The action to play in ``game`` (unfinished, with a choice among ``legal``)."""
+        raise NotImplementedError
+
+
+# -- baseline specs -----------------------------------------------------------------------------------------
+
+BASELINE_FORMS = "random, greedy, mcts:rollouts=N[,per_leaf=K,root=puct|gumbel,c_puct=X] (mcts:N for short)"
+
+
+def split_options(spec, text, allowed):
+    """``'a=1,b=x'`` -> ``{'a': '1', 'b': 'x'}``, every key in ``allowed``."""
+    out = {}
+    for item in filter(None, (t.strip() for t in text.split(","))):
+        if "=" not in item:
+            raise ValueError(f"bad agent spec {spec!r}: option {item!r} is not key=value")
+        k, v = (s.strip() for s in item.split("=", 1))
+        if k not in allowed:
+            raise ValueError(f"bad agent spec {spec!r}: unknown option {k!r} (known: {', '.join(allowed)})")
+        out[k] = v
+    return out
+
+
+def number(spec, key, value, cast=int, low=0):
+    """``value`` as a ``cast`` of at least ``low``; a one-line ``ValueError`` naming the spec otherwise."""
+    try:
+        v = cast(value)
+    except ValueError:
+        raise ValueError(f"bad agent spec {spec!r}: {key} must be a number, got {value!r}") from None
+    if v < low:
+        raise ValueError(f"bad agent spec {spec!r}: {key} must be at least {low}, got {v}")
+    return v
+
+
+def is_baseline(spec):
+    return str(spec).strip().partition(":")[0] in ("random", "greedy", "mcts")
+
+
+def make_baseline(spec, seed=0, forms=BASELINE_FORMS):
+    """A baseline player from its spec: ``random``, ``greedy`` or ``mcts:rollouts=N`` (pure MCTS with N
+    simulations, each valued by ``per_leaf`` random rollouts). These act on whole batches of games.
+    ``forms``: the accepted forms the error for an unknown spec lists."""
+    spec = str(spec).strip()
+    kind, _, rest = spec.partition(":")
+    if kind == "random" and not rest:
+        return RandomAgent(seed)
+    if kind == "greedy" and not rest:
+        return GreedyAgent(seed)
+    if kind == "mcts":
+        if rest.strip().isdigit():
+            rest = f"rollouts={rest.strip()}"
+        o = split_options(spec, rest, ("rollouts", "per_leaf", "root", "c_puct"))
+        sims = number(spec, "rollouts", o.get("rollouts", "200"), low=1)
+        per_leaf = number(spec, "per_leaf", o.get("per_leaf", "1"), low=1)
+        search = {"root": o.get("root", "puct")}
+        if "c_puct" in o:
+            search["c_puct"] = number(spec, "c_puct", o["c_puct"], float)
+        agent = MCTSAgent(RolloutEvaluator(per_leaf, seed=seed), simulations=sims, seed=seed, **search)
+        agent.name = spec
+        return agent
+    raise ValueError(f"unknown agent spec {spec!r}; use one of: {forms}")
+
+
+# -- matches ------------------------------------------------------------------------------------------------
+
+def play_match(a, b, game, size, games, seed=0, **game_kwargs):
+    """Play ``games`` games at once, ``a`` black in the even games and white in the odd ones; returns
+    ``a``'s score per game, ``float[games]`` (+1 win, 0 draw, -1 loss). Both agents act on batches."""
+    g = make_batch(game, games, size, seed=seed, **game_kwargs)
+    a_black = np.arange(games) % 2 == 0
+    while not g.terminal.all():
+        live = np.flatnonzero(~g.terminal)
+        sub = g.take(live)
+        a_moves = (sub.to_play == 0) == a_black[live]
+        act = np.full(live.size, -1, np.int64)
+        for agent, which in ((a, a_moves), (b, ~a_moves)):
+            if which.any():
+                idx = np.flatnonzero(which)
+                act[idx] = agent.act(sub.take(idx))
+        g.put(live, sub.step(act))
+    r = g.reward()
+    return np.where(a_black, r, -r)
+
+
+def wilson(successes, n, z=1.96):
+    """95% Wilson score interval of a proportion (draws count as half a success)."""
+    if n == 0:
+        return 0.0, 1.0
+    p = successes / n
+    d = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / d
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / d
+    return max(0.0, centre - half), min(1.0, centre + half)

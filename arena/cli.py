@@ -46,7 +46,7 @@ def cmd_bench_selfplay(args):
 
 
 def cmd_eval(args):
-    from agents.evaluate import evaluate
+    from agents.alphazero.evaluate import evaluate
 
     if args.games < 2:
         raise ValueError("--games must be at least 2")
@@ -54,32 +54,44 @@ def cmd_eval(args):
     print(json.dumps(evaluate(args.ckpt, against, args.games, args.simulations, args.seed)))
 
 
+def run_dir_of(args, fallback):
+    """``--run-dir``, or ``runs/NAME`` after the config file's name."""
+    name = os.path.splitext(os.path.basename(args.config))[0] if args.config else fallback
+    return args.run_dir or os.path.join("runs", name)
+
+
+def refuse_unresumed(run_dir, resume):
+    """A run directory with checkpoints is continued only when asked (checked before anything is written)."""
+    from agents.common.checkpoint import latest
+
+    if latest(run_dir) and not resume:
+        raise ValueError(f"{run_dir} already has checkpoints: add --resume to continue it, or choose --run-dir")
+
+
 def cmd_train(args):
-    from agents.config import load_config
-    from agents.train import train
-    from agents.train_config import TrainConfig
+    from agents.alphazero.config import TrainConfig
+    from agents.alphazero.train import train
+    from agents.common.config import load_config
 
     cfg = load_config(TrainConfig, args.config, args.set or [])
-    name = os.path.splitext(os.path.basename(args.config))[0] if args.config else "default"
-    run_dir = args.run_dir or os.path.join("runs", name)
-    if os.path.isdir(os.path.join(run_dir, "checkpoints")) and os.listdir(os.path.join(run_dir, "checkpoints")) \
-            and not args.resume:
-        raise ValueError(f"{run_dir} already has checkpoints: add --resume to continue it, or choose --run-dir")
+    run_dir = run_dir_of(args, "default")
+    refuse_unresumed(run_dir, args.resume)
     train(cfg, run_dir, address=args.address, resume=args.resume)
 
 
 def cmd_gtp(args):
     from arena.gtp_server import GTPServer
-
-    size = args.size or (9 if args.game == "go" else 8)
     from arena.specs import make_agent
 
+    size = args.size or (9 if args.game == "go" else 8)
     make_agent(args.agent, args.game, size, args.komi)  # a bad spec fails here, in one line, before any GTP
     GTPServer(args.agent, args.game, size, args.komi, args.seed).serve()
 
 
 def cmd_tournament(args):
-    from agents.config import load_config
+    import dataclasses
+
+    from agents.common.config import load_config
     from arena.tournament import run_tournament
     from arena.tournament_config import TournamentConfig
 
@@ -88,8 +100,6 @@ def cmd_tournament(args):
         sets = [s for s in sets if not s.startswith("players=")]
     cfg = load_config(TournamentConfig, args.config, sets)
     if args.player:
-        import dataclasses
-
         cfg = dataclasses.replace(cfg, players=tuple(args.player))
     name = os.path.splitext(os.path.basename(args.config))[0] if args.config else "tournament"
     run_tournament(cfg, args.out or os.path.join("runs", name), address=args.address)
@@ -97,7 +107,7 @@ def cmd_tournament(args):
 
 def cmd_ratings(args):
     from arena.report import write_outputs
-    from arena.tournament import read_games
+    from arena.results import read_games
     from arena.tournament_config import TournamentConfig
 
     cfg = TournamentConfig.from_results(args.dir)
@@ -119,8 +129,10 @@ def cmd_play(args):
 
 
 def cmd_transcripts(args):
-    from agents.tokenizer import Tokenizer
-    from agents import transcripts as T
+    from agents.alphazero.selfplay import selfplay_games
+    from agents.seq import transcripts as T
+    from agents.seq.tokenizer import Tokenizer
+    from arena.results import tournament_games
 
     size = args.size or (8 if args.game == "othello" else 9)
     if args.games < 1 or args.simulations < 1:
@@ -133,10 +145,10 @@ def cmd_transcripts(args):
     if kind == "random":
         batches, total = T.random_source(args.game, size, args.games, args.seed), args.games
     elif kind == "selfplay" and arg:
-        batches = T.selfplay_source(arg, args.game, size, args.games, args.seed, args.simulations, compute=compute)
-        total = args.games
+        games = selfplay_games(arg, args.game, size, args.games, args.seed, args.simulations, compute=compute)
+        batches, total = map(T.lists_to_batch, games), args.games
     elif kind == "tournament" and arg:
-        batches = T.tournament_source(arg, args.game, size)
+        batches = map(T.lists_to_batch, tournament_games(arg, args.game, size))
     elif kind == "wthor" and arg:
         if (args.game, size) != ("othello", 8):
             raise ValueError("WTHOR files hold 8x8 Othello games")
@@ -150,40 +162,49 @@ def cmd_transcripts(args):
 
 
 def cmd_pretrain(args):
-    from agents.config import load_config
-    from agents.pretrain import PretrainConfig, pretrain
+    from agents.common.config import load_config
+    from agents.seq.pretrain import PretrainConfig, pretrain
 
     cfg = load_config(PretrainConfig, args.config, args.set or [])
-    name = os.path.splitext(os.path.basename(args.config))[0] if args.config else "pretrain"
-    pretrain(cfg, args.run_dir or os.path.join("runs", name), resume=args.resume)
+    run_dir = run_dir_of(args, "pretrain")
+    refuse_unresumed(run_dir, args.resume)
+    pretrain(cfg, run_dir, resume=args.resume)
 
 
 def cmd_probe(args):
-    from agents.probe import probe
+    from agents.common.checkpoint import resolve
+    from agents.seq.probe import probe
 
     if args.games < 10:
         raise ValueError("--games must be at least 10")
-    out = args.out or os.path.join(args.ckpt if os.path.isdir(args.ckpt) else os.path.dirname(
-        os.path.dirname(os.path.abspath(args.ckpt))), "probe")
+    out = args.out or os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(resolve(args.ckpt)))), "probe")
     rep = probe(args.ckpt, args.games, out, epochs=args.epochs, seed=args.seed)
     print(json.dumps({k: v for k, v in rep.items() if k != "results"} | {"results": {
         k: [round(a, 4) for a in v] for k, v in rep["results"].items()}, "out": out}))
 
 
 def cmd_finetune(args):
-    from agents.config import load_config
-    from agents.finetune import FinetuneConfig, finetune
+    from agents.common.config import load_config
+    from agents.seq.finetune import FinetuneConfig, finetune
+    from arena.specs import opponent_factory
 
     cfg = load_config(FinetuneConfig, args.config, args.set or [])
-    name = os.path.splitext(os.path.basename(args.config))[0] if args.config else "finetune"
-    finetune(cfg, args.init, args.run_dir or os.path.join("runs", name), resume=args.resume)
+    run_dir = run_dir_of(args, "finetune")
+    refuse_unresumed(run_dir, args.resume)
+    finetune(cfg, args.init, run_dir, resume=args.resume, make_opponent=opponent_factory())
+
+
+def cmd_convert(args):
+    from arena.convert import convert
+
+    print(convert(args.src, args.dst))
 
 
 def cmd_study(args):
-    from agents.config import load_config
-    from arena.study import run_study
-    from arena.study_config import StudyConfig
-    from arena.study_report import write_report
+    from agents.common.config import load_config
+    from arena.study.config import StudyConfig
+    from arena.study.report import write_report
+    from arena.study.run import run_study
 
     if args.report_only:
         if args.config or args.set:
@@ -199,6 +220,16 @@ def cmd_study(args):
     run_study(cfg, out, command=command)
 
 
+def add_config_options(p, config_help, run_dir=None):
+    """The options every config-driven command shares: ``--config``, ``--set`` and, for trainers
+    (``run_dir`` names the default), ``--run-dir`` and ``--resume``."""
+    p.add_argument("--config", help=config_help)
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config key (repeatable)")
+    if run_dir:
+        p.add_argument("--run-dir", help=f"where {run_dir} go (default runs/CONFIG)")
+        p.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in --run-dir")
+
+
 def build_parser():
     ap = argparse.ArgumentParser(
         prog="arena",
@@ -206,8 +237,9 @@ def build_parser():
     sub = ap.add_subparsers(dest="command", metavar="COMMAND")
 
     p = sub.add_parser("perft", help="count leaf positions of Othello from the start (rules check)",
-                       description="Othello perft from the start position under REFERENCE.md's convention: "
-                                   "a forced pass uses a ply and a game that ends before the depth is one leaf. "
+                       description="Othello perft from the start position, under the convention where a forced "
+                                   "pass uses a ply and a game that ends before the depth is one leaf (depth 10 "
+                                   "on 8x8: 24571284; where a pass uses no ply it would be 24571420). "
                                    "Prints one JSON line per board size (8x8, then 6x6, unless --size).")
     p.add_argument("game", choices=["othello"], help="the game (perft is defined for Othello)")
     p.add_argument("--depth", type=int, required=True, help="plies to search (depth 10 on 8x8: 24571284)")
@@ -249,17 +281,15 @@ def build_parser():
                         description="AlphaZero on Ray: self-play actors, a replay-buffer actor and a learner. "
                                     "With no --address a local Ray instance sized to the machine is started; "
                                     "--address auto (or ray://host:port) joins a running cluster.")
-    tr.add_argument("--config", help="YAML config (configs/*_az.yaml); defaults apply where it is silent")
-    tr.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config key (repeatable)")
-    tr.add_argument("--run-dir", help="where checkpoints, metrics and the replay buffer go (default runs/CONFIG)")
-    tr.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in --run-dir")
+    add_config_options(tr, "YAML config (configs/*_az.yaml); defaults apply where it is silent",
+                       "checkpoints, metrics and the replay buffer")
     tr.add_argument("--address", default=None, help="Ray cluster to join (auto, ray://host:port); default: local")
     tr.set_defaults(func=cmd_train)
     ev = sub.add_parser("eval", help="a training checkpoint against fixed anchors, with 95%% intervals",
                         description="Play a checkpoint's network (Gumbel search, no noise) against anchors "
                                     "(random, greedy, mcts:N), colours alternating; prints JSON with wins, "
-                                    "draws, losses, score and its 95%% Wilson interval per anchor.")
-    ev.add_argument("--ckpt", required=True, help="checkpoint file (runs/NAME/checkpoints/step_*.pt)")
+                                    "draws, losses, score and its 95% Wilson interval per anchor.")
+    ev.add_argument("--ckpt", required=True, help="checkpoint file, or a run directory (its newest checkpoint)")
     ev.add_argument("--against", default="random,greedy,mcts:200", help="comma-separated anchors")
     ev.add_argument("--games", type=int, default=200, help="games per anchor (default 200)")
     ev.add_argument("--simulations", type=int, default=32, help="the network's search simulations (default 32)")
@@ -279,10 +309,9 @@ def build_parser():
                         description="Play a tournament (round-robin or gauntlet) with games in parallel as Ray "
                                     "tasks (local by default), appending each game to OUT/games.jsonl; a rerun "
                                     "skips finished games. Writes ratings (Bradley-Terry Elo with a first-mover "
-                                    "term and 95%% intervals) as markdown, CSV, JSON and PNG, game records "
+                                    "term and 95% intervals) as markdown, CSV, JSON and PNG, game records "
                                     "(SGF or transcripts) and OUT/viewer.html.")
-    to.add_argument("--config", help="YAML config (configs/tournament_*.yaml)")
-    to.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config key (repeatable)")
+    add_config_options(to, "YAML config (configs/tournament_*.yaml)")
     to.add_argument("--player", action="append", metavar="NAME=SPEC",
                     help="a player (repeatable; replaces the config's players), e.g. mcts200=mcts:rollouts=200")
     to.add_argument("--out", help="results directory (default runs/CONFIG)")
@@ -333,10 +362,7 @@ def build_parser():
                                     "warmup and cosine decay, gradient clipping, held-out loss, accuracy and "
                                     "legal-move error rate (Othello-GPT's definition), JSONL and TensorBoard "
                                     "metrics, atomic checkpoints, --resume. GPU when present, else CPU.")
-    pt.add_argument("--config", help="YAML config (configs/seq_*.yaml)")
-    pt.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config key (repeatable)")
-    pt.add_argument("--run-dir", help="where checkpoints and metrics go (default runs/CONFIG)")
-    pt.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in --run-dir")
+    add_config_options(pt, "YAML config (configs/seq_*.yaml)", "checkpoints and metrics")
     pt.set_defaults(func=cmd_pretrain)
     pr = sub.add_parser("probe", help="linear and MLP board probes per layer of a GPT checkpoint",
                         description="Train probes on the GPT's residual stream, per layer, to read each square "
@@ -355,11 +381,8 @@ def build_parser():
                                     "initial model, against a pool (self, snapshot, greedy, mcts:..., az:...). "
                                     "Logs win rates, KL, entropy and compute (games, forward passes, tokens, "
                                     "reward events). --init none trains the same model by RL from scratch.")
-    ft.add_argument("--config", help="YAML config (configs/seq_rl_*.yaml)")
-    ft.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config key (repeatable)")
+    add_config_options(ft, "YAML config (configs/seq_rl_*.yaml)", "checkpoints and metrics")
     ft.add_argument("--init", required=True, help="pretrained GPT checkpoint or run directory, or none")
-    ft.add_argument("--run-dir", help="where checkpoints and metrics go (default runs/CONFIG)")
-    ft.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in --run-dir")
     ft.set_defaults(func=cmd_finetune)
     st = sub.add_parser("study", help="the comparison: AlphaZero vs pretraining + RL vs RL, matched compute, one report",
                         description="Run the study's arms (AlphaZero; the GPT pretrained on random or expert "
@@ -368,11 +391,18 @@ def build_parser():
                                     "budget, measure every sequence model, rate every arm's checkpoints in one "
                                     "tournament with fixed anchors and write OUT/report.md and report.html. "
                                     "Resumable: rerun the same command after an interruption.")
-    st.add_argument("--config", help="YAML config (configs/study_othello6.yaml: about an hour on 2 cores)")
-    st.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config key (repeatable)")
+    add_config_options(st, "YAML config (configs/study_othello6.yaml: about an hour on 2 cores)")
     st.add_argument("--out", help="study directory (default runs/CONFIG)")
     st.add_argument("--report-only", metavar="RUN", help="rebuild RUN/report.md and report.html from its logs")
     st.set_defaults(func=cmd_study)
+    cv = sub.add_parser("convert-checkpoint", help="convert a checkpoint of the earlier (pickled) layout; trusted files only",
+                        description="Turn a checkpoint written before checkpoint version 2 into the safe format. "
+                                    "UNSAFE: reading the old layout unpickles it, and unpickling can run any code "
+                                    "its author put in the file; use this only on files you made or trust. The "
+                                    "converted file loads without unpickling anything.")
+    cv.add_argument("src", help="the old checkpoint (trusted)")
+    cv.add_argument("dst", help="where to write the converted checkpoint (must not exist)")
+    cv.set_defaults(func=cmd_convert)
     return ap
 
 

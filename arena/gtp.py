@@ -5,9 +5,10 @@
 
 Protocol (GTP v2): one command per line; the answer is ``= text`` or ``? message`` and ends with a
 blank line. The engine's board is synced by sending the moves it has not seen (``play``); if the history
-diverged (a new game, an undo) it is cleared and replayed. Quirks of gtp-rhino (REFERENCE.md): Othello
-needs ``set_game Othello`` first, answers upper case, passes by itself and rejects ``play x pass``, so
-our Othello passes are never sent and a forced pass is answered without asking the engine.
+diverged (a new game, an undo) it is cleared and replayed. Quirks of gtp-rhino (Debian's grhino package,
+as measured here): Othello needs ``set_game Othello`` first, answers upper case, passes by itself and
+rejects ``play x pass``, so our Othello passes are never sent and a forced pass is answered without
+asking the engine.
 
 Anything the engine does wrong (no answer within ``move_timeout``, exit, a ``?`` to a command that must
 work, an illegal or unreadable move) raises :class:`EngineError`; the game driver turns it into a
@@ -21,10 +22,9 @@ import subprocess
 import threading
 import time
 
-import numpy as np
-
-from agents.players import Agent
+from agents.players import SingleGameAgent
 from envs import notation
+from envs.go_kernels import default_komi
 
 
 class EngineError(Exception):
@@ -117,7 +117,7 @@ def colour(c):
     return "black" if c == 0 else "white"
 
 
-class GTPAgent(Agent):
+class GTPAgent(SingleGameAgent):
     """An external GTP engine as an arena agent. Acts on one ``envs.game.Game`` at a time (the engine
     needs the history to stay in sync); ``seed`` is recorded but only the engine's own flags seed it."""
 
@@ -145,8 +145,6 @@ class GTPAgent(Agent):
                     setup.append("set_game Othello")
             setup += [f"boardsize {self.size}", "clear_board"]
             if self.game == "go":  # always sent: an engine's own default komi is not ours
-                from envs.go_kernels import default_komi
-
                 setup.append(f"komi {self.komi if self.komi is not None else default_komi(self.size):g}")
             for cmd in setup:
                 try:
@@ -204,15 +202,7 @@ class GTPAgent(Agent):
                     raise EngineError(f"engine rejected '{cmd}': {e}") from None
             self.sent.append(a)
 
-    def act(self, games):
-        if not hasattr(games, "history"):
-            raise TypeError("a GTP engine plays one envs.game.Game at a time (it needs the move history)")
-        g = games
-        if g.terminal:
-            return np.array([-1], np.int64)
-        legal = g.legal_actions()
-        if legal == [g.size * g.size]:
-            return np.array(legal, np.int64)  # a forced pass: nothing to ask
+    def choose(self, g, legal):
         self._sync(list(g.history))
         try:
             answer = self.engine.send(f"genmove {colour(g.to_play)}")
@@ -231,7 +221,7 @@ class GTPAgent(Agent):
             self.sent = None
             raise EngineError(f"illegal move {move.upper()}")
         self.sent.append(a)
-        return np.array([a], np.int64)
+        return a
 
     def __del__(self):
         try:

@@ -6,6 +6,8 @@ import json
 import os
 
 from arena import ratings as R
+from arena.records import write_records
+from arena.viewer import write_viewer
 
 
 def rate(cfg, games):
@@ -89,9 +91,6 @@ def plot(rep, path, title):
 
 
 def write_outputs(cfg, out, games, openings, log=print):
-    from arena.records import write_records
-    from arena.viewer import write_viewer
-
     rep = rate(cfg, games)
     md = markdown(rep)
     with open(os.path.join(out, "ratings.md"), "w") as f:

@@ -16,10 +16,18 @@ order or the number of workers (external engines are as deterministic as their o
 import json
 import os
 import zlib
+from dataclasses import asdict
 
 import numpy as np
+import torch
+from tqdm import tqdm
 
+from agents.common.files import read_json, write_json
+from agents.search.evaluators import RolloutEvaluator
+from agents.search.mcts import MCTS, SearchConfig
 from arena.driver import play_game
+from arena.report import write_outputs
+from arena.results import append_game, read_games
 from arena.specs import make_agent
 from arena.tournament_config import TournamentConfig
 from envs.core import make_batch
@@ -34,9 +42,6 @@ def make_openings(cfg, candidates_per_opening=4, simulations=1000):
     among those within ``cfg.balance`` of even by a rollout search; deterministic in ``cfg.seed``."""
     if cfg.openings == 0:
         return []
-    from agents.evaluators import RolloutEvaluator
-    from agents.mcts import MCTS, SearchConfig
-
     rng = np.random.default_rng([cfg.seed, 0x0BE2])
     want = cfg.openings * candidates_per_opening
     g = make_batch(cfg.game, want, cfg.size, seed=cfg.seed, **_komi(cfg))
@@ -114,8 +119,6 @@ def close_agents():
 
 
 def _remote_job(cfg_dict, job, openings):
-    import torch
-
     torch.set_num_threads(1)  # one game per core: the workers are the parallelism
     return run_job(TournamentConfig.from_dict(cfg_dict), job, openings)
 
@@ -123,8 +126,6 @@ def _remote_job(cfg_dict, job, openings):
 # -- the results directory -------------------------------------------------------------------------------
 
 def config_dict(cfg):
-    from dataclasses import asdict
-
     d = asdict(cfg)
     d["players"] = list(d["players"])
     return d
@@ -143,46 +144,6 @@ def check_resume(cfg, out):
                 raise ValueError(f"{out}: player {name!r} was {old_cfg.roster()[name]!r} there, now {spec!r}; "
                                  f"give the new one another name")
     return read_games(out)
-
-
-def read_games(out):
-    """Finished games from ``games.jsonl``; a torn last line (a killed run) is dropped and rewritten."""
-    path = os.path.join(out, "games.jsonl")
-    games = []
-    if not os.path.exists(path):
-        return games
-    with open(path) as f:
-        lines = f.read().split("\n")
-    good = []
-    for i, line in enumerate(lines):
-        if not line.strip():
-            continue
-        try:
-            games.append(json.loads(line))
-            good.append(line)
-        except json.JSONDecodeError:
-            if i < len(lines) - 2:
-                raise ValueError(f"{path}: line {i + 1} is not JSON (edit or remove it)") from None
-    if len(good) != sum(1 for line in lines if line.strip()):
-        tmp = path + ".tmp"
-        with open(tmp, "w") as f:
-            f.write("".join(g + "\n" for g in good))
-        os.replace(tmp, path)
-    return games
-
-
-def append_game(out, rec):
-    with open(os.path.join(out, "games.jsonl"), "a") as f:
-        f.write(json.dumps(rec) + "\n")
-        f.flush()
-        os.fsync(f.fileno())
-
-
-def write_json(path, obj):
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(obj, f, indent=2)
-    os.replace(tmp, path)
 
 
 def standings(games, names):
@@ -205,31 +166,30 @@ def live_line(games, names):
 
 def run_tournament(cfg, out, address=None, progress=True, log=print):
     """Play every game not yet in ``out/games.jsonl``, then write ratings, records and the viewer.
-    Returns the rating report dict."""
-    from tqdm import tqdm
-
-    from arena.report import write_outputs
-
-    os.makedirs(out, exist_ok=True)
+    Returns the rating report dict. Every spec is built (and every engine started) before anything is
+    written, so a typo leaves ``out`` as it was."""
     done = check_resume(cfg, out)
-    write_json(os.path.join(out, "tournament.json"), config_dict(cfg))
+    names = list(cfg.roster())
+    try:
+        for name in names:  # a bad spec, model file or engine command fails now, in one line
+            agent = agent_for(cfg, name)
+            if hasattr(agent, "check"):
+                agent.check()
+    except Exception:
+        close_agents()
+        raise
     opath = os.path.join(out, "openings.json")
     openings = make_openings(cfg)
-    if os.path.exists(opath):
-        with open(opath) as f:
-            if json.load(f) != openings:
-                raise ValueError(f"{opath} differs from the openings this config makes; use another --out")
+    if read_json(opath, openings) != openings:
+        raise ValueError(f"{opath} differs from the openings this config makes; use another --out")
+    os.makedirs(out, exist_ok=True)
+    write_json(os.path.join(out, "tournament.json"), config_dict(cfg))
     write_json(opath, openings)
-    names = list(cfg.roster())
     finished = {g["id"] for g in done}
     todo = [j for j in schedule(cfg) if j["id"] not in finished]
     games = [g for g in done if g["black"] in names and g["white"] in names]
     log(f"tournament: {len(names)} players, {len(cfg.pairs())} pairs, {len(todo)} games to play "
         f"({len(finished)} already in {out}/games.jsonl)")
-    for name in names:  # a bad spec or a broken engine command fails now, in one line
-        agent = agent_for(cfg, name)
-        if hasattr(agent, "check"):
-            agent.check()
     bar = tqdm(total=len(todo), disable=not progress or not todo, unit="game", dynamic_ncols=True)
 
     def record(rec):
@@ -251,7 +211,7 @@ def run_tournament(cfg, out, address=None, progress=True, log=print):
 
 
 def run_parallel(cfg, todo, openings, record, address=None):
-    import ray
+    import ray  # here, not at the top: a tournament with workers 0 never pays for importing Ray
 
     started = not ray.is_initialized()
     if started:

@@ -1,6 +1,8 @@
 """The one config of ``arena tournament``. Loaded from YAML (``configs/tournament_*.yaml``), overridable
 with ``--set key=value``, written to the results directory (``tournament.json``) and checked on resume."""
 
+import json
+import os
 import re
 from dataclasses import dataclass
 
@@ -102,9 +104,6 @@ class TournamentConfig:
     @classmethod
     def from_results(cls, out):
         """The config a results directory was made with (its ``tournament.json``); one-line errors."""
-        import json
-        import os
-
         path = os.path.join(out, "tournament.json")
         if not os.path.exists(path):
             raise ValueError(f"{out} is not a tournament results directory (no tournament.json)")

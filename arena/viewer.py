@@ -7,6 +7,9 @@ import json
 import os
 
 from arena.records import game_order, replay, result_string
+from arena.results import read_games
+from arena.tournament_config import TournamentConfig
+from envs.game import Game
 
 TEMPLATE = os.path.join(os.path.dirname(__file__), "viewer.html")
 
@@ -16,8 +19,6 @@ def board_string(game):
 
 
 def game_data(rec, game, size, komi=None):
-    from envs.game import Game
-
     g = Game(game, size, komi=komi if game == "go" else None)
     boards = [board_string(g)]
     for m in rec["moves"]:
@@ -44,8 +45,5 @@ def write_viewer(out, game, size, games, komi=None):
 
 def view(out):
     """Rebuild the viewer from a results directory's ``tournament.json`` and ``games.jsonl``."""
-    from arena.tournament import read_games
-    from arena.tournament_config import TournamentConfig
-
     cfg = TournamentConfig.from_results(out)
     return write_viewer(out, cfg.game, cfg.size, read_games(out), cfg.komi_value())

@@ -6,7 +6,7 @@ For Othello 8x8 and Go 9x9, from the start position, B games searched at once:
 - ``uniform``: uniform priors, value 0: the cost of the tree alone (selection, replay, expansion, backup).
 - ``rollouts``: one random rollout to the end per leaf (classic pure MCTS).
 - ``net``: a b6c64 ResNet (torch, one thread) as evaluator, with the fraction of time spent outside it.
-Baselines measured in the same run: the plain-Python PUCT (``agents.mcts_reference``, same rules
+Baselines measured in the same run: the plain-Python PUCT (``agents.search.reference``, same rules
 kernels) and, when ``open_spiel`` is importable, OpenSpiel's C++ ``MCTSBot`` with one random rollout.
 Each figure is the best single run (one search) within ``--seconds`` of repeats.
 """
@@ -19,9 +19,9 @@ import time
 
 import numpy as np
 
-from agents.evaluators import Evaluator, RolloutEvaluator, TorchEvaluator, UniformEvaluator
-from agents.mcts import MCTS
-from agents.mcts_reference import puct_search
+from agents.search.evaluators import Evaluator, RolloutEvaluator, TorchEvaluator, UniformEvaluator
+from agents.search.mcts import MCTS
+from agents.search.reference import puct_search
 from benchmarks.env_throughput import best_rate
 from envs.core import make_batch
 
@@ -53,7 +53,7 @@ def ours(game, size, batch, evaluator, simulations, seconds):
 def net_run(game, size, batch, simulations, seconds):
     import torch
 
-    from agents.network import from_preset
+    from agents.alphazero.network import from_preset
 
     torch.manual_seed(0)
     g = make_batch(game, batch, size, seed=0)

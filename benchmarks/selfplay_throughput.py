@@ -19,11 +19,12 @@ from dataclasses import asdict
 import ray
 import torch
 
-from agents.evaluators import TorchEvaluator
-from agents.mcts import SearchConfig
-from agents.selfplay import SelfPlay
-from agents.train import ReplayActor, SelfPlayWorker, WeightStore, new_net, weights_blob
-from agents.train_config import TrainConfig
+from agents.search.evaluators import TorchEvaluator
+from agents.search.mcts import SearchConfig
+from agents.alphazero.selfplay import SelfPlay
+from agents.alphazero.actors import ReplayActor, SelfPlayWorker, WeightStore, weights_blob
+from agents.alphazero.network import new_net
+from agents.alphazero.config import TrainConfig
 from envs.core import make_batch
 
 

@@ -263,8 +263,8 @@ class OthelloBatch(_PackedBatch):
             self.i16[0, OK.TERMINAL] = 1
 
     def perft(self, depth, b=0):
-        """Leaf count under REFERENCE.md's convention (a forced pass uses a ply; a game that ends
-        before the depth is one leaf)."""
+        """Leaf count under the convention where a forced pass uses a ply and a game that ends before
+        the depth is one leaf (8x8 from the start: depth 9 3005288, depth 10 24571284)."""
         return int(OK.perft(self.i16, self.u64, b, int(depth), self.geo))
 
     def score(self, b=0):

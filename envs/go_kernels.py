@@ -33,7 +33,7 @@ EMPTY, BLACK, WHITE, WALL = 0, 1, -1, 2
 TO_PLAY, PASSES, PLY, TERMINAL = 0, 1, 2, 3
 U0 = np.uint64(0)
 
-# Fair komi under area scoring, from KataGo's published values (REFERENCE.md: 9x9 = 7, 7x7 = 9,
+# Fair komi under area scoring, from KataGo's published values (9x9 = 7, 7x7 = 9,
 # 8x8 = 10) plus 0.5 so that a draw cannot happen. 5x5 is solved as a 25-point win for black
 # (van der Werf), so 24.5 is its fair komi. Sizes not listed default to 7.5.
 DEFAULT_KOMI = {5: 24.5, 7: 9.5, 8: 10.5, 9: 7.5, 13: 7.5, 19: 7.5}

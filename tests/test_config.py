@@ -4,8 +4,8 @@ import dataclasses
 
 import pytest
 
-from agents.config import dumps, load_config
-from agents.train_config import TrainConfig
+from agents.common.config import dumps, load_config
+from agents.alphazero.config import TrainConfig
 
 
 def test_yaml_and_overrides(tmp_path):
@@ -66,8 +66,8 @@ def test_every_shipped_tournament_config_loads():
 def test_every_shipped_sequence_config_loads():
     import glob
 
-    from agents.finetune import FinetuneConfig
-    from agents.pretrain import PretrainConfig
+    from agents.seq.finetune import FinetuneConfig
+    from agents.seq.pretrain import PretrainConfig
 
     pre = sorted(p for p in glob.glob("configs/seq_*.yaml") if not p.startswith("configs/seq_rl_"))
     rl = sorted(glob.glob("configs/seq_rl_*.yaml"))

@@ -121,6 +121,146 @@ def test_server_final_score_othello_gives_empties_to_the_winner():
     assert abs(m) >= abs(g.score())
 
 
+def test_server_finished_game_answers_genmove_with_pass_and_refuses_play():
+    s = GTPServer("random", "go", 5)
+    a = answers(s, "play b pass", "play w pass", "genmove b", "genmove w", "play b C3", "play w pass")
+    assert a[:2] == ["=", "="] and s.board.terminal
+    assert a[2:4] == ["= pass", "= pass"]  # well-formed, no -1 played
+    assert a[4:] == ["? illegal move (the game is over)"] * 2
+    assert s.board.history == [25, 25]
+
+
+def test_server_out_of_turn_after_a_pass_is_a_clear_error_not_an_internal_one():
+    """An implied pass is inserted only where it does not end the game: after black's pass, white's
+    pass would be the second in a row, so a second black move is refused and nothing is inserted."""
+    s = GTPServer("random", "go", 5)
+    a = answers(s, "play b pass", "genmove b", "play b C3")
+    assert a[0] == "="
+    assert a[1] == a[2] == "? black is not to move (a white pass would end the game)"
+    assert s.board.history == [25] and not s.board.terminal
+    # The same after taking back the pass that ended the game.
+    a = answers(s, "play w pass", "undo", "genmove b", "play b C3", "genmove w")
+    assert a[:2] == ["=", "="]
+    assert a[2] == a[3] == "? black is not to move (a white pass would end the game)"
+    assert a[4].startswith("= ")  # white, who is to move, may move (or pass and end the game)
+    assert s.board.history[0] == 25 and len(s.board.history) == 2 and -1 not in s.board.history
+
+
+def test_server_refused_move_leaves_no_inserted_pass_behind():
+    s = GTPServer("random", "go", 5)
+    a = answers(s, "play b C3", "play b C3")  # white's pass is implied, but the point is occupied
+    assert a == ["=", "? illegal move"]
+    assert s.board.history == [12]
+    s = GTPServer("random", "othello", 6)
+    a = answers(s, "play w pass", "genmove w", "play w C3")  # black has moves: nothing is implied
+    assert a == ["? white is not to move (black has a move, so no pass is implied)"] * 3
+    assert s.board.history == []
+
+
+def test_server_never_plays_minus_one_or_fails_internally_on_any_sequence():
+    import numpy as np
+
+    rng = np.random.default_rng(7)
+    for game, size in (("go", 3), ("othello", 4)):
+        s = GTPServer("random", game, size, seed=2)
+        vertices = [s.vertex(a) for a in range(size * size + 1)]
+        commands = []
+        for _ in range(400):
+            k = rng.integers(10)
+            colour = "bw"[rng.integers(2)]
+            if k < 4:
+                commands.append(f"genmove {colour}")
+            elif k < 7:
+                commands.append(f"play {colour} {vertices[rng.integers(len(vertices))]}")
+            elif k < 9:
+                commands.append("undo")
+            else:
+                commands.append("clear_board")
+        a = answers(s, *commands)
+        assert len(a) == len(commands)
+        for cmd, reply in zip(commands, a):
+            assert reply.startswith(("=", "? ")), (cmd, reply)
+            assert "internal error" not in reply, (cmd, reply)
+            if cmd.startswith("genmove") and reply.startswith("="):
+                assert reply[2:].lower() in [v.lower() for v in vertices]
+        assert -1 not in s.board.history
+        Game(game, size).play_all(s.board.history)  # the server's game is a legal one
+
+
+def test_server_agent_faults_are_one_line_and_roll_back():
+    class Broken:
+        def __init__(self, answer):
+            self.answer = answer
+
+        def act(self, game):
+            if isinstance(self.answer, Exception):
+                raise self.answer
+            return [self.answer]
+
+    s = GTPServer("random", "go", 5)
+    answers(s, "play b pass")
+    s.agent = lambda: Broken(-1)
+    assert answers(s, "genmove w") == ["? the agent chose no legal move (action -1)"]
+    s.agent = lambda: Broken(ValueError("bad\n\nposition é" + "x" * 1000))
+    (a,) = answers(s, "genmove w")  # no blank line inside: still exactly one answer
+    assert a.startswith("? internal error: ValueError: bad ...") and len(a) < 250
+    s.agent = lambda: Broken(ValueError("y" * 10_000))
+    (a,) = answers(s, "genmove w")
+    assert a.startswith("? internal error: ValueError: yyy") and len(a) < 250
+    assert s.board.history == [25]
+
+
+def test_server_echoes_at_most_a_few_dozen_characters_of_user_text():
+    s = GTPServer("random", "go", 9)
+    junk = "x" * 100_000
+    a = answers(s, f"play b {junk}", f"play {junk} D4", f"set_game {junk}", f"komi {junk}inf",
+                f"{junk}", "1" * 100 + " name", "play b \u00e9\u00e9")
+    assert a[0] == f"? invalid vertex '{'x' * 40}'... (100000 characters)"
+    assert a[1] == f"? invalid color '{'x' * 40}'... (100000 characters)"
+    assert a[2].startswith("? unsupported game 'xxxx") and "(100000 characters)" in a[2]
+    assert a[3] == "? komi needs a number"
+    assert a[4] == "? unknown command"  # the standard answer, the name not echoed
+    assert a[5] == "? command id too long (over 40 digits)"
+    assert a[6] == "? invalid vertex '\\xe9\\xe9'"  # ASCII-safe
+    assert all(len(x) < 120 for x in a)
+
+
+def test_server_huge_line_is_refused_quickly_and_the_session_goes_on():
+    import time
+
+    s = GTPServer("random", "go", 9)
+    t = time.perf_counter()
+    a = answers(s, "5 play b " + "x" * 20_000_000, "name # " + "y" * 3_000_000, "6 play b D4")
+    assert time.perf_counter() - t < 5
+    assert a == ["?5 command line too long (over 1048576 characters)", "= selfplay-arena", "=6"]
+    assert s.board.history == [s.board.parse("D4")]
+
+
+def test_server_bad_komi_boardsize_and_known_command():
+    s = GTPServer("random", "go", 9, komi=7.5)
+    a = answers(s, "komi nan", "komi inf", "komi -inf", "komi 1e400", "komi 1e300", "komi", "komi 5.5 6.5",
+                "boardsize " + "9" * 5000, "boardsize \u00b2", "boardsize -9", "known_command",
+                "known_command play genmove", "clear_board", "komi 6.5")
+    assert a[0] == "? komi must be a finite number, got 'nan'"
+    assert a[1] == "? komi must be a finite number, got 'inf'"
+    assert a[2] == "? komi must be a finite number, got '-inf'"
+    assert a[3] == "? komi must be a finite number, got '1e400'"
+    assert a[4] == "? komi out of range (at most 1000 either way), got '1e300'"
+    assert a[5] == a[6] == "? syntax error: komi FLOAT"
+    assert a[7] == "? unacceptable size"
+    assert a[8] == a[9] == "? boardsize needs one integer"
+    assert a[10] == a[11] == "? syntax error: known_command COMMAND"
+    assert a[12:] == ["=", "="]  # a refused komi left nothing broken behind
+    assert s.komi == 6.5 and s.size == 9 and s.board.batch.komi == 6.5
+
+
+def test_server_survives_bytes_that_are_not_utf8():
+    s = GTPServer("random", "go", 9)
+    out = io.StringIO()
+    s.serve(io.TextIOWrapper(io.BytesIO(b"play b \xff\xfe\nname\n")), out)
+    assert out.getvalue() == "? invalid vertex '\\ufffd\\ufffd'\n\n= selfplay-arena\n\n"
+
+
 def test_arena_gtp_subprocess_bad_spec_is_one_line():
     import subprocess
 

@@ -6,12 +6,12 @@ import functools
 import numpy as np
 import pytest
 
-from agents import tree as T
-from agents.evaluators import Evaluator, RolloutEvaluator, TorchEvaluator, UniformEvaluator
-from agents.mcts import MCTS, SearchConfig
-from agents.mcts_reference import puct_search
+from agents.search import tree as T
+from agents.search.evaluators import Evaluator, RolloutEvaluator, TorchEvaluator, UniformEvaluator
+from agents.search.mcts import MCTS, SearchConfig
+from agents.search.reference import puct_search
 from agents.players import GreedyAgent, MCTSAgent, RandomAgent
-from agents.solver import solve
+from agents.search.solver import solve
 from envs.core import GoBatch, OthelloBatch, make_batch
 
 

@@ -1,4 +1,4 @@
-"""Othello rules: perft from the start against REFERENCE.md, passes and wipe-outs as pictures."""
+"""Othello rules: perft from the start against the published counts, passes and wipe-outs as pictures."""
 
 import numpy as np
 import pytest
@@ -8,7 +8,7 @@ from envs.game import Game
 from envs.reference import OthelloRef
 from tests.conftest import IN_CI
 
-# REFERENCE.md: a forced pass uses one ply and a game that ends before the depth is one leaf.
+# The published counts' convention: a forced pass uses one ply and a game that ends before the depth is one leaf.
 PERFT_8 = [1, 4, 12, 56, 244, 1396, 8200, 55092, 390216, 3005288, 24571284]
 
 

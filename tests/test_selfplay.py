@@ -4,12 +4,12 @@ import numpy as np
 import pytest
 import torch
 
-from agents.evaluators import TorchEvaluator
-from agents.learner import augment, train_step
-from agents.mcts import SearchConfig
-from agents.network import PolicyValueNet
-from agents.replay import ReplayBuffer
-from agents.selfplay import SelfPlay
+from agents.search.evaluators import TorchEvaluator
+from agents.alphazero.learner import augment, train_step
+from agents.search.mcts import SearchConfig
+from agents.alphazero.network import PolicyValueNet
+from agents.alphazero.replay import ReplayBuffer
+from agents.alphazero.selfplay import SelfPlay
 from envs import symmetry
 from envs.core import OthelloBatch
 
@@ -106,12 +106,11 @@ def test_train_step_fits_a_fixed_batch():
 def test_square_permuted_network_is_the_plain_network_on_permuted_planes(tmp_path):
     """The study's spatial control: ``permute_squares`` reshuffles the input planes' squares by a fixed,
     seeded permutation before the first convolution, and the checkpoint's config rebuilds it."""
-    from dataclasses import asdict
-
-    from agents.evaluate import load_net
-    from agents.network import square_permutation
-    from agents.train import new_net
-    from agents.train_config import TrainConfig
+    from agents.alphazero.evaluate import load_net
+    from agents.alphazero.train import save_checkpoint
+    from agents.alphazero.network import square_permutation
+    from agents.alphazero.network import new_net
+    from agents.alphazero.config import TrainConfig
 
     torch.manual_seed(0)
     plain = PolicyValueNet(3, 6, blocks=1, channels=8).eval()
@@ -126,20 +125,20 @@ def test_square_permuted_network_is_the_plain_network_on_permuted_planes(tmp_pat
     assert not torch.allclose(perm(x)[0], plain(x)[0])
     cfg = TrainConfig(game="othello", size=6, network="b4c64", permute_squares=4)
     net = new_net(cfg)
-    torch.save({"config": asdict(cfg), "weights": net.state_dict(), "step": 0}, tmp_path / "ck.pt")
-    loaded, lcfg, _ = load_net(str(tmp_path / "ck.pt"))
+    ck = save_checkpoint(str(tmp_path), net, torch.optim.SGD(net.parameters(), lr=0.1), 0, cfg, np.random.default_rng(0))
+    loaded, lcfg, _ = load_net(ck)
     assert lcfg.permute_squares == 4 and torch.equal(loaded.perm, p)
     assert new_net(TrainConfig(game="othello", size=6)).perm is None
-    from agents.train import load_checkpoint
+    from agents.alphazero.train import load_checkpoint
 
     with pytest.raises(ValueError, match="permute_squares"):  # resuming it as the plain net is refused
-        load_checkpoint(str(tmp_path / "ck.pt"), TrainConfig(game="othello", size=6, network="b4c64"))
+        load_checkpoint(ck, TrainConfig(game="othello", size=6, network="b4c64"))
     with pytest.raises(ValueError, match="permute_squares"):
         TrainConfig(permute_squares=-2)
 
 
 def test_forward_flops_counts_convolutions_and_linear_layers():
-    from agents.network import forward_flops
+    from agents.alphazero.network import forward_flops
 
     # stem 2*3*8*9*16, two residual convs 2*(2*8*8*9*16), policy 2*8*2*16 + 2*32*17, value 2*8*16 + 2*16*64 + 2*64
     assert forward_flops(PolicyValueNet(3, 4, blocks=1, channels=8)) == 6912 + 36864 + 512 + 1088 + 256 + 2048 + 128

@@ -10,10 +10,11 @@ import numpy as np
 import pytest
 import torch
 
-from agents import transcripts as T
-from agents.gpt import GPT, GPTConfig
-from agents.pretrain import PretrainConfig, legal_targets, pretrain
-from agents.tokenizer import BOS, PAD, Tokenizer
+from agents.seq import transcripts as T
+from agents.seq.gpt import GPT, GPTConfig
+from agents.seq.legal import legal_targets
+from agents.seq.pretrain import PretrainConfig, pretrain
+from agents.seq.tokenizer import BOS, PAD, Tokenizer
 from envs.core import make_batch
 from envs.game import Game
 
@@ -128,16 +129,17 @@ def test_wthor_reader_restores_passes(tmp_path):
 
 
 def test_tournament_games_become_a_dataset(tmp_path):
+    from arena.results import tournament_games
     from arena.tournament import run_tournament
     from arena.tournament_config import TournamentConfig
 
     cfg = TournamentConfig(game="othello", size=6, players=("random=random", "greedy=greedy"), games=6, workers=0)
     run_tournament(cfg, str(tmp_path / "t"), progress=False, log=quiet)
-    m = T.write_dataset(str(tmp_path / "d"), Tokenizer("othello", 6), T.tournament_source(str(tmp_path / "t"),
-                        "othello", 6), "tournament", 0, 0.5, progress=False)
+    m = T.write_dataset(str(tmp_path / "d"), Tokenizer("othello", 6), map(T.lists_to_batch, tournament_games(
+                        str(tmp_path / "t"), "othello", 6)), "tournament", 0, 0.5, progress=False)
     assert m["counts"]["generated"] == 6
     with pytest.raises(ValueError, match="holds othello 6x6 games, not othello 8x8"):
-        list(T.tournament_source(str(tmp_path / "t"), "othello", 8))
+        list(tournament_games(str(tmp_path / "t"), "othello", 8))
 
 
 # -- the model ------------------------------------------------------------------------------------------------
@@ -227,7 +229,7 @@ def test_legal_set_loss_is_the_expected_next_token_loss():
     """For uniformly random games the next move is uniform over the legal ones, so the average next-token
     loss over many games that share a prefix equals the legal-set loss there (Rao-Blackwellisation). The
     first moves share few prefixes, so 4000 games estimate the expectation well at positions 0-2."""
-    from agents.pretrain import train_loss
+    from agents.seq.pretrain import train_loss
 
     tok = Tokenizer("othello", 6)
     acts, lens = random_games("othello", 6, 4000, seed=3)
@@ -264,7 +266,7 @@ def test_legal_set_target_learns_and_is_refused_for_recorded_play(tmp_path):
 def test_permuted_token_control_holds_the_same_games_and_trains_alike(tmp_path):
     """The nominal-token control: a dataset with reshuffled move ids holds the same games in the same split,
     its tokenizer travels with it (legal sets, checkpoints, the player), and a model learns it as well."""
-    from agents.seq_agent import SeqAgent
+    from agents.seq.agent import SeqAgent
 
     d0, d1 = str(tmp_path / "plain"), str(tmp_path / "perm")
     T.write_dataset(d0, Tokenizer("othello", 6), T.random_source("othello", 6, 3000, 0), "random", 0, 0.05,
@@ -318,7 +320,7 @@ def test_cli_transcripts_and_pretrain_errors(tmp_path):
 # -- probes ------------------------------------------------------------------------------------------------------
 
 def test_probe_reads_an_encoded_board_and_not_noise():
-    from agents.probe import fit_probe
+    from agents.seq.probe import fit_probe
 
     rng = np.random.default_rng(0)
     y = rng.integers(0, 3, (3000, 16))
@@ -380,7 +382,7 @@ def test_seq_agent_plays_legal_games_and_raw_mode_forfeits(tmp_path):
 # -- RL fine-tuning --------------------------------------------------------------------------------------------
 
 def test_group_advantages_and_self_play_mover():
-    from agents.finetune import _mover_is_white, group_advantages
+    from agents.seq.finetune import _mover_is_white, group_advantages
 
     r = np.array([1, -1, 1, 1, 0, 0, 0, 0], float)
     a = group_advantages(r, 2, 4)
@@ -392,7 +394,7 @@ def test_group_advantages_and_self_play_mover():
 
 
 def test_grpo_step_moves_probability_toward_positive_advantage():
-    from agents.finetune import grpo_loss
+    from agents.seq.finetune import grpo_loss
 
     torch.manual_seed(0)
     tok = Tokenizer("othello", 6)
@@ -422,7 +424,7 @@ def test_grpo_step_moves_probability_toward_positive_advantage():
 def test_finetune_runs_counts_compute_and_resumes(tmp_path):
     import dataclasses
 
-    from agents.finetune import FinetuneConfig, finetune
+    from agents.seq.finetune import FinetuneConfig, finetune
 
     cfg = FinetuneConfig(game="othello", size=6, preset="tiny", opponents=("self", "snapshot", "random"), groups=3,
                          group_size=2, steps=4, eval_every=2, eval_games=8, checkpoint_every=2, snapshot_every=2,
@@ -447,18 +449,20 @@ def test_finetune_runs_counts_compute_and_resumes(tmp_path):
 
 
 def test_selfplay_source_plays_a_runs_net(tmp_path):
-    from agents.train import new_net, save_checkpoint
-    from agents.train_config import TrainConfig
+    from agents.alphazero.network import new_net
+    from agents.alphazero.config import TrainConfig
+    from agents.alphazero.selfplay import selfplay_games
+    from agents.alphazero.train import save_checkpoint
 
     cfg = TrainConfig(game="othello", size=6, network="b4c64")
     os.makedirs(tmp_path / "run" / "checkpoints")
     net = new_net(cfg)
     save_checkpoint(str(tmp_path / "run"), net, torch.optim.SGD(net.parameters(), lr=0.1), 3, cfg,
-                    np.random.default_rng(0), 0)
-    batches = list(T.selfplay_source(str(tmp_path / "run"), "othello", 6, 6, seed=1, simulations=4))
-    acts, lens = batches[0]
+                    np.random.default_rng(0))
+    batches = list(selfplay_games(str(tmp_path / "run"), "othello", 6, 6, seed=1, simulations=4))
+    acts, lens = T.lists_to_batch(batches[0])
     assert len(lens) == 6
     for i in range(6):
         assert Game("othello", 6).play_all(acts[i, : lens[i]].tolist()).terminal
     with pytest.raises(ValueError, match="was trained on othello 6x6, not othello 8x8"):
-        list(T.selfplay_source(str(tmp_path / "run"), "othello", 8, 2, seed=1))
+        list(selfplay_games(str(tmp_path / "run"), "othello", 8, 2, seed=1))

@@ -9,10 +9,11 @@ import sys
 
 import pytest
 
-from agents.config import load_config
-from arena.study import pick
-from arena.study_config import ARMS, StudyConfig
-from arena.study_report import to_html
+from agents.common import checkpoint
+from agents.common.config import load_config
+from arena.study.run import pick
+from arena.study.config import ARMS, StudyConfig
+from arena.study.report import to_html
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # The tiny variant: 6x6 (4x4 has too few distinct expert games to hold any out), 24 s per arm (AlphaZero's
@@ -147,12 +148,12 @@ def test_interrupted_study_resumes_an_arm_with_what_is_left_of_its_budget(tmp_pa
     assert r.returncode == 0, r.stderr[-3000:]
     assert "resumed from" in open(os.path.join(out, "logs", "az.log")).read()
     newest = sorted(os.listdir(ckdir))[-1]
-    spent = torch.load(os.path.join(ckdir, newest), weights_only=False)["compute"]["seconds"]
+    spent = checkpoint.load(os.path.join(ckdir, newest))["compute"]["seconds"]
     assert 0.5 * 60 - 5 <= spent <= 0.5 * 60 + 15  # the budget once, not twice
 
 
 def test_sample_efficiency_averages_three_evaluations():
-    from arena.study_report import first_reaching
+    from arena.study.report import first_reaching
 
     pts = [(0, 0.3), (10, 0.7), (20, 0.4), (30, 0.6), (40, 0.65), (50, 0.7), (60, 0.2)]
     assert first_reaching(pts, 0.6) == 40  # the lucky 0.7 at 10 games alone does not count

@@ -15,7 +15,8 @@ import pytest
 from arena import ratings as R
 from arena.human import play_terminal
 from arena.records import result_string
-from arena.tournament import make_openings, read_games, run_tournament, schedule
+from arena.results import read_games
+from arena.tournament import make_openings, run_tournament, schedule
 from arena.tournament_config import TournamentConfig
 from envs.game import Game
 
@@ -82,8 +83,9 @@ def test_perfect_score_is_finite_with_virtual_draws_and_unlinked_players_are_ref
 def test_specs_build_every_kind_and_reject_bad_ones(tmp_path):
     import torch
 
-    from agents.train import new_net, save_checkpoint
-    from agents.train_config import TrainConfig
+    from agents.alphazero.network import new_net
+    from agents.alphazero.train import save_checkpoint
+    from agents.alphazero.config import TrainConfig
     from arena.driver import play_game
     from arena.specs import make_agent
 
@@ -91,7 +93,7 @@ def test_specs_build_every_kind_and_reject_bad_ones(tmp_path):
     os.makedirs(tmp_path / "checkpoints")
     net = new_net(cfg)
     path = save_checkpoint(str(tmp_path), net, torch.optim.SGD(net.parameters(), lr=0.1), 7, cfg,
-                           np.random.default_rng(0), 0)
+                           np.random.default_rng(0))
     for spec in ("random", "greedy", "mcts:rollouts=8", "mcts:8", "mcts:rollouts=8,per_leaf=2,root=gumbel",
                  f"az:{path},sims=4", f"az:{path},sims=0", f"az:{path},sims=0,temp=1", f"az:{path},sims=3,root=puct"):
         a = make_agent(spec, "othello", 6, seed=1)
@@ -122,7 +124,7 @@ def test_config_errors_are_one_line():
 
 
 def test_yaml_mapping_of_players(tmp_path):
-    from agents.config import load_config
+    from agents.common.config import load_config
 
     p = tmp_path / "t.yaml"
     p.write_text("game: othello\nsize: 6\nplayers:\n  random: random\n  m50: mcts:rollouts=50\n"

@@ -9,8 +9,7 @@ import sys
 import threading
 import time
 
-import pytest
-import torch
+from agents.common import checkpoint
 
 TINY = ["size=4", "games_in_flight=8", "simulations=4", "cheap_simulations=2", "min_replay=60", "batch_size=32",
         "publish_every=5", "checkpoint_every=10", "eval_every=0", "warmup_steps=5", "replay_capacity=5000"]
@@ -46,11 +45,12 @@ def test_train_runs_and_writes_everything(tmp_path):
     assert set(gauntlets[1]["gauntlet"]) == {"random", "greedy", "previous"}  # the earlier checkpoint
     assert all("gate_score" in x and "promoted" in x for x in gauntlets)
     assert any((tmp_path / "tensorboard").iterdir())
-    ck = torch.load(sorted((tmp_path / "checkpoints").glob("*.pt"))[-1], weights_only=False)
+    ck = checkpoint.load(tmp_path)
     assert ck["step"] > 0 and ck["config"]["size"] == 4 and "optimizer" in ck
-    c = ck["compute"]  # issue 7's accounting: every search evaluation and every trained sample counted
-    assert c["reward_events"] > 0 and c["positions"] > c["reward_events"]
-    assert c["forward_positions"] > c["positions"] and c["samples_trained"] == ck["samples"] and c["flops"] > 0
+    c = ck["compute"]  # the accounting: every search evaluation and every trained sample counted
+    assert c["reward_events"] == c["games"] > 0 and c["positions"] > c["reward_events"]
+    assert c["trained"] == 32 * ck["step"] and c["trained_unit"] == "positions"
+    assert c["forward_passes"] > c["positions"] + c["trained"] and c["flops"] > 0
     assert any("compute" in x for x in lines)
     assert (tmp_path / "replay.npz").exists()
     # A second run into the same directory without --resume is refused with one line.
@@ -68,10 +68,10 @@ def test_sigkill_then_resume_continues(tmp_path):
     p.wait(timeout=30)
     killed_at = newest_step(tmp_path)
     assert killed_at >= 20
-    from agents.replay import ReplayBuffer
+    from agents.alphazero.replay import ReplayBuffer
 
     before = ReplayBuffer.load(tmp_path / "replay.npz").added
-    newest = lambda: torch.load(sorted((tmp_path / "checkpoints").glob("*.pt"))[-1], weights_only=False)  # noqa: E731
+    newest = lambda: checkpoint.load(tmp_path)  # noqa: E731
     compute_before = newest()["compute"]
     r = arena_train(tmp_path, "minutes=0.3", resume=True)
     out, _ = r.communicate(timeout=300)
@@ -80,16 +80,16 @@ def test_sigkill_then_resume_continues(tmp_path):
     assert newest_step(tmp_path) > killed_at
     assert ReplayBuffer.load(tmp_path / "replay.npz").added > before
     after = newest()["compute"]  # totals carry over the resume
-    assert after["samples_trained"] > compute_before["samples_trained"] > 0
-    assert after["forward_positions"] > compute_before["forward_positions"]
+    assert after["trained"] > compute_before["trained"] > 0
+    assert after["forward_passes"] > compute_before["forward_passes"]
 
 
 def test_a_killed_selfplay_actor_is_restarted(tmp_path):
     import ray
 
-    from agents.config import load_config
-    from agents.train import train
-    from agents.train_config import TrainConfig
+    from agents.common.config import load_config
+    from agents.alphazero.train import train
+    from agents.alphazero.config import TrainConfig
 
     cfg = load_config(TrainConfig, "configs/othello6_az.yaml", TINY + ["minutes=0.8"])
     lines = []

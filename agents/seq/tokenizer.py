@@ -7,7 +7,7 @@
 Vocabulary (ids are arbitrary labels; ``permutation`` reshuffles them for the study's control):
     0       PAD   after the end of a game (never a target)
     1       BOS   the start; the model predicts black's first move from it
-    2..     one id per playable square, in board order. Othello leaves out the four centre squares,
+    2..     FIRST_MOVE onwards: one id per playable square, in board order. Othello leaves out the four centre squares,
             which are never played (Othello-GPT's 60 squares for 8x8).
     last    Go only: PASS. Go passes are real moves (two end the game), so they are tokens.
             Othello passes are forced and implied, as in standard transcripts and Othello-GPT:
@@ -17,6 +17,12 @@ Vocabulary (ids are arbitrary labels; ``permutation`` reshuffles them for the st
 import numpy as np
 
 PAD, BOS = 0, 1
+FIRST_MOVE = 2  # ids from here on are moves; below it, PAD and BOS
+
+
+def is_move(ids):
+    """``bool`` array (or tensor) of the same shape: which ids are moves (not PAD or BOS)."""
+    return ids >= FIRST_MOVE
 
 
 class Tokenizer:
@@ -29,9 +35,9 @@ class Tokenizer:
             centre = {(c - 1) * n + c - 1, (c - 1) * n + c, c * n + c - 1, c * n + c}
             squares = [s for s in squares if s not in centre]
         actions = squares + ([n * n] if game == "go" else [])
-        self.vocab_size = 2 + len(actions)
+        self.vocab_size = FIRST_MOVE + len(actions)
         self.dtype = np.uint8 if self.vocab_size <= 256 else np.uint16  # compact shards
-        ids = np.arange(2, self.vocab_size)
+        ids = np.arange(FIRST_MOVE, self.vocab_size)
         self.permutation = None if permutation is None else [int(x) for x in permutation]
         if permutation is not None:  # a fixed reshuffle of the move ids (nominal labels)
             perm = np.asarray(permutation)
@@ -47,7 +53,7 @@ class Tokenizer:
     def permuted(cls, game, size, seed):
         """The tokenizer whose move ids are a seeded random reshuffle of the canonical ones (the study's
         control: ids are nominal labels, so a model's results must not depend on them)."""
-        n_moves = cls(game, size).vocab_size - 2
+        n_moves = cls(game, size).vocab_size - FIRST_MOVE
         return cls(game, size, permutation=np.random.default_rng([seed, 0x7E2]).permutation(n_moves))
 
     @property
@@ -80,7 +86,7 @@ class Tokenizer:
     def decode(self, ids):
         """Ids -> actions, skipping BOS and PAD."""
         ids = np.asarray(ids, np.int64)
-        ids = ids[ids >= 2]
+        ids = ids[is_move(ids)]
         return self.id_to_action[ids].tolist()
 
     def legal_ids(self, legal_mask):
@@ -88,8 +94,8 @@ class Tokenizer:
         the caller plays it without asking the model."""
         B = legal_mask.shape[0]
         out = np.zeros((B, self.vocab_size), bool)
-        acts = self.id_to_action[2:]
-        out[:, 2:] = legal_mask[:, acts]
+        acts = self.id_to_action[FIRST_MOVE:]
+        out[:, FIRST_MOVE:] = legal_mask[:, acts]
         return out
 
     def describe(self):

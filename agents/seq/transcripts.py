@@ -10,8 +10,10 @@ A dataset directory holds
 
 Games are deduplicated (an 8-byte BLAKE2b digest of the token row) and split deterministically by that
 digest: a game is in validation when ``digest % 10000 < val_fraction * 10000``, whatever the order or
-the source it came from. Sources: uniformly random games (as Othello-GPT), self-play of a training run's
-newest net, a tournament's games, and WTHOR ``.wtb`` files (REFERENCE.md).
+the source it came from. Sources here: uniformly random games (as Othello-GPT) and WTHOR ``.wtb`` files
+(the French Othello federation's game database). Any other source is handed in by the caller as batches
+(``lists_to_batch`` of its games): the command line adds a training run's self-play
+(``agents.alphazero.selfplay.selfplay_games``) and a tournament's games (``arena.tournament.tournament_games``).
 """
 
 import hashlib
@@ -21,8 +23,9 @@ import time
 
 import numpy as np
 
-from agents.tokenizer import Tokenizer
+from agents.seq.tokenizer import Tokenizer, is_move
 from envs.core import make_batch
+from envs.game import Game
 
 SPLIT = 10_000
 
@@ -41,6 +44,7 @@ def random_source(game, size, games, seed, batch=50_000, **game_kwargs):
 
 
 def lists_to_batch(games):
+    """Games as lists of actions -> ``(actions int16[B, L] padded with -1, lengths int32[B])``."""
     L = max((len(a) for a in games), default=1)
     out = np.full((len(games), max(L, 1)), -1, np.int16)
     for i, a in enumerate(games):
@@ -48,61 +52,11 @@ def lists_to_batch(games):
     return out, np.array([len(a) for a in games], np.int32)
 
 
-def tournament_source(path, game, size):
-    """The games of a tournament results directory (its games.jsonl), any game or size it holds."""
-    from arena.tournament import read_games
-    from arena.tournament_config import TournamentConfig
-    from envs.game import Game
-
-    cfg = TournamentConfig.from_results(path)
-    if (cfg.game, cfg.size) != (game, size):
-        raise ValueError(f"{path} holds {cfg.game} {cfg.size}x{cfg.size} games, not {game} {size}x{size}")
-    games = [Game(game, size).play_all(r["moves"]).history for r in read_games(path)]
-    yield lists_to_batch(games)
-
-
-def selfplay_source(run, game, size, games, seed, simulations=32, games_in_flight=128, compute=None):
-    """Fresh self-play games of a training run's newest net (Gumbel search, the run's temperature
-    rule), the way the run's own self-play makes them. ``compute``, a dict, gets the network's forward
-    positions (every search leaf) and the FLOPs they cost, as the games are made."""
-    from agents.evaluate import load_net
-    from agents.evaluators import TorchEvaluator
-    from agents.mcts import SearchConfig
-    from agents.selfplay import SelfPlay
-    from agents.checkpoints import latest
-    from agents.train import game_kwargs
-
-    ckpt = latest(run) if os.path.isdir(run) else run
-    if ckpt is None:
-        raise ValueError(f"no checkpoints in {run}/checkpoints")
-    net, cfg, _ = load_net(ckpt)
-    if (cfg.game, cfg.size) != (game, size):
-        raise ValueError(f"{ckpt} was trained on {cfg.game} {cfg.size}x{cfg.size}, not {game} {size}x{size}")
-    sp = SelfPlay(TorchEvaluator(net), game, size, min(games_in_flight, games),
-                  SearchConfig(simulations=simulations, root="gumbel"), seed=seed,
-                  temperature_moves=cfg.temperature_moves, **game_kwargs(cfg))
-    from agents.network import forward_flops
-
-    ev, per_position = sp.full.evaluator, forward_flops(net)
-    chunk = []
-
-    def flush():
-        if compute is not None:
-            compute.update(forward_positions=ev.forward_positions, flops=int(ev.forward_positions * per_position))
-        return lists_to_batch(chunk)
-
-    for rec in sp.play(games):
-        chunk.append(rec.moves.tolist())
-        if len(chunk) == 100:  # a batch per 100 games: the progress bar moves every few seconds
-            yield flush()
-            chunk = []
-    if chunk:
-        yield flush()
-
-
 def read_wthor(path):
-    """Games of a WTHOR ``.wtb`` file as lists of 8x8 actions (REFERENCE.md's layout: a 16-byte header,
-    then 68-byte records whose 60 move bytes are 10*row+col, 11..88, 0 = padding; passes not stored)."""
+    """Games of a WTHOR ``.wtb`` file as lists of 8x8 actions. The layout (the federation's published
+    WTHOR format): a 16-byte header (game count at bytes 4-7, little-endian; board size at byte 12, 0 or
+    8 for 8x8), then 68-byte records whose last 60 bytes are the moves as 10*row+col (11..88), 0 as
+    padding; passes are not stored."""
     with open(path, "rb") as f:
         data = f.read()
     if len(data) < 16:
@@ -130,8 +84,6 @@ def read_wthor(path):
 
 def wthor_source(paths):
     """WTHOR games with the forced passes (which the files leave out) put back by replaying them."""
-    from envs.game import Game
-
     for path in paths:
         games = []
         for i, moves in enumerate(read_wthor(path)):
@@ -205,7 +157,7 @@ def write_dataset(out, tok, batches, source, seed, val_fraction=0.05, shard_game
             if which.any():
                 pending[split].append(ids[which])
                 counts[split] += int(which.sum())
-                counts["tokens_" + split] += int((ids[which] >= 2).sum())
+                counts["tokens_" + split] += int(is_move(ids[which]).sum())
             flush(split)
         bar.update(len(ids))
     bar.close()

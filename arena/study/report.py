@@ -7,14 +7,16 @@ expert arms add the expert games' generation. The AlphaZero training that made t
 (it is shown beside them), so ``seq_expert``/``rl_expert`` rows understate their true cost.
 """
 
+import html
 import json
 import math
 import os
 import platform
+import re
 import time
 
-from arena.study import read_json
-from arena.study_config import DEPENDS, StudyConfig
+from agents.common.files import read_json
+from arena.study.config import DEPENDS, StudyConfig
 
 WHAT = {"az": "AlphaZero from scratch, search at play", "az_nosearch": "the same net, policy head alone",
         "az_permuted": "control (b): AlphaZero, board squares permuted", "az_permuted_nosearch": "the same, policy head alone",
@@ -408,8 +410,6 @@ def discussion(cfg, R, meta, measure, summary, eff):
 def to_html(md, title):
     """The report's markdown as a standalone page (the subset the report uses: headings, lists, tables,
     code blocks, images, inline code and bold)."""
-    import html
-    import re
 
     def inline(t):
         t = html.escape(t)

@@ -25,7 +25,7 @@ Children are slots over legal actions only, so selection loops over ~10 entries 
 are written once, at expansion. Values are from the view of the side to move at the node that owns
 them; Q(s, a) from s's view flips the child's sign only when the side to move changes (every action in
 our games alternates, passes included, but the sign is read from ``to_play`` instead of assumed).
-Everything is float64 so that the plain-Python reference search (``agents.mcts_reference``) reproduces
+Everything is float64 so that the plain-Python reference search (``agents.search.reference``) reproduces
 the arithmetic exactly.
 """
 

@@ -23,10 +23,12 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from agents.checkpoints import latest, prune
-from agents.gpt import GPT, PRESETS, GPTConfig
-from agents.tokenizer import BOS, PAD
-from agents.transcripts import Dataset
+from agents.common import checkpoint
+from agents.seq.gpt import GPT, PRESETS, GPTConfig
+from agents.seq.legal import evaluate, legal_targets
+from agents.seq.load import load_gpt
+from agents.seq.tokenizer import PAD, is_move
+from agents.seq.transcripts import Dataset
 
 
 @dataclass(frozen=True)
@@ -95,115 +97,22 @@ def pick_device(name):
     return name
 
 
-# -- the legal-move error rate ---------------------------------------------------------------------------
-
-def replay_prefixes(tok, rows, boards=False):
-    """Replay token rows with our rules kernels. Returns ``legal: bool[B, T, V]``, the legal ids after
-    each prefix ``rows[:, :t+1]`` (all False where the game is over or the row has ended), and with
-    ``boards=True`` also ``cells: int8[B, T, N, N]`` (+1 black, -1 white) and ``to_play: int8[B, T]``
-    after each prefix. Othello's forced passes, which have no token, are played in between."""
-    from envs.core import make_batch
-
-    B, T = rows.shape
-    n = tok.size
-    legal = np.zeros((B, T, tok.vocab_size), bool)
-    cells = np.zeros((B, T, n, n), np.int8) if boards else None
-    to_play = np.zeros((B, T), np.int8) if boards else None
-    g = make_batch(tok.game, B, n)
-    pass_a = n * n
-    alive = np.ones(B, bool)
-
-    for t in range(T):
-        if t > 0:
-            ids = rows[:, t]
-            alive &= (ids >= 2) & ~g.terminal
-            g.step_where(alive, tok.id_to_action[np.where(alive, ids, 2)])  # a record may stop mid-game
-        if tok.game == "othello":  # a forced pass has no token: play it now
-            m = g.legal_mask()
-            forced = alive & ~g.terminal & (m[:, :-1].sum(axis=1) == 0)
-            g.step_where(forced, np.full(B, pass_a))
-        m = g.legal_mask()
-        m[~alive] = False
-        legal[:, t] = tok.legal_ids(m)
-        if boards:
-            for b in np.flatnonzero(alive):
-                cells[b, t] = g.cells(b)
-            to_play[:, t] = g.to_play
-    return (legal, cells, to_play) if boards else legal
-
-
-def legal_targets(tok, rows):
-    """``bool[B, T, V]``: the legal ids after each prefix (see :func:`replay_prefixes`)."""
-    return replay_prefixes(tok, rows)
-
-
-@torch.no_grad()
-def evaluate(model, rows, legal, device, batch=256):
-    """Next-token loss and accuracy over the real targets, and the legal-move error rate over every
-    prefix that has a legal move to predict."""
-    model.eval()
-    loss_sum = correct = n_tok = illegal = n_prefix = 0
-    for i in range(0, len(rows), batch):
-        x = torch.from_numpy(rows[i:i + batch]).to(device)
-        logits = model(x[:, :-1]).float()
-        y = x[:, 1:]
-        real = y >= 2
-        loss_sum += F.cross_entropy(logits[real], y[real], reduction="sum").item()
-        pred = logits.argmax(-1)
-        correct += (pred[real] == y[real]).sum().item()
-        n_tok += real.sum().item()
-        lg = torch.from_numpy(legal[i:i + batch, :-1]).to(device)
-        has = lg.any(-1)
-        ok = lg.gather(-1, pred.unsqueeze(-1)).squeeze(-1)
-        illegal += (has & ~ok).sum().item()
-        n_prefix += has.sum().item()
-    model.train()
-    return {"val_loss": loss_sum / max(n_tok, 1), "val_acc": correct / max(n_tok, 1),
-            "legal_error": illegal / max(n_prefix, 1), "prefixes": int(n_prefix)}
-
-
 # -- checkpoints ------------------------------------------------------------------------------------------
 
-def save(run_dir, model, opt, step, cfg, rng, stats, tokenizer=None):
-    os.makedirs(os.path.join(run_dir, "checkpoints"), exist_ok=True)
-    path = os.path.join(run_dir, "checkpoints", f"step_{step:08d}.pt")
-    torch.save({"kind": "gpt", "weights": model.state_dict(), "optimizer": opt.state_dict(), "step": step,
-                "config": asdict(cfg), "gpt": model.cfg.to_dict(), "rng": rng.bit_generator.state,
-                "torch_rng": torch.get_rng_state(), "stats": stats,
-                "tokenizer": tokenizer.describe() if tokenizer else None}, path + ".tmp")
-    os.replace(path + ".tmp", path)
-    prune(os.path.dirname(path), cfg.keep_checkpoints)
-    return path
+def compute_of(stats, flops_tok):
+    """Pretraining's compute in the checkpoint schema: a token trained on is one forward pass, and a
+    forward plus backward pass costs about three forward passes."""
+    return {"seconds": round(stats["seconds"], 1), "reward_events": 0, "games": 0, "positions": 0,
+            "trained": stats["tokens"], "trained_unit": "tokens", "forward_passes": stats["tokens"],
+            "flops": int(3 * flops_tok * stats["tokens"])}
 
 
-def checkpoint_tokenizer(ck):
-    """The tokenizer a GPT checkpoint was trained with (from the checkpoint, or its dataset's manifest)."""
-    from agents.tokenizer import Tokenizer
-
-    desc = ck.get("tokenizer")
-    if desc is None:
-        with open(os.path.join(ck["config"]["data"], "manifest.json")) as f:
-            desc = json.load(f)["tokenizer"]
-    return Tokenizer(desc["game"], desc["size"], permutation=desc.get("permutation"))
-
-
-def load_gpt(path, device="cpu"):
-    """``(model, checkpoint)`` from a pretraining or fine-tuning checkpoint (a run directory means its
-    newest); one-line errors."""
-    if os.path.isdir(path):
-        found = latest(path)
-        if found is None:
-            raise ValueError(f"no checkpoints in {path}/checkpoints")
-        path = found
-    try:
-        ck = torch.load(path, map_location=device, weights_only=False)
-        model = GPT(GPTConfig(**ck["gpt"]))
-        model.load_state_dict(ck["weights"])
-    except FileNotFoundError:
-        raise ValueError(f"no checkpoint at {path}") from None
-    except Exception as e:
-        raise ValueError(f"cannot read GPT checkpoint {path}: {type(e).__name__}: {e}") from None
-    return model.to(device), ck
+def save(run_dir, model, opt, step, cfg, rng, stats, tokenizer):
+    return checkpoint.save(run_dir, step, kind="gpt", trainer="pretrain", config=asdict(cfg),
+                           model=model.cfg.to_dict(), weights=model.state_dict(), optimizer=opt.state_dict(),
+                           rng=checkpoint.rng_state(rng), compute=compute_of(stats, model.flops_per_token()),
+                           meta={"tokenizer": tokenizer.describe(), "games_read": stats["games"]},
+                           keep=cfg.keep_checkpoints)
 
 
 # -- the run ----------------------------------------------------------------------------------------------
@@ -257,7 +166,7 @@ def pretrain(cfg, run_dir, resume=False, log=print, progress=True):
     model = GPT(GPTConfig.preset(cfg.preset, tok.vocab_size, tok.max_len, cfg.dropout)).to(device)
     opt = make_optimizer(model, cfg)
     step, stats = 0, {"tokens": 0, "games": 0, "seconds": 0.0}
-    ck_path = latest(run_dir) if resume else None
+    ck_path = checkpoint.latest(run_dir) if resume else None
     if resume and ck_path is None:
         log(f"pretrain: nothing to resume in {run_dir}; starting afresh")
     if ck_path:
@@ -268,11 +177,12 @@ def pretrain(cfg, run_dir, resume=False, log=print, progress=True):
                              f"data={cfg.data} preset={cfg.preset}")
         model.load_state_dict(ck["weights"])
         opt.load_state_dict(ck["optimizer"])
-        step, stats = ck["step"], ck["stats"]
-        rng.bit_generator.state = ck["rng"]
-        torch.set_rng_state(ck["torch_rng"])
+        step = ck["step"]
+        stats = {"tokens": ck["compute"]["trained"], "games": ck["meta"]["games_read"],
+                 "seconds": ck["compute"]["seconds"]}
+        checkpoint.restore_rng(rng, ck["rng"])
         log(f"pretrain: resumed {ck_path} at step {step}")
-    elif latest(run_dir):
+    elif checkpoint.latest(run_dir):
         raise ValueError(f"{run_dir} already has checkpoints: add --resume to continue, or choose --run-dir")
     with open(os.path.join(run_dir, "config.json"), "w") as f:
         json.dump({"pretrain": asdict(cfg), "gpt": model.cfg.to_dict(), "dataset": data.manifest}, f, indent=2)
@@ -323,7 +233,7 @@ def pretrain(cfg, run_dir, resume=False, log=print, progress=True):
             torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
             opt.step()
             step += 1
-            stats["tokens"] += int((y >= 2).sum())
+            stats["tokens"] += int(is_move(y).sum())
             stats["games"] += cfg.batch_size
             bar.update(1)
             if step % 20 == 0:

@@ -19,8 +19,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from agents.pretrain import checkpoint_tokenizer, load_gpt, replay_prefixes
-from agents.transcripts import Dataset
+from agents.seq.legal import replay_prefixes
+from agents.seq.load import checkpoint_data, checkpoint_tokenizer, load_gpt
+from agents.seq.tokenizer import is_move
+from agents.seq.transcripts import Dataset
 
 
 def collect(model, tok, rows, device="cpu", batch=256):
@@ -28,7 +30,7 @@ def collect(model, tok, rows, device="cpu", batch=256):
     prefix P of ``rows``, with ``game_index[P]``."""
     _, cells, to_play = replay_prefixes(tok, rows, boards=True)
     live = np.ones(rows.shape, bool)  # a prefix ending in a move (or BOS alone): its board is defined
-    live[:, 1:] = rows[:, 1:] >= 2
+    live[:, 1:] = is_move(rows[:, 1:])
     feats = []
     model.eval()
     with torch.no_grad():
@@ -79,9 +81,9 @@ def probe(ckpt, games=3000, out=None, kinds=("linear", "mlp"), epochs=8, seed=0,
     model, ck = load_gpt(ckpt, device)
     tok = checkpoint_tokenizer(ck)
     if rows is None:
-        if not ck["config"].get("data"):
+        if not checkpoint_data(ck):
             raise ValueError(f"{ckpt} was trained without a dataset: give the games to probe on")
-        rows = Dataset(ck["config"]["data"]).rows("val", games)
+        rows = Dataset(checkpoint_data(ck)).rows("val", games)
     x, labels, game_of = collect(model, tok, rows, device)
     test = (game_of % 5) == 0  # a fifth of the games, whole
     squares = tok.size * tok.size

@@ -4,12 +4,14 @@
     logits, value = net(obs)      # obs float32[B, C, N, N] -> logits [B, N*N+1], value [B] in [-1, 1]
 
 Input planes are the environments' side-to-move-relative observations; the policy head covers every
-board point plus pass; masking of illegal actions is the evaluator's job (agents.evaluators).
+board point plus pass; masking of illegal actions is the evaluator's job (agents.search.evaluators).
 """
 
 import numpy as np
 import torch
 from torch import nn
+
+from envs.core import make_batch
 
 PRESETS = {"b4c64": (4, 64), "b6c64": (6, 64), "b6c96": (6, 96), "b10c128": (10, 128)}
 
@@ -66,6 +68,13 @@ def from_preset(name, in_planes, size, permute_squares=-1):
         raise ValueError(f"unknown network preset {name!r}; choose one of {sorted(PRESETS)}")
     blocks, channels = PRESETS[name]
     return PolicyValueNet(in_planes, size, blocks, channels, permute_squares)
+
+
+def new_net(cfg):
+    """The untrained network a ``TrainConfig`` names (its game's input planes, size, preset and
+    ``permute_squares``)."""
+    shape = make_batch(cfg.game, 1, cfg.size, **cfg.game_kwargs()).obs_shape
+    return from_preset(cfg.network, shape[0], cfg.size, cfg.permute_squares)
 
 
 def forward_flops(net):

@@ -1,7 +1,7 @@
 """Batched MCTS: B games searched at once, one evaluator call per simulation for all B leaves.
 
-    from agents.mcts import MCTS, SearchConfig
-    from agents.evaluators import RolloutEvaluator
+    from agents.search.mcts import MCTS, SearchConfig
+    from agents.search.evaluators import RolloutEvaluator
     mcts = MCTS(RolloutEvaluator(seed=1), SearchConfig(simulations=200), seed=1)
     result = mcts.search(games)        # games: an envs.core batch; it is not modified
     games.step(result.action)
@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from agents import tree as T
+from agents.search import tree as T
 
 CACHE_STATE_BYTES = 64  # cache per-node states when a state is at most this many bytes (Othello: 24)
 
@@ -122,7 +122,7 @@ class MCTS:
     """Batched search with one evaluator; see the module docstring.
 
     ``evaluator`` answers ``evaluate(obs, mask, leaves) -> (priors float32[B, A], values float32[B])``
-    (see :mod:`agents.evaluators`); ``seed`` drives the root noise and temperature sampling.
+    (see :mod:`agents.search.evaluators`); ``seed`` drives the root noise and temperature sampling.
     """
 
     def __init__(self, evaluator, config=None, seed=0, **overrides):

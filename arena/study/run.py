@@ -6,9 +6,9 @@
 The study is a list of stages, each a command of this CLI run as a child process with its output in
 ``OUT/logs/STAGE.log`` and its exact command line kept in ``OUT/stages.json`` (and the report):
 datasets (``arena transcripts``), the arms (``arena train``, ``arena pretrain``, ``arena finetune``, see
-arena.study_config), then, in this process, the measurements of every sequence model (legal-move error,
+arena.study.config), then, in this process, the measurements of every sequence model (legal-move error,
 board probes: ``OUT/measure.json``), a tournament of every arm's checkpoints along the way with the
-anchors (``arena tournament``, ``OUT/tournament/``) and the report (arena.study_report).
+anchors (``arena tournament``, ``OUT/tournament/``) and the report (arena.study.report).
 
 Nothing is lost: a finished stage is recorded and skipped on a rerun; an interrupted one (Ctrl-C, SIGTERM,
 a kill) resumes from its last checkpoint with what is left of its wall-clock budget, so a rerun of the
@@ -24,8 +24,20 @@ import sys
 import time
 from dataclasses import asdict
 
-from agents.checkpoints import latest
-from arena.tournament import write_json
+import numpy as np
+import torch
+import yaml
+from tqdm import tqdm
+
+from agents.common import checkpoint
+from agents.common.config import load_config
+from agents.common.files import read_json, write_json
+from agents.seq.legal import evaluate, legal_targets
+from agents.seq.load import checkpoint_tokenizer, load_gpt
+from agents.seq.pretrain import PretrainConfig
+from agents.seq.probe import probe
+from agents.seq.transcripts import Dataset, lists_to_batch
+from arena.study.report import write_report
 
 DONE_MINUTES = 0.05  # an arm within 3 s of its budget has spent it
 
@@ -36,13 +48,6 @@ def cli(*args):
 
 def sets(items):
     return [x for item in items for x in ("--set", item)]
-
-
-def read_json(path, default=None):
-    if not os.path.exists(path):
-        return default
-    with open(path) as f:
-        return json.load(f)
 
 
 # -- the plan ------------------------------------------------------------------------------------------
@@ -56,9 +61,6 @@ class Study:
         return os.path.join(self.out, arm)
 
     def preset(self):
-        from agents.config import load_config
-        from agents.pretrain import PretrainConfig
-
         return load_config(PretrainConfig, self.cfg.pretrain_config, self.cfg.pretrain_set).preset
 
     def stages(self):
@@ -104,14 +106,8 @@ class Study:
 
     def spent_minutes(self, arm):
         """Wall-clock minutes an arm's newest checkpoint has trained (0 without one)."""
-        import torch
-
-        path = latest(self.arm_dir(arm))
-        if path is None:
-            return 0.0
-        ck = torch.load(path, map_location="cpu", weights_only=False)
-        spent = (ck.get("compute") or ck.get("stats") or ck.get("counts") or {}).get("seconds", 0.0)
-        return spent / 60
+        path = checkpoint.latest(self.arm_dir(arm))
+        return 0.0 if path is None else checkpoint.load(path)["compute"]["seconds"] / 60
 
 
 # -- running -------------------------------------------------------------------------------------------
@@ -161,8 +157,6 @@ def check_config(cfg, out):
 
 def run_study(cfg, out, log=print, command=None):
     """Run (or resume) every stage, then measure, rate and report. Returns the report's summary dict."""
-    from tqdm import tqdm
-
     os.makedirs(os.path.join(out, "logs"), exist_ok=True)
     check_config(cfg, out)
     if command:
@@ -192,7 +186,7 @@ def run_study(cfg, out, log=print, command=None):
             logf = os.path.join(out, "logs", f"{name}.log")
             if ran:
                 run_child(cmd, logf, f"stage {name}")
-            if left is not None and latest(study.arm_dir(name)) is None:
+            if left is not None and checkpoint.latest(study.arm_dir(name)) is None:
                 raise ValueError(f"arm {name} wrote no checkpoint within its budget of {cfg.budget(name):.2f} min "
                                  f"(start-up took it all?): raise minutes; see {out}/logs/{name}.log")
             # The command as a user types it; a training arm's minutes are its budget (a resume gets what is left).
@@ -218,48 +212,29 @@ def run_study(cfg, out, log=print, command=None):
         bar.close()
         raise KeyboardInterrupt(f"study interrupted; rerun the same command to resume ({out}/stages.json)") from None
     bar.close()
-    from arena.study_report import write_report
-
     return write_report(out, log=log)
 
 
 # -- checkpoints and their compute -------------------------------------------------------------------
 
-def checkpoint_compute(ck, fpt=None):
-    """One checkpoint's own training compute, in the study's units: wall-clock seconds, forward passes
-    (positions the network evaluated in play, search or training), FLOPs, reward events, games played and
-    positions or tokens trained on."""
-    if "compute" in ck and "net_args" in ck:  # AlphaZero
-        c = ck["compute"]
-        return {"seconds": c.get("seconds", 0.0), "forward": c["forward_positions"] + c["samples_trained"],
-                "flops": c["flops"], "reward_events": c["reward_events"], "games": c["reward_events"],
-                "trained": c["samples_trained"]}
-    if "counts" in ck:  # fine-tuning: forward_positions already holds the training forwards
-        c = ck["counts"]
-        return {"seconds": c["seconds"], "forward": c["forward_positions"],
-                "flops": int(fpt * (c["forward_positions"] + 2 * c["tokens_trained"])),
-                "reward_events": c["reward_events"], "games": c["games"], "trained": c["tokens_trained"]}
-    s = ck["stats"]  # pretraining: a token is one forward position; forward + backward ~ 3 forwards
-    return {"seconds": s["seconds"], "forward": s["tokens"], "flops": int(3 * fpt * s["tokens"]), "reward_events": 0,
-            "games": 0, "trained": s["tokens"]}
+def checkpoint_compute(ck):
+    """One checkpoint's own training compute, in the study's units, straight from the checkpoint's
+    ``compute`` (agents.common.checkpoint.COMPUTE, the same keys for every trainer)."""
+    c = ck["compute"]
+    return {"seconds": c["seconds"], "forward": c["forward_passes"], "flops": c["flops"],
+            "reward_events": c["reward_events"], "games": c["games"], "trained": c["trained"]}
 
 
 def inventory(study):
     """``{arm: [{path, step, **compute}]}`` over every checkpoint of every arm, oldest first, plus the
     expert dataset's cost under ``data_expert``."""
-    import torch
-
-    from agents.gpt import GPT, GPTConfig
-
     inv = {}
     for arm in study.cfg.arms:
         d = os.path.join(study.arm_dir(arm), "checkpoints")
-        rows, fpt = [], None
+        rows = []
         for f in sorted(x for x in os.listdir(d) if x.endswith(".pt")) if os.path.isdir(d) else []:
-            ck = torch.load(os.path.join(d, f), map_location="cpu", weights_only=False)
-            if "gpt" in ck and fpt is None:
-                fpt = GPT(GPTConfig(**ck["gpt"])).flops_per_token()
-            rows.append({"path": os.path.join(d, f), "step": ck["step"], **checkpoint_compute(ck, fpt)})
+            ck = checkpoint.load(os.path.join(d, f))
+            rows.append({"path": os.path.join(d, f), "step": ck["step"], **checkpoint_compute(ck)})
         inv[arm] = rows
     manifest = read_json(os.path.join(study.data["expert"], "manifest.json"))
     if manifest:
@@ -317,10 +292,6 @@ def players(study, inv):
 
 def held_out_rows(study, key, tok, games):
     """Held-out games of dataset ``key`` re-encoded in ``tok``'s ids (a permuted model reads its own)."""
-    import numpy as np
-
-    from agents.transcripts import Dataset, lists_to_batch
-
     path = study.data[key]
     if not os.path.exists(os.path.join(path, "manifest.json")):
         return None
@@ -335,11 +306,6 @@ def held_out_rows(study, key, tok, games):
 def measure(study, log=print):
     """Legal-move error on held-out random and expert games and linear board probes on the random ones,
     for every sequence model's final checkpoint; ``OUT/measure.json``."""
-    import torch
-
-    from agents.pretrain import checkpoint_tokenizer, evaluate, legal_targets, load_gpt
-    from agents.probe import probe
-
     torch.set_num_threads(study.cfg.threads)
     out = {}
     for arm in study.cfg.arms:
@@ -371,8 +337,6 @@ def measure(study, log=print):
 def tournament(study, state, log=print):
     """Rate every chosen checkpoint with the anchors (a gauntlet whose focus is the anchors and every
     arm's final player), resumably, through ``arena tournament``."""
-    import yaml
-
     cfg = study.cfg
     out = os.path.join(study.out, "tournament")
     if "tournament" in state and os.path.exists(os.path.join(out, "ratings.json")):

@@ -1,7 +1,7 @@
 """A slow, plain-Python PUCT search: one game, node objects, recursion-free. It exists to check the
 Numba search (tests compare visit counts for the same seed) and as the baseline of the MCTS benchmark.
 
-It shares no code with ``agents.tree``; it follows the same written rules (see ``tree.puct_slot`` and
+It shares no code with ``agents.search.tree``; it follows the same written rules (see ``tree.puct_slot`` and
 ``tree.expand_backup``) with the same float64 arithmetic in the same order, so results agree exactly.
 """
 

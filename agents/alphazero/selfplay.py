@@ -17,7 +17,10 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from agents.mcts import MCTS, SearchConfig, choose_actions
+from agents.alphazero.evaluate import load_net
+from agents.alphazero.network import forward_flops
+from agents.search.evaluators import TorchEvaluator
+from agents.search.mcts import MCTS, SearchConfig, choose_actions
 from envs.core import make_batch
 
 
@@ -122,3 +125,30 @@ class SelfPlay:
                           to_play=np.array(log["to_play"], np.int8), full=np.array(log["full"]),
                           result=result, resigned=resigned, false_resign=false_resign,
                           moves=np.array(log["moves"], np.int64))
+
+
+def selfplay_games(run, game, size, games, seed, simulations=32, games_in_flight=128, compute=None, chunk=100):
+    """Fresh self-play games of a training run's newest net (Gumbel search, the run's temperature rule),
+    made the way the run's own self-play makes them: yields lists of up to ``chunk`` games, each a list of
+    actions (passes included). ``compute``, a dict, gets the network's forward positions (every search
+    leaf) and the FLOPs they cost, as the games are made. A transcript source (``arena transcripts
+    --source selfplay:RUN``)."""
+    net, cfg, _ = load_net(run, game, size)
+    sp = SelfPlay(TorchEvaluator(net), game, size, min(games_in_flight, games),
+                  SearchConfig(simulations=simulations, root="gumbel"), seed=seed,
+                  temperature_moves=cfg.temperature_moves, **cfg.game_kwargs())
+    ev, per_position = sp.full.evaluator, forward_flops(net)
+    batch = []
+
+    def flush():
+        if compute is not None:
+            compute.update(forward_positions=ev.forward_positions, flops=int(ev.forward_positions * per_position))
+        return batch
+
+    for rec in sp.play(games):
+        batch.append(rec.moves.tolist())
+        if len(batch) == chunk:  # the progress bar moves every few seconds
+            yield flush()
+            batch = []
+    if batch:
+        yield flush()

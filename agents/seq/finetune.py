@@ -18,6 +18,7 @@ frozen copy refreshed every ``snapshot_every`` steps) and any batched arena spec
 learned from).
 """
 
+import copy
 import json
 import math
 import os
@@ -27,10 +28,15 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
-from torch.nn import functional as F
+from tqdm import tqdm
 
-from agents.gpt import GPT, PRESETS, GPTConfig
-from agents.tokenizer import BOS, Tokenizer
+from agents.common import checkpoint
+from agents.players import make_baseline
+from agents.seq.decode import Decoder, choose_moves
+from agents.seq.gpt import GPT, PRESETS, GPTConfig
+from agents.seq.legal import replay_prefixes
+from agents.seq.load import checkpoint_data, checkpoint_tokenizer, load_gpt
+from agents.seq.tokenizer import Tokenizer, is_move
 from envs.core import make_batch
 
 
@@ -81,6 +87,8 @@ class FinetuneConfig:
     """Seeds openings, sampling and the pool."""
 
     def __post_init__(self):
+        if self.game not in ("othello", "go"):
+            raise ValueError(f"game must be 'othello' or 'go', got {self.game!r}")
         if self.preset not in PRESETS:
             raise ValueError(f"preset must be one of {', '.join(PRESETS)}")
         if self.group_size < 2:
@@ -92,60 +100,6 @@ class FinetuneConfig:
 
 
 # -- batched play ----------------------------------------------------------------------------------------
-
-class Decoder:
-    """One GPT following B games move by move with a key/value cache: every move played is fed as it
-    happens (:meth:`feed`), so choosing a move costs one token's forward pass instead of the whole
-    history's. ``logits: float[B, V]`` are the predictions after each game's last token."""
-
-    def __init__(self, model, tok, B, counts):
-        self.model, self.tok, self.counts = model, tok, counts
-        self.cache = model.new_cache(B)
-        self.logits = torch.zeros(B, tok.vocab_size)
-        self.feed(np.arange(B), None)
-
-    def feed(self, idx, actions):
-        """Append the moves ``actions: int64[len(idx)]`` (None: BOS) of games ``idx``; Othello passes
-        have no token and are skipped."""
-        ids = np.full(len(idx), BOS) if actions is None else self.tok.action_to_id[np.asarray(actions)]
-        keep = ids >= 0
-        if keep.any():
-            i = torch.from_numpy(np.asarray(idx)[keep])
-            self.logits[i] = self.model.decode(self.cache, i, torch.from_numpy(ids[keep])).float()
-            self.counts["forward_positions"] += int(keep.sum())
-
-    def position(self, b):
-        """Token position of game ``b``'s last token (whose logits predict its next move)."""
-        return int(self.cache["length"][b]) - 1
-
-
-def model_moves(dec, idx, legal_mask, temperature, rng, counts):
-    """Moves for games ``idx`` followed by ``dec`` (a :class:`Decoder`) with ``legal_mask: bool[n, A]``:
-    ``(actions int64[n], ids int64[n])``. A forced Othello pass is played without the model (it has no
-    token); its id is -1."""
-    tok = dec.tok
-    n = len(idx)
-    actions = np.full(n, tok.size * tok.size, np.int64)
-    ids_out = np.full(n, -1, np.int64)
-    ask = np.flatnonzero((tok.game != "othello") | (legal_mask[:, :-1].sum(1) > 0))
-    if ask.size:
-        logits = dec.logits[torch.from_numpy(np.asarray(idx)[ask])]
-        allowed = torch.from_numpy(tok.legal_ids(legal_mask[ask]))
-        # The raw model's legality, before the mask: is its unmasked top-1 a legal move here?
-        counts["raw_illegal"] = counts.get("raw_illegal", 0) + int((~allowed.gather(
-            1, logits.argmax(-1, keepdim=True))).sum())
-        counts["raw_decisions"] = counts.get("raw_decisions", 0) + len(ask)
-        logits = logits.masked_fill(~allowed, -float("inf"))
-        if temperature > 0:
-            p = torch.softmax(logits / temperature, -1).numpy().astype(np.float64)
-            u = rng.random(len(ask))
-            tok_ids = np.minimum((np.cumsum(p, 1) / p.sum(1, keepdims=True) < u[:, None]).sum(1), p.shape[1] - 1)
-        else:
-            tok_ids = logits.argmax(-1).numpy()
-        ids_out[ask] = tok_ids
-        actions[ask] = tok.id_to_action[tok_ids]
-    return actions, ids_out
-
 
 def play_batch(learner, tok, opponents, learner_colour, openings, temperature, rng, counts, snapshot=None,
                game_kwargs=None):
@@ -181,8 +135,8 @@ def play_batch(learner, tok, opponents, learner_colour, openings, temperature, r
         for who, which in (("learner", learner_turn), ("snapshot", live & ~learner_turn & is_snapshot)):
             idx = np.flatnonzero(which)
             if idx.size:
-                a, ids = model_moves(decoders[who], idx, mask[idx], temperature if who == "learner" else 1.0,
-                                     rng, counts)
+                a, ids = choose_moves(decoders[who], idx, mask[idx], temperature if who == "learner" else 1.0,
+                                      rng, counts)
                 act[idx] = a
                 if who == "learner":
                     for j, b in enumerate(idx):
@@ -223,8 +177,6 @@ def grpo_loss(model, ref, tok, hist, decisions, adv, temperature, kl_coef, count
     """Mean over learner decisions ``(game b, token position t, chosen id)`` of ``-adv * log pi`` plus
     ``kl_coef`` x KL(pi || ref), both masked to the legal moves of each position (recomputed by replaying
     the games with the rules)."""
-    from agents.pretrain import replay_prefixes
-
     rows_b = sorted({d[0] for d in decisions})
     seqs = {b: tok.encode(hist[b]) for b in rows_b}
     T = max(len(s) for s in seqs.values())
@@ -243,7 +195,7 @@ def grpo_loss(model, ref, tok, hist, decisions, adv, temperature, kl_coef, count
     logp = torch.log_softmax(logits.masked_fill(~mask, -1e9), -1)
     pg = -(a * logp.gather(1, ids[:, None]).squeeze(1)).mean()
     counts["forward_positions"] += int(x.shape[0] * x.shape[1])
-    counts["tokens_trained"] += int((xt >= 2).sum())
+    counts["tokens_trained"] += int(is_move(xt).sum())
     kl = torch.zeros(())
     if ref is not None and kl_coef > 0:
         with torch.no_grad():
@@ -262,15 +214,19 @@ def group_advantages(rewards, groups, group_size):
 
 # -- the run -----------------------------------------------------------------------------------------------
 
-def build_opponent(spec, tok, seed):
-    from arena.specs import make_agent
+def baseline_opponent(spec, game, size, seed):
+    """The default opponent factory: the baseline players (random, greedy, mcts:N). The command line
+    hands in the arena's, which also builds ``az:`` and ``gtp:`` players."""
+    return make_baseline(spec, seed=seed)
 
+
+def build_opponent(spec, tok, seed, make_opponent=baseline_opponent):
     if spec in ("self", "snapshot"):
         return spec
-    return make_agent(spec, tok.game, tok.size, seed=seed)
+    return make_opponent(spec, tok.game, tok.size, seed)
 
 
-def evaluate(model, tok, specs, games, seed, counts, opening_plies=2):
+def evaluate(model, tok, specs, games, seed, counts, opening_plies=2, make_opponent=baseline_opponent):
     """Win rate (draws half) of the model at temperature 0 against each spec. Games start from
     ``games / 2`` random openings of ``opening_plies`` plies (the same ones at every evaluation), each
     played with both colours: two deterministic players would otherwise replay one game."""
@@ -279,7 +235,7 @@ def evaluate(model, tok, specs, games, seed, counts, opening_plies=2):
     n = games // 2
     openings = random_openings(tok, n, opening_plies, np.random.default_rng([seed, 1]))
     for spec in specs:
-        opp = build_opponent(spec, tok, seed)
+        opp = build_opponent(spec, tok, seed, make_opponent)
         score = 0.0
         for colour in (0, 1):
             hist, rew, _ = play_batch(model, tok, [opp] * n, colour, openings, 0.0, rng, counts)
@@ -289,14 +245,18 @@ def evaluate(model, tok, specs, games, seed, counts, opening_plies=2):
     return out
 
 
-def finetune(cfg, init, run_dir, resume=False, log=print, progress=True):
-    """Run GRPO; returns the last evaluation."""
-    import copy
+def compute_of(counts, flops_tok):
+    """Fine-tuning's compute in the checkpoint schema: ``forward_positions`` already holds the training
+    forwards; a trained token adds a backward pass of about two forward passes."""
+    return {"seconds": round(counts["seconds"], 1), "reward_events": counts["reward_events"], "games": counts["games"],
+            "positions": counts["positions"], "trained": counts["tokens_trained"], "trained_unit": "tokens",
+            "forward_passes": counts["forward_positions"],
+            "flops": int(flops_tok * (counts["forward_positions"] + 2 * counts["tokens_trained"]))}
 
-    from tqdm import tqdm
 
-    from agents.checkpoints import latest
-    from agents.pretrain import checkpoint_tokenizer, load_gpt
+def finetune(cfg, init, run_dir, resume=False, log=print, progress=True, make_opponent=baseline_opponent):
+    """Run GRPO; returns the last evaluation. ``make_opponent(spec, game, size, seed)`` builds the pool's
+    and the evaluations' players other than ``self`` and ``snapshot`` (default: the baselines)."""
 
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
@@ -311,38 +271,40 @@ def finetune(cfg, init, run_dir, resume=False, log=print, progress=True):
         model, ck = load_gpt(init)
         tok = checkpoint_tokenizer(ck)
         ref = copy.deepcopy(model).eval()
-        init_info = {"init": init, "init_step": ck["step"], "tokenizer": tok.describe(), "data": ck["config"].get("data")}
+        init_info = {"init": init, "init_step": ck["step"], "tokenizer": tok.describe(), "data": checkpoint_data(ck)}
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     step = 0
-    counts = {"games": 0, "forward_positions": 0, "tokens_trained": 0, "reward_events": 0, "seconds": 0.0}
-    os.makedirs(os.path.join(run_dir, "checkpoints"), exist_ok=True)
-    ck_path = latest(run_dir) if resume else None
+    counts = {"games": 0, "positions": 0, "forward_positions": 0, "tokens_trained": 0, "reward_events": 0,
+              "seconds": 0.0}
+    ck_path = checkpoint.latest(run_dir) if resume else None
     if ck_path:
-        ck = torch.load(ck_path, weights_only=False)
+        ck = checkpoint.load(ck_path, kind="gpt")
         model.load_state_dict(ck["weights"])
         opt.load_state_dict(ck["optimizer"])
-        step, counts = ck["step"], ck["counts"]
-        rng.bit_generator.state = ck["rng"]
+        step, counts = ck["step"], ck["meta"]["counts"]
+        checkpoint.restore_rng(rng, ck["rng"])
         log(f"finetune: resumed {ck_path} at step {step}")
-    elif latest(run_dir):
+    elif checkpoint.latest(run_dir):
         raise ValueError(f"{run_dir} already has checkpoints: add --resume to continue, or choose --run-dir")
     snapshot = copy.deepcopy(model).eval()
-    pool = [build_opponent(s, tok, cfg.seed + i) for i, s in enumerate(cfg.opponents)]
+    pool = [build_opponent(s, tok, cfg.seed + i, make_opponent) for i, s in enumerate(cfg.opponents)]
+    os.makedirs(os.path.join(run_dir, "checkpoints"), exist_ok=True)
     metrics = open(os.path.join(run_dir, "metrics.jsonl"), "a")
     with open(os.path.join(run_dir, "config.json"), "w") as f:
         json.dump({"finetune": asdict(cfg), **init_info, "gpt": model.cfg.to_dict()}, f, indent=2)
 
+    flops_tok = model.flops_per_token()
+
     def save():
-        path = os.path.join(run_dir, "checkpoints", f"step_{step:08d}.pt")
-        torch.save({"kind": "gpt", "weights": model.state_dict(), "optimizer": opt.state_dict(), "step": step,
-                    "config": {**asdict(cfg), "data": init_info["data"]}, "gpt": model.cfg.to_dict(),
-                    "tokenizer": tok.describe(), "counts": counts, "rng": rng.bit_generator.state,
-                    "init": init_info}, path + ".tmp")
-        os.replace(path + ".tmp", path)
-        return path
+        return checkpoint.save(run_dir, step, kind="gpt", trainer="finetune", config=asdict(cfg),
+                               model=model.cfg.to_dict(), weights=model.state_dict(), optimizer=opt.state_dict(),
+                               rng=checkpoint.rng_state(rng), compute=compute_of(counts, flops_tok),
+                               meta={"tokenizer": tok.describe(), "init": init_info, "data": init_info["data"],
+                                     "counts": counts})
 
     def do_eval():
-        wins = evaluate(model, tok, cfg.eval_opponents, cfg.eval_games, cfg.seed + 7, counts, cfg.opening_plies)
+        wins = evaluate(model, tok, cfg.eval_opponents, cfg.eval_games, cfg.seed + 7, counts, cfg.opening_plies,
+                        make_opponent)
         m = {"step": step, "eval": wins, **counts}
         metrics.write(json.dumps(m) + "\n")
         metrics.flush()
@@ -385,6 +347,7 @@ def finetune(cfg, init, run_dir, resume=False, log=print, progress=True):
             adv = np.array([(-adv_black[b] if _mover_is_white(tok, hist_all[b], t) else adv_black[b])
                             if opponents[b] == "self" else adv_learner[b] for b, t, _ in dec_all])
             counts["games"] += G * S
+            counts["positions"] += sum(len(h) for h in hist_all)
             counts["reward_events"] += G * S
             model.train()
             for g in opt.param_groups:

@@ -1,10 +1,14 @@
 """The one config of ``arena train`` (AlphaZero on Ray). Loaded from YAML (``configs/*_az.yaml``),
 overridable with ``--set key=value``, printed at start, written to the run directory and saved in
-every checkpoint."""
+every checkpoint. The self-play search's settings are built from it in one place, :meth:`TrainConfig.search`."""
 
 from dataclasses import dataclass
 
-from agents.network import PRESETS
+from agents.alphazero.network import PRESETS
+from agents.search.mcts import SearchConfig
+from envs.go_kernels import SIZES as GO_SIZES
+
+BOARD_SIZES = {"othello": (4, 6, 8), "go": GO_SIZES}
 
 
 @dataclass(frozen=True)
@@ -99,6 +103,8 @@ class TrainConfig:
 
         if self.game not in ("othello", "go"):
             bad(f"game must be 'othello' or 'go', got {self.game!r}")
+        if self.size not in BOARD_SIZES[self.game]:
+            bad(f"{self.game} board size must be one of {', '.join(map(str, BOARD_SIZES[self.game]))}, got {self.size}")
         if self.network not in PRESETS:
             bad(f"unknown network preset {self.network!r}; choose one of {sorted(PRESETS)}")
         if self.permute_squares < -1:
@@ -123,3 +129,24 @@ class TrainConfig:
             bad(f"keep_checkpoints must be 0 (all) or more, got {self.keep_checkpoints}")
         if self.minutes <= 0 or self.lr <= 0:
             bad("minutes and lr must be positive")
+        self.search()  # a search setting out of range fails here, with SearchConfig's message
+
+    def search(self):
+        """The self-play search (Dirichlet noise only under the PUCT root; Gumbel explores by its own noise)."""
+        return SearchConfig(simulations=self.simulations, root=self.root, dirichlet_alpha=self.dirichlet_alpha,
+                            dirichlet_fraction=self.dirichlet_fraction if self.root == "puct" else 0.0)
+
+    def game_kwargs(self):
+        """Keywords for ``envs.core.make_batch``: Go's komi (None: the size's default)."""
+        return {"komi": None if self.komi < 0 else self.komi} if self.game == "go" else {}
+
+    @classmethod
+    def from_dict(cls, d):
+        """The config back from its checkpoint or JSON form (lists become the tuples the fields declare);
+        unknown keys are a one-line ``ValueError``."""
+        import dataclasses
+
+        known = {f.name for f in dataclasses.fields(cls)}
+        if set(d) - known:
+            raise ValueError(f"TrainConfig: unknown keys {sorted(set(d) - known)}")
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})

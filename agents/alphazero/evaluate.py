@@ -1,0 +1,96 @@
+"""A trained net's strength: loading it from a checkpoint, the search it plays with, the training
+gauntlets and gates, and ``arena eval`` (a checkpoint against fixed anchors with 95% intervals).
+
+    arena eval --ckpt runs/othello6_az --against greedy,mcts:200 --games 200
+"""
+
+import math
+
+from agents.alphazero.config import TrainConfig
+from agents.alphazero.network import new_net
+from agents.common import checkpoint
+from agents.players import MCTSAgent, is_baseline, make_baseline, play_match, wilson
+from agents.search.evaluators import TorchEvaluator
+
+
+def load_net(path, game=None, size=None):
+    """``(net, cfg, checkpoint)`` from an AlphaZero checkpoint (or a run directory: its newest), read
+    safely (agents.common.checkpoint). ``game``/``size``: insist on them. One-line ``ValueError``s."""
+    ck = checkpoint.load(path, kind="alphazero")
+    where = checkpoint.resolve(path)
+    try:
+        cfg = TrainConfig.from_dict(ck["config"])
+        net = new_net(cfg)
+        net.load_state_dict(ck["weights"])
+    except (TypeError, KeyError, RuntimeError, ValueError) as e:
+        raise ValueError(f"{where}: the weights do not fit the network its config names "
+                         f"({type(e).__name__}: {str(e).splitlines()[0][:200]})") from None
+    if game is not None and (cfg.game, cfg.size) != (game, size):
+        raise ValueError(f"{where} was trained on {cfg.game} {cfg.size}x{cfg.size}, not {game} {size}x{size}")
+    net.eval()
+    return net, cfg, ck
+
+
+def net_agent(net, simulations, seed=0):
+    """The trained network with a deterministic Gumbel search (no noise), as used in gauntlets."""
+    return MCTSAgent(TorchEvaluator(net), simulations=simulations, seed=seed, root="gumbel", gumbel_scale=0.0)
+
+
+def anchor_agent(spec, seed=0):
+    """A fixed opponent of the training gauntlets: a baseline spec (``random``, ``greedy``, ``mcts:N``)."""
+    if not is_baseline(spec):
+        raise ValueError(f"unknown anchor {spec!r}; use random, greedy or mcts:N")
+    return make_baseline(spec, seed=seed)
+
+
+def snapshot(cfg, net):
+    """A frozen copy of ``net`` in eval mode."""
+    copy = new_net(cfg)
+    copy.load_state_dict(net.state_dict())
+    return copy.eval()
+
+
+def gauntlet(cfg, net, step, earlier=None):
+    """The current net against every anchor, and against ``earlier`` (the net of the previous
+    gauntlet, as anchor ``previous``) when given; returns {anchor: score in [0, 1]}."""
+    eval_net = snapshot(cfg, net)
+    opponents = [(spec, anchor_agent(spec, seed=step + i)) for i, spec in enumerate(cfg.anchors)]
+    if earlier is not None:
+        opponents.append(("previous", net_agent(earlier, cfg.eval_simulations, seed=step - 1)))
+    out = {}
+    for i, (name, agent) in enumerate(opponents):
+        s = play_match(net_agent(eval_net, cfg.eval_simulations, seed=step + i), agent,
+                       cfg.game, cfg.size, cfg.eval_games, seed=cfg.seed + step + i, **cfg.game_kwargs())
+        out[name] = float((s + 1).mean() / 2)
+    return out
+
+
+def gate(cfg, net, best, step):
+    """Score of the candidate ``net`` against the ``best`` weights (the ones self-play uses)."""
+    s = play_match(net_agent(snapshot(cfg, net), cfg.eval_simulations, seed=step),
+                   net_agent(best, cfg.eval_simulations, seed=step + 1), cfg.game, cfg.size, cfg.gate_games,
+                   seed=cfg.seed + step, **cfg.game_kwargs())
+    return float((s + 1).mean() / 2)
+
+
+def elo_difference(score, games):
+    """Elo difference implied by a match score, clipped to what ``games`` games can show."""
+    p = min(max(score, 0.5 / games), 1 - 0.5 / games)
+    return 400.0 * math.log10(p / (1 - p))
+
+
+def evaluate(ckpt_path, against, games, simulations=32, seed=12345):
+    """{anchor: {"wins", "draws", "losses", "score", "ci95"}} for the checkpoint's net (Gumbel search,
+    no noise) against each anchor, colours alternating."""
+    net, cfg, ck = load_net(ckpt_path)
+    agents = [anchor_agent(spec, seed=seed + i) for i, spec in enumerate(against)]  # bad specs fail before play
+    out = {"checkpoint": checkpoint.resolve(ckpt_path), "step": ck["step"], "game": cfg.game, "size": cfg.size,
+           "simulations": simulations}
+    for i, (spec, anchor) in enumerate(zip(against, agents)):
+        s = play_match(net_agent(net, simulations, seed=seed + i), anchor, cfg.game, cfg.size, games,
+                       seed=seed + i, **cfg.game_kwargs())
+        w, d, l = int((s > 0).sum()), int((s == 0).sum()), int((s < 0).sum())
+        lo, hi = wilson(w + 0.5 * d, games)
+        out[spec] = {"wins": w, "draws": d, "losses": l, "score": round((w + 0.5 * d) / games, 3),
+                     "ci95": [round(lo, 3), round(hi, 3)]}
+    return out

@@ -1,0 +1,52 @@
+"""A tournament's results directory as files: ``tournament.json`` (its config, read by
+``TournamentConfig.from_results``) and ``games.jsonl``, one finished game per line, appended as each
+ends and read back on a resume, by ``arena ratings`` and ``arena view``, and as a transcript source."""
+
+import json
+import os
+
+from arena.tournament_config import TournamentConfig
+from envs.game import Game
+
+
+def read_games(out):
+    """Finished games from ``games.jsonl``; a torn last line (a killed run) is dropped and rewritten."""
+    path = os.path.join(out, "games.jsonl")
+    games = []
+    if not os.path.exists(path):
+        return games
+    with open(path) as f:
+        lines = f.read().split("\n")
+    good = []
+    for i, line in enumerate(lines):
+        if not line.strip():
+            continue
+        try:
+            games.append(json.loads(line))
+            good.append(line)
+        except json.JSONDecodeError:
+            if i < len(lines) - 2:
+                raise ValueError(f"{path}: line {i + 1} is not JSON (edit or remove it)") from None
+    if len(good) != sum(1 for line in lines if line.strip()):
+        tmp = path + ".tmp"
+        with open(tmp, "w") as f:
+            f.write("".join(g + "\n" for g in good))
+        os.replace(tmp, path)
+    return games
+
+
+def append_game(out, rec):
+    """Append one finished game and flush it to disk before the next begins."""
+    with open(os.path.join(out, "games.jsonl"), "a") as f:
+        f.write(json.dumps(rec) + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def tournament_games(path, game, size):
+    """The games of a results directory as lists of actions (passes included), for ``arena transcripts
+    --source tournament:DIR``; yields one list of them. Refused when the tournament is another game or size."""
+    cfg = TournamentConfig.from_results(path)
+    if (cfg.game, cfg.size) != (game, size):
+        raise ValueError(f"{path} holds {cfg.game} {cfg.size}x{cfg.size} games, not {game} {size}x{size}")
+    yield [Game(game, size).play_all(r["moves"]).history for r in read_games(path)]

@@ -37,6 +37,7 @@ bench: setup
 	$(BIN)/arena bench env
 	$(BIN)/arena bench mcts
 	$(BIN)/arena bench selfplay
+	$(BIN)/arena bench checkpoint
 
 tournament: setup
 	$(BIN)/arena tournament --config configs/tournament_othello8.yaml --out runs/tournament_othello8

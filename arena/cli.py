@@ -45,6 +45,12 @@ def cmd_bench_selfplay(args):
                 "--games-in-flight", str(args.games_in_flight), "--simulations", str(args.simulations)])
 
 
+def cmd_bench_checkpoint(args):
+    from benchmarks.checkpoint_load import main as bench_main
+
+    bench_main(["--seconds", str(args.seconds)])
+
+
 def cmd_eval(args):
     from agents.alphazero.evaluate import evaluate
 
@@ -277,6 +283,13 @@ def build_parser():
     bs.add_argument("--games-in-flight", type=int, default=128, help="games per worker (default 128)")
     bs.add_argument("--simulations", type=int, default=16, help="simulations per move (default 16)")
     bs.set_defaults(func=cmd_bench_selfplay)
+    bc = bsub.add_parser("checkpoint", help="checkpoint load time: our safe format vs safetensors + JSON",
+                         description="Load time of an 8x8 b6c64 AlphaZero checkpoint and a small GPT checkpoint "
+                                     "(with optimizer state) in our format (torch.load with weights_only=True) "
+                                     "and, when safetensors is installed, as safetensors plus a JSON sidecar, "
+                                     "measured in the same run. Prints JSON.")
+    bc.add_argument("--seconds", type=float, default=2.0, help="time per measurement (default 2)")
+    bc.set_defaults(func=cmd_bench_checkpoint)
     tr = sub.add_parser("train", help="AlphaZero self-play training on Ray (local by default)",
                         description="AlphaZero on Ray: self-play actors, a replay-buffer actor and a learner. "
                                     "With no --address a local Ray instance sized to the machine is started; "

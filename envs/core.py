@@ -345,6 +345,18 @@ class GoBatch(_PackedBatch):
 
 
 GAMES = {"othello": OthelloBatch, "go": GoBatch}
+BOARD_SIZES = {"othello": (4, 6, 8), "go": GK.SIZES}
+
+
+def check_board(game, size):
+    """A ``ValueError`` of one line unless ``game`` is known and ``size`` is one of its board sizes (a
+    config checks this before its run writes anything)."""
+    if game not in GAMES:
+        raise ValueError(f"unknown game {game!r}; choose one of {sorted(GAMES)}")
+    if size not in BOARD_SIZES[game]:
+        sizes = BOARD_SIZES[game]
+        shown = f"{sizes[0]} to {sizes[-1]}" if game == "go" else ", ".join(map(str, sizes))
+        raise ValueError(f"{game} board size must be {shown}, got {size}")
 
 
 def make_batch(game, batch_size=1, size=None, seed=0, **kwargs):

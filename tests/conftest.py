@@ -16,3 +16,13 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "slow" in item.keywords:
             item.add_marker(skip)
+
+
+def need(path, what, package):
+    """Skip a test whose outside tool (an engine, a browser) is missing, saying how to install it; under
+    ``CI=true`` fail instead, since CI installs them and a failed install must not pass silently."""
+    if path is None:
+        msg = f"{what} is not installed (apt-get install {package})"
+        if IN_CI:
+            pytest.fail(f"{msg}, and CI=true requires it")
+        pytest.skip(f"{msg}: test skipped")

@@ -70,6 +70,29 @@ def test_bench_mcts_quick():
         assert out[key]["python_puct_uniform"] > 0 and out[key]["ratio_rollouts_vs_python_puct"] > 0
 
 
+def test_bench_checkpoint_quick():
+    r = arena("bench", "checkpoint", "--seconds", "0.05")
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    for key in ("alphazero_b6c64_8x8", "gpt_small_8x8"):
+        assert out[key]["bytes"] > 0 and out[key]["ours_loads_per_s"] > 0
+
+
 def test_bench_mcts_bad_batches_is_one_line():
     r = arena("bench", "mcts", "--batches", "a,b")
     assert r.returncode == 2 and r.stderr.strip().startswith("arena: error:") and "Traceback" not in r.stderr
+
+
+def test_help_texts_show_percent_signs_once():
+    from arena.cli import build_parser
+
+    text = build_parser()._subparsers._group_actions[0].choices["eval"].format_help()
+    assert "95%" in text and "95%%" not in text
+
+
+def test_a_bad_board_size_leaves_no_run_directory(tmp_path):
+    for cmd in (["train", "--config", "configs/othello6_az.yaml"], ["finetune", "--init", "none"]):
+        run = tmp_path / cmd[0]
+        r = arena(*cmd, "--set", "size=7", "--run-dir", str(run))
+        assert r.returncode == 2 and r.stderr.strip().startswith("arena: error:") and "size" in r.stderr, r.stderr
+        assert r.stderr.count("\n") == 1 and not run.exists()

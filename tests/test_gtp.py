@@ -12,6 +12,7 @@ from arena.driver import play_game
 from arena.gtp_server import GTPServer
 from arena.specs import make_agent
 from envs.game import Game
+from tests.conftest import need
 
 HERE = os.path.dirname(__file__)
 FAKE = f"{sys.executable} {os.path.join(HERE, 'fake_gtp.py')}"
@@ -317,8 +318,8 @@ def result_str(m):
     return "0" if m == 0 else f"{'B' if m > 0 else 'W'}+{abs(m):g}"
 
 
-@pytest.mark.skipif(GNUGO is None, reason="GNU Go is not installed (apt-get install gnugo): real-engine test skipped")
 def test_random_through_our_gtp_server_against_gnugo():
+    need(GNUGO, "GNU Go", "gnugo")
     ours = f"gtp:{OURS} --game go --size 9 --agent random --seed 3"
     gnu = f"gtp:{GNUGO} --mode gtp --level 1 --chinese-rules --capture-all-dead --seed 1"
     for k in range(2):
@@ -337,8 +338,8 @@ def test_random_through_our_gtp_server_against_gnugo():
         w.close()
 
 
-@pytest.mark.skipif(RHINO is None, reason="gtp-rhino is not installed (apt-get install grhino): real-engine test skipped")
 def test_random_through_our_gtp_server_against_gtp_rhino():
+    need(RHINO, "gtp-rhino", "grhino")
     ours = f"gtp:{OURS} --game othello --agent random --seed 4"
     rhino = f"gtp:{RHINO} -l 1"
     for k in range(4):
@@ -354,8 +355,8 @@ def test_random_through_our_gtp_server_against_gtp_rhino():
         w.close()
 
 
-@pytest.mark.skipif(GNUGO is None, reason="GNU Go is not installed (apt-get install gnugo): real-engine test skipped")
 def test_engine_gets_our_komi_even_by_default():
+    need(GNUGO, "GNU Go", "gnugo")
     for komi, want in ((None, "7.5"), (5.5, "5.5")):  # GNU Go's own default is not ours
         a = make_agent(f"gtp:{GNUGO} --mode gtp", "go", 9, komi)
         a.check()

@@ -19,6 +19,7 @@ from arena.results import read_games
 from arena.tournament import make_openings, run_tournament, schedule
 from arena.tournament_config import TournamentConfig
 from envs.game import Game
+from tests.conftest import need
 
 SMALL = TournamentConfig(game="othello", size=6, players=("random=random", "greedy=greedy", "m20=mcts:rollouts=20"),
                          games=4, workers=0, seed=3)
@@ -212,6 +213,20 @@ def test_rerun_with_another_config_is_refused_and_new_players_are_added(tmp_path
     assert len(read_games(out)) == 24 and {r["player"] for r in rep["rows"]} == {"random", "greedy", "m20", "m5"}
 
 
+def test_a_typo_in_a_spec_writes_nothing_and_the_corrected_command_runs(tmp_path):
+    out = tmp_path / "t"
+    typo = dataclasses.replace(SMALL, players=("random=random", "greedy=greedy", "m20=mcst:20"))
+    with pytest.raises(ValueError, match="unknown agent spec 'mcst:20'"):
+        run_tournament(typo, str(out), progress=False, log=quiet)
+    assert not out.exists()
+    out.mkdir()  # an existing, empty --out is left as it was too
+    with pytest.raises(ValueError, match="unknown agent spec"):
+        run_tournament(typo, str(out), progress=False, log=quiet)
+    assert os.listdir(out) == []
+    rep = run_tournament(SMALL, str(out), progress=False, log=quiet)
+    assert rep["games"] == len(read_games(str(out))) > 0
+
+
 def test_forfeits_are_recorded_and_the_tournament_goes_on(tmp_path):
     fake = f"{sys.executable} {os.path.join(os.path.dirname(__file__), 'fake_gtp.py')} crash"
     cfg = dataclasses.replace(SMALL, players=("random=random", f"broken=gtp:{fake}"), games=4)
@@ -268,8 +283,8 @@ def test_cli_tournament_ratings_and_view(tmp_path):
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
 
 
-@pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (apt-get install chromium): viewer test skipped")
 def test_viewer_draws_the_recorded_position_in_headless_chromium(tmp_path):
+    need(CHROMIUM, "Chromium", "chromium")
     out = str(tmp_path / "v")
     run_tournament(dataclasses.replace(SMALL, games=2), out, progress=False, log=quiet)
     from arena.records import game_order

@@ -9,6 +9,9 @@ import sys
 import threading
 import time
 
+import numpy as np
+import torch
+
 from agents.common import checkpoint
 
 TINY = ["size=4", "games_in_flight=8", "simulations=4", "cheap_simulations=2", "min_replay=60", "batch_size=32",
@@ -33,7 +36,7 @@ def newest_step(run_dir):
 
 
 def test_train_runs_and_writes_everything(tmp_path):
-    p = arena_train(tmp_path, "minutes=0.4", "eval_every=20", "eval_games=4", "anchors=random,greedy",
+    p = arena_train(tmp_path, "minutes=5", "max_steps=40", "eval_every=20", "eval_games=4", "anchors=random,greedy",
                     "eval_simulations=4", "gating=gate", "gate_games=4", "optimizer=sgd")
     out, _ = p.communicate(timeout=300)
     assert p.returncode == 0, out
@@ -54,9 +57,25 @@ def test_train_runs_and_writes_everything(tmp_path):
     assert any("compute" in x for x in lines)
     assert (tmp_path / "replay.npz").exists()
     # A second run into the same directory without --resume is refused with one line.
-    r = arena_train(tmp_path, "minutes=0.1")
+    r = arena_train(tmp_path, "minutes=5")
     out, _ = r.communicate(timeout=120)
     assert r.returncode == 2 and out.strip().startswith("arena: error:") and "--resume" in out
+
+
+def same_state(a, b, path=""):
+    """Exact equality of nested checkpoint state: dicts, lists, tensors, numbers."""
+    if isinstance(a, torch.Tensor):
+        assert isinstance(b, torch.Tensor) and a.dtype == b.dtype and torch.equal(a, b), path
+    elif isinstance(a, dict):
+        assert isinstance(b, dict) and set(a) == set(b), (path, set(a) ^ set(b))
+        for k in a:
+            same_state(a[k], b[k], f"{path}.{k}")
+    elif isinstance(a, (list, tuple)):
+        assert len(a) == len(b), path
+        for i, (x, y) in enumerate(zip(a, b)):
+            same_state(x, y, f"{path}[{i}]")
+    else:
+        assert a == b, (path, a, b)
 
 
 def test_sigkill_then_resume_continues(tmp_path):
@@ -70,16 +89,38 @@ def test_sigkill_then_resume_continues(tmp_path):
     assert killed_at >= 20
     from agents.alphazero.replay import ReplayBuffer
 
-    before = ReplayBuffer.load(tmp_path / "replay.npz").added
-    newest = lambda: checkpoint.load(tmp_path)  # noqa: E731
-    compute_before = newest()["compute"]
-    r = arena_train(tmp_path, "minutes=0.3", resume=True)
+    saved = checkpoint.load(tmp_path)
+    buf = ReplayBuffer.load(tmp_path / "replay.npz")
+    # A resume that may take no learner step re-saves exactly the state it restored: weights, optimizer,
+    # both RNG states, the step and the compute totals (but for the seconds it spent starting up).
+    r = arena_train(tmp_path, f"max_steps={killed_at}", "minutes=1", resume=True)
     out, _ = r.communicate(timeout=300)
     assert r.returncode == 0, out
     assert f"at learner step {killed_at}" in out
-    assert newest_step(tmp_path) > killed_at
+    again = checkpoint.load(tmp_path)
+    assert again["step"] == killed_at
+    for key in ("weights", "optimizer", "rng", "model"):
+        same_state(saved[key], again[key], key)
+    assert {k: v for k, v in again["compute"].items() if k != "seconds"} == \
+        {k: v for k, v in saved["compute"].items() if k != "seconds"}
+    assert saved["compute"]["seconds"] <= again["compute"]["seconds"] < saved["compute"]["seconds"] + 60
+    # The replay buffer came back whole: every stored position, policy target and value, and its counters
+    # (workers may have added games since, after the old ones).
+    buf2 = ReplayBuffer.load(tmp_path / "replay.npz")
+    n = buf.size
+    assert n > 0 and buf2.size >= n and buf2.added - buf.added == buf2.size - n and buf2.games >= buf.games
+    assert np.array_equal(buf2.obs[:n], buf.obs[:n]) and np.array_equal(buf2.policy[:n], buf.policy[:n])
+    assert np.array_equal(buf2.value[:n], buf.value[:n]) and buf2.next == (buf.next + buf2.size - n) % buf.capacity
+    # And a resume with time to spare trains on from there.
+    before = ReplayBuffer.load(tmp_path / "replay.npz").added
+    compute_before = checkpoint.load(tmp_path)["compute"]
+    r = arena_train(tmp_path, "minutes=5", f"max_steps={killed_at + 10}", resume=True)
+    out, _ = r.communicate(timeout=300)
+    assert r.returncode == 0, out
+    assert f"at learner step {killed_at}" in out
+    assert newest_step(tmp_path) == killed_at + 10
     assert ReplayBuffer.load(tmp_path / "replay.npz").added > before
-    after = newest()["compute"]  # totals carry over the resume
+    after = checkpoint.load(tmp_path)["compute"]  # totals carry over the resume
     assert after["trained"] > compute_before["trained"] > 0
     assert after["forward_passes"] > compute_before["forward_passes"]
 
@@ -91,7 +132,7 @@ def test_a_killed_selfplay_actor_is_restarted(tmp_path):
     from agents.alphazero.train import train
     from agents.alphazero.config import TrainConfig
 
-    cfg = load_config(TrainConfig, "configs/othello6_az.yaml", TINY + ["minutes=0.8"])
+    cfg = load_config(TrainConfig, "configs/othello6_az.yaml", TINY + ["minutes=1.5"])
     lines = []
     result = {}
     t = threading.Thread(target=lambda: result.update(out=train(cfg, str(tmp_path), log=lines.append)))
@@ -108,6 +149,11 @@ def test_a_killed_selfplay_actor_is_restarted(tmp_path):
         if ray.is_initialized():
             ray.shutdown()
     assert any("worker 0 failed" in x for x in lines[killed:])
-    games = [int(x.split("games=")[1].split()[0]) for x in lines if x.startswith("step=")]
-    assert games[-1] > games[0]  # self-play went on after the restart
+    reports = [(i, x) for i, x in enumerate(lines) if x.startswith("self-play worker 0 (pid ")]
+    pid = lambda x: int(x.split("(pid ")[1].split(")")[0])  # noqa: E731
+    first = [pid(x) for i, x in reports if i < killed]
+    later = [(pid(x), int(x.split("delivered ")[1].split()[0])) for i, x in reports if i >= killed]
+    assert first and later, lines
+    # A new process (another pid) delivered games after the kill.
+    assert all(p != first[-1] for p, _ in later) and all(n > 0 for _, n in later)
     assert result["out"][1] > 0

@@ -6,9 +6,7 @@ from dataclasses import dataclass
 
 from agents.alphazero.network import PRESETS
 from agents.search.mcts import SearchConfig
-from envs.go_kernels import SIZES as GO_SIZES
-
-BOARD_SIZES = {"othello": (4, 6, 8), "go": GO_SIZES}
+from envs.core import check_board
 
 
 @dataclass(frozen=True)
@@ -103,8 +101,10 @@ class TrainConfig:
 
         if self.game not in ("othello", "go"):
             bad(f"game must be 'othello' or 'go', got {self.game!r}")
-        if self.size not in BOARD_SIZES[self.game]:
-            bad(f"{self.game} board size must be one of {', '.join(map(str, BOARD_SIZES[self.game]))}, got {self.size}")
+        try:
+            check_board(self.game, self.size)
+        except ValueError as e:
+            bad(str(e))
         if self.network not in PRESETS:
             bad(f"unknown network preset {self.network!r}; choose one of {sorted(PRESETS)}")
         if self.permute_squares < -1:

@@ -4,6 +4,7 @@ gauntlets and gates, and ``arena eval`` (a checkpoint against fixed anchors with
     arena eval --ckpt runs/othello6_az --against greedy,mcts:200 --games 200
 """
 
+import copy
 import math
 
 from agents.alphazero.config import TrainConfig
@@ -44,10 +45,9 @@ def anchor_agent(spec, seed=0):
 
 
 def snapshot(cfg, net):
-    """A frozen copy of ``net`` in eval mode."""
-    copy = new_net(cfg)
-    copy.load_state_dict(net.state_dict())
-    return copy.eval()
+    """A frozen copy of ``net`` in eval mode (a deep copy: building a new net would draw from torch's
+    RNG, and a resumed run must draw exactly what the uninterrupted one would)."""
+    return copy.deepcopy(net).eval()
 
 
 def gauntlet(cfg, net, step, earlier=None):

@@ -134,10 +134,28 @@ def train(cfg, run_dir, address=None, resume=False, log=print):
     earlier = None  # the net of the previous gauntlet: an anchor that moves with training
     elo = {}
     start = time.time()
-    at_start = dict(compute)  # this process's rates are measured from here
+    at_start, at_start_step = dict(compute), step  # this process's rates are measured from here
     last_tick, losses = time.time(), []
     stats = ray.get(replay.stats.remote())
     pids = {}  # worker index -> the pid of the process that reported last
+
+    def progress():
+        """One progress line: to the log, to metrics.jsonl (with the compute totals) and TensorBoard."""
+        el = max(time.time() - start, 1e-9)
+        loss = {k: float(np.mean([x[k] for x in losses])) for k in losses[0]} if losses else {}
+        games = compute["reward_events"] - at_start["reward_events"]
+        positions = compute["positions"] - at_start["positions"]
+        line = {"step": step, "minutes": round(el / 60, 2), "games": games, "positions": positions,
+                "games_per_s": round(games / el, 2), "positions_per_s": round(positions / el, 1),
+                "steps_per_s": round((step - at_start_step) / el, 2), "replay": stats["size"], **loss}
+        metrics.write(json.dumps({**line, "compute": totals()}) + "\n")
+        metrics.flush()
+        if board:
+            for k, v in line.items():
+                board.add_scalar(f"train/{k}", v, step)
+        if elo:
+            line["elo"] = ",".join(f"{k}{v:+d}" for k, v in elo.items())
+        log(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in line.items()))
     try:
         while not stop["flag"] and time.time() - start < cfg.minutes * 60 and not (cfg.max_steps and step >= cfg.max_steps):
             ready, _ = ray.wait(list(pending), timeout=0)
@@ -190,25 +208,12 @@ def train(cfg, run_dir, address=None, resume=False, log=print):
                     + (f"; gate {row['gate_score']:.0%} {'promoted' if row['promoted'] else 'kept'}"
                        if cfg.gating == "gate" else ""))
             if time.time() - last_tick > 10:
-                el = time.time() - start
-                loss = {k: float(np.mean([x[k] for x in losses])) for k in losses[0]} if losses else {}
-                games = compute["reward_events"] - at_start["reward_events"]
-                positions = compute["positions"] - at_start["positions"]
-                line = {"step": step, "minutes": round(el / 60, 2), "games": games, "positions": positions,
-                        "games_per_s": round(games / el, 2), "positions_per_s": round(positions / el, 1),
-                        "steps_per_s": round(step / el, 2), "replay": stats["size"], **loss}
-                metrics.write(json.dumps({**line, "compute": totals()}) + "\n")
-                metrics.flush()
-                if board:
-                    for k, v in line.items():
-                        board.add_scalar(f"train/{k}", v, step)
-                if elo:
-                    line["elo"] = ",".join(f"{k}{v:+d}" for k, v in elo.items())
-                log(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in line.items()))
+                progress()
                 last_tick, losses = time.time(), []
     finally:
         for s, h in old_handlers.items():
             signal.signal(s, h)
+        progress()  # the run's last figures, however short it was
         if step > 0:
             path = save_checkpoint(run_dir, net, opt, step, cfg, rng, totals())
             ray.get(replay.save.remote(replay_path))

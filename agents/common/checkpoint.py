@@ -15,7 +15,7 @@ tensors), read back with ``torch.load(weights_only=True)``, whose unpickler rebu
 
 A model file can therefore never run code when it is loaded: a file with a pickled object in it (a
 ``__reduce__`` payload, or a layout written before version 2, which pickled configs freely) is refused
-with one line, and nothing in it runs. ``arena convert-checkpoint`` (``agents.common.convert``) turns
+with one line, and nothing in it runs. ``arena convert-checkpoint`` (``arena.convert``) turns
 trusted files of the earlier layout into this one.
 """
 

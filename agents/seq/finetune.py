@@ -37,7 +37,7 @@ from agents.seq.gpt import GPT, PRESETS, GPTConfig
 from agents.seq.legal import replay_prefixes
 from agents.seq.load import checkpoint_data, checkpoint_tokenizer, load_gpt
 from agents.seq.tokenizer import Tokenizer, is_move
-from envs.core import make_batch
+from envs.core import check_board, make_batch
 
 
 @dataclass(frozen=True)
@@ -87,8 +87,7 @@ class FinetuneConfig:
     """Seeds openings, sampling and the pool."""
 
     def __post_init__(self):
-        if self.game not in ("othello", "go"):
-            raise ValueError(f"game must be 'othello' or 'go', got {self.game!r}")
+        check_board(self.game, self.size)
         if self.preset not in PRESETS:
             raise ValueError(f"preset must be one of {', '.join(PRESETS)}")
         if self.group_size < 2:

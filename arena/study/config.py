@@ -1,4 +1,4 @@
-"""The one config of ``arena study`` (issue 7's comparison). Loaded from YAML (``configs/study_*.yaml``),
+"""The one config of ``arena study`` (the comparison of pretraining + RL with AlphaZero). Loaded from YAML (``configs/study_*.yaml``),
 overridable with ``--set key=value``, written to the study directory (``study.json``) and checked on resume.
 
 The arms, what each trains, and from what (``DEPENDS``):
@@ -45,6 +45,10 @@ class StudyConfig:
     """The matched wall-clock budget of an arm: AlphaZero, pretraining + RL, RL from scratch."""
     pretrain_share: float = 0.5
     """The share of ``minutes`` a pretrained arm spends pretraining; its RL arm gets the rest."""
+    max_steps: int = 0
+    """0: an arm ends when its wall-clock budget is spent (equal compute). N > 0: it also ends after N of its
+    own steps (learner, pretraining or RL steps), whichever comes first: a count that a busy machine cannot
+    change, for tests and for step-matched comparisons."""
     random_games: int = 200_000
     """Uniformly random games generated for ``seq_random`` (cheap: Numba, seconds)."""
     expert_games: int = 3_000
@@ -107,6 +111,8 @@ class StudyConfig:
                 bad(f"{k} must be at least 1, got {getattr(self, k)}")
         if self.games % 2:
             bad(f"games must be even (each opening is played with both colours), got {self.games}")
+        if self.max_steps < 0:
+            bad(f"max_steps must be 0 (budget only) or more, got {self.max_steps}")
         if self.az_sims < 1 or not 0 < self.target_win_rate <= 1 or self.workers < 0:
             bad("az_sims must be >= 1, target_win_rate in (0, 1] and workers >= 0")
         if not self.anchors:

@@ -89,25 +89,38 @@ class Study:
             perm = ["--permute", c.permute_seed] if key == "random_permuted" else []
             return cli(*base, "--games", c.random_games, *perm)
         budget = [f"minutes={minutes:.3f}", f"seed={c.seed}"]
+        steps = [f"max_steps={c.max_steps}"] if c.max_steps else []
         if kind == "az":
             perm = [f"permute_squares={c.permute_seed}"] if name == "az_permuted" else []
             return cli("train", "--config", c.az_config, "--run-dir", self.arm_dir(name), "--resume",
-                       *sets([f"game={c.game}", f"size={n}", *c.az_set, *budget, "keep_checkpoints=0", *perm]))
+                       *sets([f"game={c.game}", f"size={n}", *c.az_set, *budget, *steps, "keep_checkpoints=0", *perm]))
         if kind == "pretrain":
             data = self.data[{"seq_random": "random", "seq_random_permuted": "random_permuted",
                               "seq_expert": "expert"}[name]]
             return cli("pretrain", "--config", c.pretrain_config, "--run-dir", self.arm_dir(name), "--resume",
-                       *sets([*c.pretrain_set, f"data={data}", *budget, "keep_checkpoints=0", f"threads={c.threads}"]))
+                       *sets([*c.pretrain_set, f"data={data}", *budget, *steps, "keep_checkpoints=0",
+                              f"threads={c.threads}"]))
         init = "none" if name == "rl_scratch" else self.arm_dir("seq_" + name[len("rl_"):])
-        # The budget, not the config's step count, ends an RL arm; from scratch it is the pretrained arms' GPT.
+        # The budget (or max_steps), not the config's step count, ends an RL arm; from scratch it is the
+        # pretrained arms' GPT.
         return cli("finetune", "--config", c.finetune_config, "--init", init, "--run-dir", self.arm_dir(name),
                    "--resume", *sets([f"game={c.game}", f"size={n}", f"preset={self.preset()}", *c.finetune_set,
-                                      *budget, "steps=100000000", f"threads={c.threads}"]))
+                                      *budget, f"steps={c.max_steps or 100000000}", f"threads={c.threads}"]))
 
     def spent_minutes(self, arm):
         """Wall-clock minutes an arm's newest checkpoint has trained (0 without one)."""
         path = checkpoint.latest(self.arm_dir(arm))
         return 0.0 if path is None else checkpoint.load(path)["compute"]["seconds"] / 60
+
+    def left_minutes(self, arm):
+        """What is left of an arm's budget: 0 once it is spent or the arm has taken ``max_steps`` steps."""
+        path = checkpoint.latest(self.arm_dir(arm))
+        if path is None:
+            return self.cfg.budget(arm)
+        ck = checkpoint.load(path)
+        if self.cfg.max_steps and ck["step"] >= self.cfg.max_steps:
+            return 0.0
+        return self.cfg.budget(arm) - ck["compute"]["seconds"] / 60
 
 
 # -- running -------------------------------------------------------------------------------------------
@@ -180,7 +193,7 @@ def run_study(cfg, out, log=print, command=None):
                     shutil.rmtree(path)  # an unfinished dataset (the manifest is written last): make it again
                 left = None
             else:
-                left = cfg.budget(name) - study.spent_minutes(name)
+                left = study.left_minutes(name)
             cmd = study.command(name, kind, max(left or 0, 0))
             ran = left is None or left > DONE_MINUTES
             logf = os.path.join(out, "logs", f"{name}.log")

@@ -202,6 +202,25 @@ def make_baseline(spec, seed=0, forms=BASELINE_FORMS):
 
 # -- matches ------------------------------------------------------------------------------------------------
 
+def random_openings(game, size, n, plies, rng, seed=0, **game_kwargs):
+    """``n`` random openings of ``plies`` uniformly random legal moves (Go: no passes while a board move
+    exists), drawn with ``rng``: ``(moves, batch)``, the actions of each (a game that ends early keeps
+    fewer) and the ``envs.core`` batch of the positions they reach. Tournaments and GRPO open with them."""
+    g = make_batch(game, n, size, seed=seed, **game_kwargs)
+    moves = [[] for _ in range(n)]
+    for _ in range(plies):
+        mask = g.legal_mask()
+        if game == "go":
+            mask[:, -1] &= ~mask[:, :-1].any(axis=1)  # no passes in an opening
+        act = np.array([rng.choice(np.flatnonzero(m)) if m.any() else -1 for m in mask], np.int64)
+        live = ~g.terminal
+        act[~live] = -1
+        g.step_where(live, act)  # finished games take no action
+        for b in np.flatnonzero(live):
+            moves[b].append(int(act[b]))
+    return moves, g
+
+
 def play_match(a, b, game, size, games, seed=0, **game_kwargs):
     """Play ``games`` games at once, ``a`` black in the even games and white in the odd ones; returns
     ``a``'s score per game, ``float[games]`` (+1 win, 0 draw, -1 loss). Both agents act on batches."""

@@ -13,7 +13,6 @@ seed derived from the config's seed and that id, so the same config replays the 
 order or the number of workers (external engines are as deterministic as their own flags make them).
 """
 
-import json
 import os
 import zlib
 from dataclasses import asdict
@@ -23,6 +22,7 @@ import torch
 from tqdm import tqdm
 
 from agents.common.files import read_json, write_json
+from agents.players import random_openings
 from agents.search.evaluators import RolloutEvaluator
 from agents.search.mcts import MCTS, SearchConfig
 from arena.driver import play_game
@@ -30,7 +30,6 @@ from arena.report import write_outputs
 from arena.results import append_game, read_games
 from arena.specs import make_agent
 from arena.tournament_config import TournamentConfig
-from envs.core import make_batch
 
 _AGENTS = {}  # per process (the driver or a Ray worker): agents are built once and reset per game
 
@@ -44,18 +43,7 @@ def make_openings(cfg, candidates_per_opening=4, simulations=1000):
         return []
     rng = np.random.default_rng([cfg.seed, 0x0BE2])
     want = cfg.openings * candidates_per_opening
-    g = make_batch(cfg.game, want, cfg.size, seed=cfg.seed, **_komi(cfg))
-    moves = [[] for _ in range(want)]
-    for _ in range(cfg.opening_plies):
-        mask = g.legal_mask()
-        if cfg.game == "go":
-            mask[:, -1] &= ~mask[:, :-1].any(axis=1)  # no passes in an opening
-        acts = np.array([rng.choice(np.flatnonzero(m)) if m.any() else -1 for m in mask])
-        live = ~g.terminal
-        for b in np.flatnonzero(live):
-            moves[b].append(int(acts[b]))
-        acts[~live] = -1
-        g.step(acts)
+    moves, g = random_openings(cfg.game, cfg.size, want, cfg.opening_plies, rng, seed=cfg.seed, **_komi(cfg))
     seen, keep = set(), []
     for b in range(want):
         key = tuple(moves[b])

@@ -17,7 +17,6 @@ import platform
 import sys
 import time
 
-import numpy as np
 
 from agents.search.evaluators import Evaluator, RolloutEvaluator, TorchEvaluator, UniformEvaluator
 from agents.search.mcts import MCTS

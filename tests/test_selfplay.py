@@ -149,3 +149,181 @@ def test_torch_evaluator_counts_forward_positions():
     ev.evaluate(np.zeros((5, 3, 4, 4), np.float32), np.ones((5, 17), bool), None)
     ev.evaluate(np.zeros((2, 3, 4, 4), np.float32), np.ones((2, 17), bool), None)
     assert ev.forward_positions == 7
+
+
+# -- known answers: value targets and the learner step ------------------------------------------------------
+
+def _record(to_play, result, moves=None):
+    from agents.alphazero.selfplay import GameRecord
+
+    T = len(to_play)
+    return GameRecord(obs=np.zeros((T, 3, 4, 4), np.uint8), policy=np.full((T, 17), 1 / 17, np.float32),
+                      to_play=np.array(to_play, np.int8), full=np.ones(T, bool), result=float(result),
+                      resigned=False, false_resign=False,
+                      moves=np.array(moves if moves is not None else [0] * T, np.int64))
+
+
+def test_value_targets_known_answer_from_each_movers_view():
+    # Seven plies, black first, with two forced white passes (action 16 on 4x4). Players alternate every
+    # ply, passes included: black moves at plies 0, 2, 4, 6 and white at 1, 3, 5 whatever was played.
+    to_play = [0, 1, 0, 1, 0, 1, 0]
+    moves = [1, 2, 3, 16, 8, 16, 14]  # white passes at ply 3, then again at ply 5
+    black_wins = _record(to_play, +1.0, moves).value_targets()
+    assert black_wins.dtype == np.float32
+    assert black_wins.tolist() == [1.0, -1.0, 1.0, -1.0, 1.0, -1.0, 1.0]
+    white_wins = _record(to_play, -1.0, moves).value_targets()
+    assert white_wins.tolist() == [-1.0, 1.0, -1.0, 1.0, -1.0, 1.0, -1.0]
+    assert _record(to_play, 0.0, moves).value_targets().tolist() == [0.0] * 7
+    # An even-length game ending on white's move: the last target is white's view.
+    assert _record([0, 1, 0, 1], -1.0).value_targets().tolist() == [-1.0, 1.0, -1.0, 1.0]
+    # The target follows to_play, not the index (a record whose first mover is white).
+    assert _record([1, 0, 1], +1.0).value_targets().tolist() == [-1.0, 1.0, -1.0]
+
+
+def _random_finished_game(size, seed):
+    from envs.game import Game
+
+    rng = np.random.default_rng(seed)
+    g = Game("othello", size)
+    movers = []
+    while not g.terminal:
+        movers.append(g.to_play)
+        g.play(int(rng.choice(g.legal_actions())))
+    return g, movers
+
+
+def test_value_targets_of_real_games_match_the_final_disc_count():
+    """Random 6x6 games played to the end: the target of every ply is +1 when its mover ends with more
+    discs, -1 with fewer, 0 level, counted from the final board (independently of reward())."""
+    seen = set()
+    for seed in range(40):
+        g, movers = _random_finished_game(6, seed)
+        n = g.size * g.size
+        to_play = [i % 2 for i in range(len(g.history))]
+        assert movers == to_play  # players alternate every ply, passes included
+        cells = g.cells()
+        black, white = int((cells == 1).sum()), int((cells == -1).sum())
+        result = float(np.sign(black - white))
+        assert g.reward() == result
+        rec = _record(to_play, result, g.history)
+        mine = np.array([black if p == 0 else white for p in to_play])
+        theirs = np.array([white if p == 0 else black for p in to_play])
+        assert rec.value_targets().tolist() == np.sign(mine - theirs).astype(np.float32).tolist()
+        seen.add(result)
+        if n in g.history[:-1]:
+            seen.add("pass")
+        if {1.0, -1.0, "pass"} <= seen:
+            break
+    assert {1.0, -1.0, "pass"} <= seen  # both winners and a mid-game pass were covered
+
+
+def test_selfplay_value_targets_match_the_final_disc_count():
+    sp = SelfPlay(TorchEvaluator(tiny_net()), "othello", 4, games_in_flight=4, seed=1,
+                  search=SearchConfig(simulations=4, root="gumbel"))
+    signs = set()
+    for rec in sp.play(8):
+        g = OthelloBatch(1, size=4)
+        for a in rec.moves:
+            g.step([a])
+        cells = g.cells(0)
+        black, white = int((cells == 1).sum()), int((cells == -1).sum())
+        mover = np.where(rec.to_play == 0, black - white, white - black)
+        assert rec.value_targets().tolist() == np.sign(mover).astype(np.float32).tolist()
+        assert rec.to_play.tolist() == [i % 2 for i in range(len(rec.moves))]
+        signs.add(float(np.sign(black - white)))
+    assert {1.0, -1.0} <= signs
+
+
+class _FixedSymmetries:
+    """An rng stand-in for augment: sample i gets symmetry ks[i]."""
+
+    def __init__(self, ks):
+        self.ks = np.asarray(ks)
+
+    def integers(self, low, high, size):
+        assert (low, high) == (0, symmetry.NUM_SYMMETRIES)
+        return self.ks[:size]
+
+
+def test_augment_known_answer_policy_moves_with_the_board():
+    n = 6
+    r, c = 0, 2  # off both axes and both diagonals: its 8 images are distinct
+    a = r * n + c
+    obs = np.zeros((8, 3, n, n), np.float32)
+    obs[:, 0, r, c] = 1.0
+    pol = np.zeros((8, n * n + 1), np.float32)
+    pol[:, a] = 0.75
+    pol[:, n * n] = 0.25  # pass
+    a_obs, a_pol = augment(obs, pol, _FixedSymmetries(range(8)))
+    # rot90 counter-clockwise sends (r, c) to (n-1-c, r); the mirror then sends (i, j) to (i, n-1-j).
+    expect = {}
+    rr, cc = r, c
+    for k in range(4):
+        expect[k] = (rr, cc)
+        expect[k + 4] = (rr, n - 1 - cc)
+        rr, cc = n - 1 - cc, rr
+    for k in range(8):
+        er, ec = expect[k]
+        assert a_obs[k, 0, er, ec] == 1.0 and a_obs[k].sum() == 1.0, k
+        assert a_pol[k, er * n + ec] == 0.75 and a_pol[k, n * n] == 0.25 and a_pol[k].sum() == 1.0, k
+    assert len({expect[k] for k in range(8)}) == 8
+
+
+def _asymmetric_positions(count, size=6, seed=0):
+    """Observations of distinct positions none of which is a symmetry image of itself or of another, each
+    with one legal move chosen as its policy target (so augment's targets are consistent)."""
+    g = OthelloBatch(64, size=size, seed=seed)
+    for _ in range(4):
+        g.step(g.random_actions())
+    obs, legal = g.observation(), g.legal_mask()
+    keep, seen = [], set()
+    for b in range(64):
+        images = [symmetry.apply_board(obs[b], k).tobytes() for k in range(8)]
+        if len(set(images)) < 8 or seen & set(images) or not legal[b, :-1].any():
+            continue
+        seen |= set(images)
+        keep.append(b)
+        if len(keep) == count:
+            break
+    assert len(keep) == count
+    obs, legal = obs[keep], legal[keep]
+    rng = np.random.default_rng(seed)
+    pol = np.zeros((count, size * size + 1), np.float32)
+    for i in range(count):
+        pol[i, rng.choice(np.flatnonzero(legal[i, :-1]))] = 1.0
+    return obs, pol
+
+
+def test_train_step_fits_known_targets_and_value_sign_matters():
+    """Eight asymmetric positions with one-hot policy targets and +-1 value targets: repeated train_steps
+    on the batch (random symmetries included) drive both losses down, the policy head learns the target
+    moves and the value head the targets' signs; with the value targets negated it learns the opposite."""
+    count = 8
+    obs, pol = _asymmetric_positions(count)
+    z = np.where(np.arange(count) % 2 == 0, 1.0, -1.0).astype(np.float32)
+
+    def fit(value):
+        torch.manual_seed(0)
+        net = PolicyValueNet(3, 6, blocks=1, channels=16)
+        opt = torch.optim.Adam(net.parameters(), lr=1e-2)
+        rng = np.random.default_rng(0)
+        first = train_step(net, opt, obs, pol, value, rng)
+        hist = [train_step(net, opt, obs, pol, value, rng) for _ in range(150)]
+        last = {k: float(np.mean([h[k] for h in hist[-10:]])) for k in first}
+        assert all(abs(h["loss"] - h["policy_loss"] - h["value_loss"]) < 1e-4 for h in hist)
+        with torch.no_grad():  # batch statistics, on the unaugmented positions
+            logits, v = net(torch.from_numpy(obs))
+        return first, last, logits.numpy(), v.numpy()
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # a tiny net: one thread is faster, and immune to a busy machine
+    try:
+        fits = [(target, *fit(target)) for target in (z, -z)]
+    finally:
+        torch.set_num_threads(threads)
+    for target, first, last, logits, v in fits:
+        assert first["value_loss"] > 0.5 and first["policy_loss"] > 3.0  # untrained: v near 0, uniform policy
+        assert last["policy_loss"] < 0.2 * first["policy_loss"], (first, last)
+        assert last["value_loss"] < 0.3 * first["value_loss"], (first, last)
+        assert (logits.argmax(1) == pol.argmax(1)).all()  # the policy head learned the target moves
+        assert (np.sign(v) == target).all(), (target, v)  # and the value head the targets' direction

@@ -466,3 +466,188 @@ def test_selfplay_source_plays_a_runs_net(tmp_path):
         assert Game("othello", 6).play_all(acts[i, : lens[i]].tolist()).terminal
     with pytest.raises(ValueError, match="was trained on othello 6x6, not othello 8x8"):
         list(selfplay_games(str(tmp_path / "run"), "othello", 8, 2, seed=1))
+
+
+# -- known answers: legal-move error, probe labels, GRPO's KL term ----------------------------------------------
+
+def _replayed_legal_ids(tok, row):
+    """``list[set]``: the legal ids after each prefix ``row[:t+1]``, by replaying the row with Game (forced
+    passes played in between; empty once the game is over or the row has ended)."""
+    n = tok.size
+    g = Game(tok.game, n)
+    out = []
+    for t, i in enumerate(row):
+        if t > 0:
+            if i < 2 or g.terminal:  # PAD (or a stray BOS): the record has ended
+                out.extend(set() for _ in range(len(row) - t))
+                break
+            g.play(int(tok.id_to_action[i]))
+        if not g.terminal and g.legal_actions() == [n * n]:
+            g.play(n * n)  # a forced pass has no token
+        out.append(set() if g.terminal else {int(tok.action_to_id[a]) for a in g.legal_actions()})
+    return out
+
+
+class _StubModel:
+    """``model(ids [B, T]) -> logits [B, T, V]`` whose top-1 after prefix ``ids[b, :t+1]`` is ``pick(row
+    prefix) -> id``."""
+
+    def __init__(self, vocab, pick):
+        self.vocab, self.pick = vocab, pick
+
+    def __call__(self, x):
+        B, T = x.shape
+        out = torch.zeros(B, T, self.vocab)
+        for b in range(B):
+            row = x[b].tolist()
+            for t in range(T):
+                out[b, t, self.pick(row[: t + 1])] = 5.0
+        return out
+
+
+def test_legal_move_error_known_answers():
+    from agents.seq.legal import evaluate
+
+    tok = Tokenizer("othello", 6)
+    e4 = Game("othello", 6).parse("e4")
+    acts, lens = random_games("othello", 6, 80, seed=7)
+    acts, lens = acts[acts[:, 0] == e4][:12], lens[acts[:, 0] == e4][:12]  # games that open with e4
+    assert len(lens) == 12
+    rows = tok.encode_batch(acts, lens).astype(np.int64)
+    rows = np.concatenate([rows, rows[:2, :]])  # and two records cut mid-game
+    rows[-2, 6:] = PAD
+    rows[-1, 11:] = PAD
+    legal = legal_targets(tok, rows)
+    truth = [_replayed_legal_ids(tok, r) for r in rows]
+    for b in range(len(rows)):  # the rules' legal sets, prefix by prefix
+        assert [set(np.flatnonzero(legal[b, t]).tolist()) for t in range(rows.shape[1])] == truth[b]
+    # Every move of a record was played from a prefix with a legal move. After the last move of a whole
+    # game nothing is legal; a record cut mid-game still has a legal move to predict after its last one.
+    # So the prefixes scored are the moves, plus one per cut record.
+    scored = int((rows[:, 1:] >= 2).sum()) + 2
+    first = int(tok.action_to_id[e4])  # legal at the first move, occupied ever after
+    assert first in truth[0][0]
+    res = evaluate(_StubModel(tok.vocab_size, lambda p: first), rows, legal, "cpu", batch=5)
+    assert res["prefixes"] == scored
+    assert res["legal_error"] == pytest.approx((scored - len(rows)) / scored, abs=1e-12)
+    # A corner: legal at some prefixes and not others; the count comes from the replayed legal sets.
+    a1 = int(tok.action_to_id[0])
+    ok = sum(a1 in truth[b][t] for b in range(len(rows)) for t in range(rows.shape[1] - 1))
+    assert 0 < ok < scored
+    res = evaluate(_StubModel(tok.vocab_size, lambda p: a1), rows, legal, "cpu")
+    assert res["legal_error"] == pytest.approx((scored - ok) / scored, abs=1e-12)
+    # Always a legal move (the largest legal id, whatever was played): no error. BOS or PAD: all errors.
+    oracle = {tuple(r[: t + 1]): truth[b][t] for b, r in enumerate(rows.tolist()) for t in range(len(r))}
+    res = evaluate(_StubModel(tok.vocab_size, lambda p: max(oracle[tuple(p)] or {PAD})), rows, legal, "cpu")
+    assert res["legal_error"] == 0.0 and res["prefixes"] == scored
+    for special in (BOS, PAD):
+        res = evaluate(_StubModel(tok.vocab_size, lambda p, s=special: s), rows, legal, "cpu")
+        assert res["legal_error"] == 1.0 and res["prefixes"] == scored
+
+
+def _board(size, black, white):
+    """``int64[N*N]`` absolute labels (0 empty, 1 black, 2 white) from squares in Othello notation."""
+    g = Game("othello", size)
+    out = np.zeros(size * size, np.int64)
+    out[[g.parse(s) for s in black.split()]] = 1
+    out[[g.parse(s) for s in white.split()]] = 2
+    return out
+
+
+def test_probe_labels_known_answer():
+    from agents.seq.probe import collect
+
+    torch.manual_seed(0)
+    # 8x8: f5 d6 c3, worked by hand. f5 flips e5; d6 flips d5; c3 flips d4 (diagonal c3-d4-e5).
+    tok8 = Tokenizer("othello", 8)
+    ids8 = [int(tok8.action_to_id[Game("othello", 8).parse(m)]) for m in ("f5", "d6", "c3")]
+    row8 = np.array([[BOS, *ids8, PAD, PAD]], np.int64)
+    boards = [  # (absolute board, side to move next)
+        (_board(8, "e4 d5", "d4 e5"), "black"),
+        (_board(8, "e4 d5 e5 f5", "d4"), "white"),
+        (_board(8, "e4 e5 f5", "d4 d5 d6"), "black"),
+        (_board(8, "c3 d4 e4 e5 f5", "d5 d6"), "white"),
+    ]
+    # 4x4: after b1 c1 d1 a3 c4 d3 d4 (black's d4 last) white has no move: the implied pass makes black
+    # the side to move next, although black just moved.
+    tok4 = Tokenizer("othello", 4)
+    g4 = Game("othello", 4)
+    moves4 = ["b1", "c1", "d1", "a3", "c4", "d3", "d4"]
+    row4 = np.array([[BOS, *[int(tok4.action_to_id[g4.parse(m)]) for m in moves4], PAD]], np.int64)
+    boards4 = [(_board(4, "b1 c1 d1 b2 c2 c3 c4 d4", "a3 b3 d3"), "black")]
+    g4.play_all(moves4)  # the hand-worked board agrees with the rules engine
+    assert g4.to_play == 1 and g4.legal_actions() == [16]  # white to move, and white can only pass
+    assert (np.select([g4.cells().reshape(-1) == 1, g4.cells().reshape(-1) == -1], [1, 2], 0) == boards4[0][0]).all()
+    for tok, row, want, at in ((tok8, row8, boards, [0, 1, 2, 3]), (tok4, row4, boards4, [7])):
+        model = GPT(GPTConfig(vocab_size=tok.vocab_size, block_size=tok.max_len, n_layer=1, n_head=2, d_model=16))
+        x, labels, game_of = collect(model, tok, row)
+        live = int((row[0, 1:] >= 2).sum()) + 1  # BOS and every move; the PADs are not prefixes
+        assert x.shape == (2, live, 16) and (game_of == 0).all()
+        for t, (absolute, mover) in zip(at, want):
+            assert labels["absolute"][t].tolist() == absolute.tolist(), t
+            mine, theirs = (1, 2) if mover == "black" else (2, 1)
+            relative = np.select([absolute == mine, absolute == theirs], [1, 2], 0)
+            assert labels["relative"][t].tolist() == relative.tolist(), t
+    # The 4x4 case by name: black's discs are "mine" there, white's "theirs".
+    b1, a3 = g4.parse("b1"), g4.parse("a3")
+    assert labels["relative"][7][b1] == 1 and labels["relative"][7][a3] == 2
+
+
+def test_grpo_kl_term_known_answer():
+    import copy
+
+    from agents.seq.finetune import grpo_loss
+
+    tok = Tokenizer("othello", 6)
+    cfg = GPTConfig.preset("tiny", tok.vocab_size, tok.max_len)
+    torch.manual_seed(0)
+    model = GPT(cfg)
+    torch.manual_seed(1)
+    ref = GPT(cfg).eval()
+    with torch.no_grad():  # sharper policies than the 0.02-scale init, so the KL is far from 0
+        model.tok.weight.mul_(40.0)
+        ref.tok.weight.mul_(40.0)
+    acts, lens = random_games("othello", 6, 3, seed=11)
+    hist = [acts[i, : lens[i]].tolist() for i in range(3)]
+    enc = [tok.encode(h) for h in hist]
+    decisions = [(0, 0, int(enc[0][1])), (0, 5, int(enc[0][6])), (2, 3, int(enc[2][4])), (2, 17, int(enc[2][18])),
+                 (0, 9, int(enc[0][10]))]  # game 1 has no decision: its row is left out
+    adv = np.array([0.5, -1.0, 2.0, -0.3, 1.2])
+    temperature, kl_coef = 0.7, 0.3
+    counts = {"forward_positions": 0, "tokens_trained": 0}
+
+    # Independently: each decision's own prefix through both models, softmax over the replayed legal ids.
+    kls, pgs = [], []
+    with torch.no_grad():
+        for (b, t, i), a in zip(decisions, adv):
+            legal = sorted(_replayed_legal_ids(tok, enc[b])[t])
+            assert i in legal and len(legal) >= 2
+            prefix = torch.as_tensor(enc[b][: t + 1], dtype=torch.long)[None]
+            lp = torch.log_softmax(model(prefix)[0, t, legal].double() / temperature, -1)
+            lq = torch.log_softmax(ref(prefix)[0, t, legal].double() / temperature, -1)
+            kls.append(float((lp.exp() * (lp - lq)).sum()))
+            pgs.append(float(-a * lp[legal.index(i)]))
+    kl_expected, pg_expected = float(np.mean(kls)), float(np.mean(pgs))
+    assert kl_expected > 0.05
+
+    loss, info = grpo_loss(model, ref, tok, hist, decisions, adv, temperature, kl_coef, counts)
+    assert info["kl"] > 0
+    assert info["kl"] == pytest.approx(kl_expected, abs=1e-5)
+    assert info["pg"] == pytest.approx(pg_expected, abs=1e-5)
+    assert loss.item() == pytest.approx(info["pg"] + kl_coef * info["kl"], abs=1e-5)
+    assert loss.requires_grad
+    # The reverse direction, KL(ref || pi), is another number: the test tells them apart.
+    with torch.no_grad():
+        rev = []
+        for b, t, i in decisions:
+            legal = sorted(_replayed_legal_ids(tok, enc[b])[t])
+            prefix = torch.as_tensor(enc[b][: t + 1], dtype=torch.long)[None]
+            lp = torch.log_softmax(model(prefix)[0, t, legal].double() / temperature, -1)
+            lq = torch.log_softmax(ref(prefix)[0, t, legal].double() / temperature, -1)
+            rev.append(float((lq.exp() * (lq - lp)).sum()))
+    assert abs(np.mean(rev) - kl_expected) > 1e-3
+
+    same, info_same = grpo_loss(model, copy.deepcopy(model).eval(), tok, hist, decisions, adv, temperature, kl_coef,
+                                counts)
+    assert abs(info_same["kl"]) < 1e-6 and info_same["pg"] == pytest.approx(pg_expected, abs=1e-5)
+    assert same.item() == pytest.approx(info_same["pg"], abs=1e-5)

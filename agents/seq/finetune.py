@@ -31,7 +31,7 @@ import torch
 from tqdm import tqdm
 
 from agents.common import checkpoint
-from agents.players import make_baseline
+from agents.players import make_baseline, random_openings
 from agents.seq.decode import Decoder, choose_moves
 from agents.seq.gpt import GPT, PRESETS, GPTConfig
 from agents.seq.legal import replay_prefixes
@@ -154,20 +154,9 @@ def play_batch(learner, tok, opponents, learner_colour, openings, temperature, r
     return hist, g.reward().astype(np.float64), decisions
 
 
-def random_openings(tok, n, plies, rng, game_kwargs=None):
-    g = make_batch(tok.game, n, tok.size, **(game_kwargs or {}))
-    moves = [[] for _ in range(n)]
-    for _ in range(plies):
-        mask = g.legal_mask()
-        if tok.game == "go":
-            mask[:, -1] &= ~mask[:, :-1].any(1)
-        act = np.array([rng.choice(np.flatnonzero(m)) if m.any() else -1 for m in mask])
-        live = ~g.terminal
-        act[~live] = -1
-        g.step_where(live, act)  # finished games take no action
-        for b in np.flatnonzero(live):
-            moves[b].append(int(act[b]))
-    return moves
+def new_openings(tok, n, plies, rng):
+    """``n`` random openings of ``plies`` plies (agents.players.random_openings), as action lists."""
+    return random_openings(tok.game, tok.size, n, plies, rng)[0]
 
 
 # -- the update ------------------------------------------------------------------------------------------
@@ -232,7 +221,7 @@ def evaluate(model, tok, specs, games, seed, counts, opening_plies=2, make_oppon
     out = {}
     rng = np.random.default_rng(seed)
     n = games // 2
-    openings = random_openings(tok, n, opening_plies, np.random.default_rng([seed, 1]))
+    openings = new_openings(tok, n, opening_plies, np.random.default_rng([seed, 1]))
     for spec in specs:
         opp = build_opponent(spec, tok, seed, make_opponent)
         score = 0.0
@@ -318,7 +307,7 @@ def finetune(cfg, init, run_dir, resume=False, log=print, progress=True, make_op
     try:
         while step < cfg.steps and not stop["now"] and time.monotonic() < deadline:
             G, S = cfg.groups, cfg.group_size
-            opens = random_openings(tok, G, cfg.opening_plies, rng)
+            opens = new_openings(tok, G, cfg.opening_plies, rng)
             which = rng.integers(0, len(pool), G)
             colours = rng.integers(0, 2, G)
             opponents = [pool[which[i]] for i in range(G) for _ in range(S)]

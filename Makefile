@@ -25,7 +25,7 @@ setup: $(BIN)/arena
 
 demo: setup
 	$(BIN)/arena train --config configs/othello6_az.yaml --run-dir runs/demo --resume
-	$(BIN)/arena eval --ckpt "$$(ls runs/demo/checkpoints/*.pt | tail -n 1)" --against greedy,mcts:200 --games 200
+	$(BIN)/arena eval --ckpt runs/demo --against greedy,mcts:200 --games 200
 
 test: setup
 	$(BIN)/python -m pytest -q $(ARGS)

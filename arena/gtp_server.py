@@ -17,6 +17,7 @@ import io
 import math
 import re
 import sys
+from importlib.metadata import PackageNotFoundError, version
 
 from arena.specs import make_agent
 from envs.game import Game
@@ -144,8 +145,6 @@ class GTPServer:
         if cmd == "name":
             return "selfplay-arena"
         if cmd == "version":
-            from importlib.metadata import PackageNotFoundError, version
-
             try:
                 return f"{version('selfplay-arena')} ({self.spec})"
             except PackageNotFoundError:

@@ -111,10 +111,12 @@ def test_sigkill_then_resume_continues(tmp_path):
     assert n > 0 and buf2.size >= n and buf2.added - buf.added == buf2.size - n and buf2.games >= buf.games
     assert np.array_equal(buf2.obs[:n], buf.obs[:n]) and np.array_equal(buf2.policy[:n], buf.policy[:n])
     assert np.array_equal(buf2.value[:n], buf.value[:n]) and buf2.next == (buf.next + buf2.size - n) % buf.capacity
-    # And a resume with time to spare trains on from there.
+    # And a resume trains on from there: 10 more steps, which at 2 samples per position stored need fresh
+    # self-play games (a count, not a time window).
     before = ReplayBuffer.load(tmp_path / "replay.npz").added
     compute_before = checkpoint.load(tmp_path)["compute"]
-    r = arena_train(tmp_path, "minutes=5", f"max_steps={killed_at + 10}", resume=True)
+    assert 32 * (killed_at + 10) > 2 * before
+    r = arena_train(tmp_path, "minutes=5", f"max_steps={killed_at + 10}", "max_samples_per_position=2", resume=True)
     out, _ = r.communicate(timeout=300)
     assert r.returncode == 0, out
     assert f"at learner step {killed_at}" in out

@@ -2,6 +2,7 @@
 overridable with ``--set key=value``, printed at start, written to the run directory and saved in
 every checkpoint. The self-play search's settings are built from it in one place, :meth:`TrainConfig.search`."""
 
+import dataclasses
 from dataclasses import dataclass
 
 from agents.alphazero.network import PRESETS
@@ -144,8 +145,6 @@ class TrainConfig:
     def from_dict(cls, d):
         """The config back from its checkpoint or JSON form (lists become the tuples the fields declare);
         unknown keys are a one-line ``ValueError``."""
-        import dataclasses
-
         known = {f.name for f in dataclasses.fields(cls)}
         if set(d) - known:
             raise ValueError(f"TrainConfig: unknown keys {sorted(set(d) - known)}")

@@ -23,6 +23,7 @@ from dataclasses import asdict
 import numpy as np
 import ray
 import torch
+from torch.utils.tensorboard import SummaryWriter
 
 from agents.alphazero.actors import ReplayActor, SelfPlayWorker, WeightStore, weights_blob
 from agents.alphazero.config import TrainConfig
@@ -124,12 +125,7 @@ def train(cfg, run_dir, address=None, resume=False, log=print):
     if threading.current_thread() is threading.main_thread():  # signals reach the main thread only
         old_handlers = {s: signal.signal(s, lambda *_: stop.update(flag=True)) for s in (signal.SIGINT, signal.SIGTERM)}
     metrics = open(os.path.join(run_dir, "metrics.jsonl"), "a")
-    try:  # TensorBoard next to the JSONL when the package is installed (it is a dependency)
-        from torch.utils.tensorboard import SummaryWriter
-
-        board = SummaryWriter(os.path.join(run_dir, "tensorboard"))
-    except ImportError:
-        board = None
+    board = SummaryWriter(os.path.join(run_dir, "tensorboard"))  # TensorBoard next to the JSONL
     best = snapshot(cfg, net)  # the weights self-play uses under gating
     earlier = None  # the net of the previous gauntlet: an anchor that moves with training
     elo = {}

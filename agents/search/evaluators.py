@@ -63,7 +63,7 @@ class TorchEvaluator(Evaluator):
     masked before the softmax."""
 
     def __init__(self, model, device="cpu"):
-        import torch
+        import torch  # here: the search and its rollout evaluators run without torch
 
         self.torch = torch
         self.model = model.to(device).eval()

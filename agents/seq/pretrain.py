@@ -22,6 +22,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import torch
 from torch.nn import functional as F
+from torch.utils.tensorboard import SummaryWriter
+from tqdm import tqdm
 
 from agents.common import checkpoint
 from agents.seq.gpt import GPT, PRESETS, GPTConfig
@@ -149,9 +151,6 @@ def make_optimizer(model, cfg):
 
 def pretrain(cfg, run_dir, resume=False, log=print, progress=True):
     """Train; returns the last evaluation's metrics."""
-    from torch.utils.tensorboard import SummaryWriter
-    from tqdm import tqdm
-
     device = pick_device(cfg.device)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)

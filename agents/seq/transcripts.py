@@ -22,6 +22,7 @@ import os
 import time
 
 import numpy as np
+from tqdm import tqdm
 
 from agents.seq.tokenizer import Tokenizer, is_move
 from envs.core import make_batch
@@ -112,8 +113,6 @@ def write_dataset(out, tok, batches, source, seed, val_fraction=0.05, shard_game
     """Tokenize, deduplicate, split and write ``batches`` to ``out``; returns the manifest. Shards and the
     manifest are written atomically; the manifest is written last, so a dataset without one is unfinished.
     The manifest records the wall-clock seconds and ``compute`` (a dict the source filled, if any)."""
-    from tqdm import tqdm
-
     if os.path.exists(os.path.join(out, "manifest.json")):
         raise ValueError(f"{out} already holds a dataset (manifest.json); choose another --out or remove it")
     os.makedirs(out, exist_ok=True)

@@ -431,3 +431,60 @@ def test_search_solves_sixteen_harder_othello_endgames(root, rollouts):
     for g, win in found:
         r = MCTS(RolloutEvaluator(rollouts, seed=1), simulations=5000, root=root, gumbel_scale=0.0).search(g)
         assert r.action[0] == win, (g.render(), win, r.visits[0])
+
+
+class CountingEvaluator(UniformEvaluator):
+    """Uniform priors and value 0, counting the rows it is asked for."""
+
+    needs_observation = True
+
+    def __init__(self):
+        self.rows = 0
+
+    def evaluate(self, obs, mask, leaves):
+        assert obs.shape[0] == mask.shape[0] == leaves.batch_size
+        self.rows += mask.shape[0]
+        return super().evaluate(obs, mask, leaves)
+
+
+@pytest.mark.parametrize("game,size,root", [("othello", 6, "puct"), ("othello", 4, "gumbel"), ("go", 5, "puct")])
+def test_only_new_unfinished_leaves_of_searched_games_are_evaluated(game, size, root):
+    """The evaluator sees exactly one row per non-terminal node each search creates in the games it
+    searches: none for games outside ``which``, finished games, terminal or revisited leaves."""
+    g = make_batch(game, 16, size, seed=3)
+    rng = np.random.default_rng(0)
+    plies = np.linspace(0, 3 * size * size, 16).astype(int)  # a mix of early, late and finished games
+    for t in range(plies.max()):
+        act = np.array([rng.choice(np.flatnonzero(m)) if m.any() else -1 for m in g.legal_mask()])
+        g.step_where((t < plies) & ~g.terminal, act)
+    assert g.terminal.any() and not g.terminal.all()
+    ev = CountingEvaluator()
+    mcts = MCTS(ev, SearchConfig(simulations=24, root=root))
+    which = np.arange(16) % 4 == 0  # a quarter of the games, as playout-cap randomization searches them
+    for w in (which, ~which, None):
+        ev.rows = 0
+        mcts.search(g, w)
+        active = ~g.terminal & (np.ones(16, bool) if w is None else w)
+        t = mcts.tree
+        # Nodes this search created (a slot stays empty when a simulation ends at a known terminal node).
+        made = [(t.node_visits[b, : t.num_nodes[b]] > 0) & ~t.terminal[b, : t.num_nodes[b]] for b in np.flatnonzero(active)]
+        expected = sum(int(m.sum()) for m in made)
+        assert ev.rows == expected <= int(active.sum()) * 25
+
+
+def test_rollout_streams_carry_on_across_batch_sizes():
+    """Rollouts draw from one kept stream per row whatever the size of the batch handed in, so two calls
+    on the same leaves give fresh rollouts rather than a replay of the first."""
+    g = make_batch("othello", 8, 6, seed=1)
+    ev = RolloutEvaluator(1, seed=5)
+    mask = g.legal_mask()
+    _, v1 = ev.evaluate(None, mask, g)
+    sub = g.take(np.arange(3))
+    _, v2 = ev.evaluate(None, mask[:3], sub)
+    _, v3 = ev.evaluate(None, mask, g)
+    assert ev.rng.shape[0] >= 8
+    fresh = RolloutEvaluator(1, seed=5)
+    _, w1 = fresh.evaluate(None, mask, g)
+    assert np.array_equal(v1, w1)  # the same seed, the same first rollouts
+    many = [ev.evaluate(None, mask, g)[1] for _ in range(6)]
+    assert any(not np.array_equal(v1, m) for m in many + [v3])  # later calls are new rollouts

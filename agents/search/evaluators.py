@@ -45,14 +45,21 @@ class RolloutEvaluator(Evaluator):
         self.rng = None
 
     def evaluate(self, obs, mask, leaves):
-        if self.rng is None or self.rng.shape[0] != leaves.batch_size:
-            self.rng = _rng.seed_states(self.seed, leaves.batch_size)
+        # One random stream per row, kept across calls: the search hands in only the leaves it needs, so
+        # the batch size varies, and reseeding at each new size would replay the same rollouts.
+        n = leaves.batch_size
+        if self.rng is None or self.rng.shape[0] < n:
+            grown = _rng.seed_states(self.seed, max(n, 2 * (0 if self.rng is None else self.rng.shape[0])))
+            if self.rng is not None:
+                grown[: self.rng.shape[0]] = self.rng  # streams already drawn from go on where they were
+            self.rng = grown
+        rng = self.rng[:n]  # a view: the kernel advances the kept streams in place
         sign = np.where(leaves.to_play == 0, 1.0, -1.0).astype(np.float32)
-        total = np.zeros(leaves.batch_size, np.float32)
+        total = np.zeros(n, np.float32)
         play = leaves.copy()
         for _ in range(self.rollouts):
             play.i16[:], play.u64[:] = leaves.i16, leaves.u64
-            play.K.random_playouts(play.i16, play.u64, self.rng, play.geo)
+            play.K.random_playouts(play.i16, play.u64, rng, play.geo)
             total += play.reward()
         return mask.astype(np.float32), sign * total / self.rollouts
 

@@ -8,8 +8,8 @@
 
 Each simulation: ``tree.select`` walks every game's tree to a new leaf (Numba, no game rules), the
 leaf states are rebuilt by replaying the path's actions (from the root, or from the parent's cached
-state where a state is a few bytes, as in Othello), the evaluator sees all B leaves in one call, and
-``tree.expand_backup`` expands and backs up. Replaying from the root copies the root's superko table
+state where a state is a few bytes, as in Othello), the evaluator sees the leaves that need it (new and
+unfinished, of the games searched) in one call, and ``tree.expand_backup`` expands and backs up. Replaying from the root copies the root's superko table
 too, so Go's positional superko is exact inside the tree.
 
 Root policies (``SearchConfig.root``): ``"puct"`` (AlphaZero: PUCT with FPU reduction, Dirichlet noise
@@ -243,15 +243,25 @@ class MCTS:
         return self._last_ok & same & (self.tree.num_nodes > 0) & room
 
     def _evaluate_and_expand(self, leaves, active, leaf, is_new):
+        # Only the leaves that need it go to the evaluator: new, unfinished leaves of searched games. The
+        # rest (games outside ``which``, finished games, terminal or revisited leaves) are never evaluated,
+        # so network positions count the simulations actually run. They are compacted into one smaller
+        # batch and the results scattered back.
         mask = leaves.legal_mask()
-        obs = leaves.observation() if getattr(self.evaluator, "needs_observation", True) else None
-        priors, values = self.evaluator.evaluate(obs, mask, leaves)
         bsz, na = mask.shape
-        priors = np.asarray(priors, np.float32)
-        values = np.asarray(values, np.float32).reshape(-1)
-        if priors.shape != (bsz, na) or values.shape != (bsz,):
-            raise ValueError(f"evaluator returned priors {priors.shape} and values {values.shape}; "
-                             f"expected ({bsz}, {na}) and ({bsz},)")
+        need = np.flatnonzero(active & is_new & ~leaves.terminal & (leaf >= 0))
+        priors = np.zeros((bsz, na), np.float32)
+        values = np.zeros(bsz, np.float32)
+        if need.size:
+            sub = leaves if need.size == bsz else leaves.take(need)
+            obs = sub.observation() if getattr(self.evaluator, "needs_observation", True) else None
+            p, v = self.evaluator.evaluate(obs, mask[need], sub)
+            p = np.asarray(p, np.float32)
+            v = np.asarray(v, np.float32).reshape(-1)
+            if p.shape != (need.size, na) or v.shape != (need.size,):
+                raise ValueError(f"evaluator returned priors {p.shape} and values {v.shape}; "
+                                 f"expected ({need.size}, {na}) and ({need.size},)")
+            priors[need], values[need] = p, v
         T.expand_backup(self.tree, active, leaf, is_new, mask, priors, values, leaves.to_play.astype(np.int8),
                         leaves.terminal, leaves.reward_to_play())
         if self._cached:

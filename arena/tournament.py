@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from agents.common import cluster
 from agents.common.files import read_json, write_json
 from agents.players import random_openings
 from agents.search.evaluators import RolloutEvaluator
@@ -201,11 +202,7 @@ def run_tournament(cfg, out, address=None, progress=True, log=print):
 def run_parallel(cfg, todo, openings, record, address=None):
     import ray  # here, not at the top: a tournament with workers 0 never pays for importing Ray
 
-    started = not ray.is_initialized()
-    if started:
-        kw = {"address": address} if address else {"num_cpus": cfg.workers}
-        ray.init(**kw, include_dashboard=False, log_to_driver=False, configure_logging=False,
-                 namespace=f"arena-tournament-{os.getpid()}")
+    started = cluster.connect(address, namespace=f"arena-tournament-{os.getpid()}", num_cpus=cfg.workers)
     try:
         task = ray.remote(num_cpus=1, max_retries=2)(_remote_job)
         cfg_ref, open_ref = ray.put(config_dict(cfg)), ray.put(openings)

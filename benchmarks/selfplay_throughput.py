@@ -12,6 +12,7 @@ With the network (b4c64, random weights) and the search (Gumbel, 16 simulations)
 
 import argparse
 import json
+import os
 import platform
 import time
 from dataclasses import asdict
@@ -22,7 +23,8 @@ import torch
 from agents.search.evaluators import TorchEvaluator
 from agents.search.mcts import SearchConfig
 from agents.alphazero.selfplay import SelfPlay
-from agents.alphazero.actors import ReplayActor, SelfPlayWorker, WeightStore, weights_blob
+from agents.common import cluster
+from agents.alphazero.actors import REPLAY, WEIGHTS, ReplayActor, SelfPlayWorker, WeightStore, pinned_here, weights_blob
 from agents.alphazero.network import new_net
 from agents.alphazero.config import TrainConfig
 from envs.core import make_batch
@@ -30,11 +32,12 @@ from envs.core import make_batch
 
 def batched(cfg, workers, seconds):
     probe = make_batch(cfg.game, 1, cfg.size)
-    replay = ReplayActor.remote(10_000_000, probe.obs_shape, probe.num_actions, 0)
-    store = WeightStore.remote()
+    names = (f"{WEIGHTS}-{workers}", f"{REPLAY}-{workers}")  # each measurement its own actors
+    replay = ReplayActor.options(name=names[1], **pinned_here()).remote(10_000_000, probe.obs_shape, probe.num_actions, 0)
+    store = WeightStore.options(name=names[0], **pinned_here()).remote()
     torch.manual_seed(0)
     ray.get(store.put.remote(0, weights_blob(new_net(cfg))))
-    actors = [SelfPlayWorker.remote(asdict(cfg), i, store, replay) for i in range(workers)]
+    actors = [SelfPlayWorker.remote(asdict(cfg), i, names) for i in range(workers)]
     ray.get([a.run.remote(1) for a in actors])  # compile and warm up outside the timing
     chunk = max(1, cfg.games_in_flight // 4)
     t = time.perf_counter()
@@ -46,7 +49,7 @@ def batched(cfg, workers, seconds):
         games, positions = games + r["games"], positions + r["positions"]
         pending.append(actors[len(pending) % workers].run.remote(chunk))
     dt = time.perf_counter() - t
-    for a in actors:
+    for a in (*actors, replay, store):
         ray.kill(a)
     return {"positions_per_s": round(positions / dt, 1), "games_per_hour": round(games / dt * 3600)}
 
@@ -78,7 +81,7 @@ def main(argv=None):
         raise ValueError("--seconds, --games-in-flight and --simulations must be positive")
     cfg = TrainConfig(game=args.game, size=args.size, network="b4c64", games_in_flight=args.games_in_flight,
                       simulations=args.simulations, root="gumbel", min_replay=1)
-    ray.init(ignore_reinit_error=True, include_dashboard=False, log_to_driver=False)
+    cluster.connect(None, namespace=f"bench-selfplay-{os.getpid()}")
     cpus = ray.cluster_resources().get("CPU")
     try:
         one = batched(cfg, 1, args.seconds)

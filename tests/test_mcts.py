@@ -396,7 +396,6 @@ def test_greedy_takes_the_most_flips_and_the_biggest_capture():
 
 
 def test_mcts_beats_random_on_6x6_othello():
-    wins = 0
     g = OthelloBatch(8, size=6, seed=2)
     mcts, rnd = MCTSAgent(simulations=100, seed=1), RandomAgent(seed=2)
     mcts_is_black = np.arange(8) % 2 == 0

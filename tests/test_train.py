@@ -134,15 +134,18 @@ def test_a_killed_selfplay_actor_is_restarted(tmp_path):
     from agents.alphazero.train import train
     from agents.alphazero.config import TrainConfig
 
-    cfg = load_config(TrainConfig, "configs/othello6_az.yaml", TINY + ["minutes=1.5"])
+    # 40 learner steps at 2 samples per stored position need more games than the first worker delivers
+    # before it is killed: the run ends by a step count once the restarted worker has played.
+    cfg = load_config(TrainConfig, "configs/othello6_az.yaml",
+                      TINY + ["minutes=5", "max_steps=40", "max_samples_per_position=2"])
     lines = []
     result = {}
     t = threading.Thread(target=lambda: result.update(out=train(cfg, str(tmp_path), log=lines.append)))
     t.start()
     try:
         deadline = time.time() + 120
-        while not any(x.startswith("step=") for x in lines) and time.time() < deadline:
-            time.sleep(0.5)
+        while not any(x.startswith("self-play worker 0 (pid ") for x in lines) and time.time() < deadline:
+            time.sleep(0.2)
         actor = ray.get_actor("selfplay-0", namespace=f"selfplay-arena-{os.getpid()}")
         ray.kill(actor, no_restart=False)
         killed = len(lines)
@@ -158,4 +161,4 @@ def test_a_killed_selfplay_actor_is_restarted(tmp_path):
     assert first and later, lines
     # A new process (another pid) delivered games after the kill.
     assert all(p != first[-1] for p, _ in later) and all(n > 0 for _, n in later)
-    assert result["out"][1] > 0
+    assert result["out"][1] == 40

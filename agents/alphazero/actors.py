@@ -5,7 +5,11 @@
     SelfPlayWorker   ``games_in_flight`` games searched at once; ``run(n)`` plays until n more finish
 
 Workers are started with ``max_restarts=-1``: Ray restarts a dead one (a new process, reported by its
-pid in every ``run`` result) and self-play goes on.
+pid in every ``run`` result) and self-play goes on, on any node with a free CPU. They find the store and
+the buffer by name (``WEIGHTS``, ``REPLAY`` in the run's namespace) rather than holding their handles
+as constructor arguments, which Ray keeps in its object store and cannot always give back to a restart.
+The store and the buffer hold the learner's state: :func:`pinned_here` keeps them on the driver's node
+(they take no CPU), so losing another node never loses them.
 """
 
 import io
@@ -16,12 +20,22 @@ import time
 import numpy as np
 import ray
 import torch
+from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from agents.alphazero.config import TrainConfig
 from agents.alphazero.network import new_net
 from agents.alphazero.replay import ReplayBuffer
 from agents.alphazero.selfplay import SelfPlay
 from agents.search.evaluators import TorchEvaluator
+
+
+WEIGHTS, REPLAY = "weights", "replay"
+
+
+def pinned_here():
+    """Ray options that place an actor on this (the driver's) node and reserve no CPU for it."""
+    node = ray.get_runtime_context().get_node_id()
+    return {"num_cpus": 0, "scheduling_strategy": NodeAffinitySchedulingStrategy(node_id=node, soft=False)}
 
 
 def weights_blob(net):
@@ -74,10 +88,10 @@ class SelfPlayWorker:
     """Runs ``games_in_flight`` games at once; each ``run`` call plays until ``games`` more finish,
     pushes them to the replay actor and reports. Weights are pulled from the store before each call."""
 
-    def __init__(self, cfg_dict, worker_id, store, replay):
+    def __init__(self, cfg_dict, worker_id, names=(WEIGHTS, REPLAY)):
         torch.set_num_threads(1)
         cfg = TrainConfig.from_dict(cfg_dict)
-        self.store, self.replay, self.version = store, replay, -1
+        self.store, self.replay, self.version = ray.get_actor(names[0]), ray.get_actor(names[1]), -1
         self.net = new_net(cfg)
         self.evaluator = TorchEvaluator(self.net)
         sp = SelfPlay(self.evaluator, cfg.game, cfg.size, cfg.games_in_flight, cfg.search(),

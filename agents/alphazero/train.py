@@ -25,13 +25,14 @@ import ray
 import torch
 from torch.utils.tensorboard import SummaryWriter
 
-from agents.alphazero.actors import ReplayActor, SelfPlayWorker, WeightStore, weights_blob
+from agents.alphazero.actors import REPLAY, WEIGHTS, ReplayActor, SelfPlayWorker, WeightStore, pinned_here, weights_blob
 from agents.alphazero.config import TrainConfig
 from agents.alphazero.evaluate import elo_difference, gate, gauntlet, snapshot
 from agents.alphazero.learner import train_step
 from agents.alphazero.network import forward_flops, new_net
-from agents.common import checkpoint
+from agents.common import checkpoint, cluster
 from agents.common.config import dumps
+from agents.common.files import atomic_write
 from envs.core import make_batch
 
 
@@ -69,8 +70,8 @@ def lr_at(cfg, step):
 
 def train(cfg, run_dir, address=None, resume=False, log=print):
     """Train until ``cfg.minutes`` or ``cfg.max_steps`` (or SIGINT/SIGTERM), checkpointing on the way
-    and at the end; returns ``(net, learner step)``."""
-    os.makedirs(os.path.join(run_dir, "checkpoints"), exist_ok=True)
+    and at the end; returns ``(net, learner step)``. Nothing is written before the checkpoint to resume
+    from is read and the Ray cluster is reached."""
     torch.set_num_threads(1)
     net = new_net(cfg)
     if cfg.optimizer == "adamw":
@@ -102,20 +103,19 @@ def train(cfg, run_dir, address=None, resume=False, log=print):
         compute.update(ck["compute"])
         checkpoint.restore_rng(rng, ck["rng"])
         log(f"resumed from {ckpt} at learner step {step}")
-    with open(os.path.join(run_dir, "config.json"), "w") as f:
-        f.write(dumps(cfg))
+    # One namespace per driver: the actors are named in it (workers find the store and the buffer by name;
+    # tests find and kill workers, selfplay-<i>, by name).
+    started = cluster.connect(address, namespace=f"selfplay-arena-{os.getpid()}")
+    os.makedirs(os.path.join(run_dir, "checkpoints"), exist_ok=True)
+    atomic_write(os.path.join(run_dir, "config.json"), dumps(cfg))
     log(dumps(cfg))
-
-    # One namespace per driver: actors are named selfplay-<i> in it (tests find and kill them by name).
-    ray.init(address=address, ignore_reinit_error=True, include_dashboard=False, log_to_driver=False,
-             namespace=f"selfplay-arena-{os.getpid()}")
     probe = make_batch(cfg.game, 1, cfg.size, **cfg.game_kwargs())
     replay_path = os.path.join(run_dir, "replay.npz")
-    replay = ReplayActor.remote(cfg.replay_capacity, probe.obs_shape, probe.num_actions, cfg.seed,
-                                replay_path if ckpt else None)
-    store = WeightStore.remote()
+    replay = ReplayActor.options(name=REPLAY, **pinned_here()).remote(
+        cfg.replay_capacity, probe.obs_shape, probe.num_actions, cfg.seed, replay_path if ckpt else None)
+    store = WeightStore.options(name=WEIGHTS, **pinned_here()).remote()
     ray.get(store.put.remote(step, weights_blob(net)))
-    workers = [SelfPlayWorker.options(name=f"selfplay-{i}", max_restarts=-1).remote(asdict(cfg), i, store, replay)
+    workers = [SelfPlayWorker.options(name=f"selfplay-{i}", max_restarts=-1).remote(asdict(cfg), i)
                for i in range(cfg.workers)]
     chunk = max(1, cfg.games_in_flight // 4)
     pending = {w.run.remote(chunk): i for i, w in enumerate(workers)}
@@ -217,4 +217,8 @@ def train(cfg, run_dir, address=None, resume=False, log=print):
         metrics.close()
         if board:
             board.close()
+        for actor in (*workers, replay, store):  # a later run in this process starts with fresh names
+            ray.kill(actor, no_restart=True)
+        if started:
+            ray.shutdown()
     return net, step

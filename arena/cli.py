@@ -60,7 +60,18 @@ def cmd_eval(args):
     if args.games < 2:
         raise ValueError("--games must be at least 2")
     against = [a.strip() for a in args.against.split(",") if a.strip()]
-    print(json.dumps(evaluate(args.ckpt, against, args.games, args.simulations, args.seed)))
+    out = evaluate(args.ckpt, against, args.games, args.simulations, args.seed)
+    if args.json:
+        print(json.dumps(out))
+        return
+    print(f"{out['checkpoint']} (step {out['step']}, {out['game']} {out['size']}x{out['size']}, "
+          f"{out['simulations']} simulations, Gumbel search without noise)\n")
+    print(f"| opponent ({args.games} games, colours alternating) | wins | draws | losses | score | 95% interval |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    for spec in against:
+        r = out[spec]
+        print(f"| {spec} | {r['wins']} | {r['draws']} | {r['losses']} | {100 * r['score']:.1f}% | "
+              f"{100 * r['ci95'][0]:.1f}-{100 * r['ci95'][1]:.1f}% |")
 
 
 def run_dir_of(args, fallback):
@@ -303,13 +314,15 @@ def build_parser():
     tr.set_defaults(func=cmd_train)
     ev = sub.add_parser("eval", help="a training checkpoint against fixed anchors, with 95%% intervals",
                         description="Play a checkpoint's network (Gumbel search, no noise) against anchors "
-                                    "(random, greedy, mcts:N), colours alternating; prints JSON with wins, "
-                                    "draws, losses, score and its 95% Wilson interval per anchor.")
+                                    "(random, greedy, mcts:N), colours alternating; prints a table of wins, "
+                                    "draws, losses, score and its 95% Wilson interval per anchor (--json: one "
+                                    "JSON line).")
     ev.add_argument("--ckpt", required=True, help="checkpoint file, or a run directory (its newest checkpoint)")
     ev.add_argument("--against", default="random,greedy,mcts:200", help="comma-separated anchors")
     ev.add_argument("--games", type=int, default=200, help="games per anchor (default 200)")
     ev.add_argument("--simulations", type=int, default=32, help="the network's search simulations (default 32)")
     ev.add_argument("--seed", type=int, default=12345, help="seed of the games (default 12345)")
+    ev.add_argument("--json", action="store_true", help="print one JSON line instead of the table")
     ev.set_defaults(func=cmd_eval)
     gt = sub.add_parser("gtp", help="serve an agent as a GTP v2 engine on stdin/stdout",
                         description="Make any agent a GTP v2 engine (for GoGui, Sabaki, Quarry or another "

@@ -96,3 +96,25 @@ def test_a_bad_board_size_leaves_no_run_directory(tmp_path):
         r = arena(*cmd, "--set", "size=7", "--run-dir", str(run))
         assert r.returncode == 2 and r.stderr.strip().startswith("arena: error:") and "size" in r.stderr, r.stderr
         assert r.stderr.count("\n") == 1 and not run.exists()
+
+
+def test_eval_prints_a_table_or_json(tmp_path):
+    import numpy as np
+    import torch
+
+    from agents.alphazero.config import TrainConfig
+    from agents.alphazero.network import new_net
+    from agents.alphazero.train import save_checkpoint
+
+    cfg = TrainConfig(game="othello", size=4, network="b4c64")
+    net = new_net(cfg)
+    save_checkpoint(str(tmp_path), net, torch.optim.SGD(net.parameters(), lr=0.1), 1, cfg, np.random.default_rng(0))
+    common = ["eval", "--ckpt", str(tmp_path), "--against", "random,greedy", "--games", "4", "--simulations", "2"]
+    table = arena(*common)
+    assert table.returncode == 0, table.stderr
+    lines = table.stdout.splitlines()
+    assert "step 1, othello 4x4" in lines[0] and lines[2].startswith("| opponent (4 games")
+    assert [x.split("|")[1].strip() for x in lines[4:6]] == ["random", "greedy"]
+    out = json.loads(arena(*common, "--json").stdout)
+    assert out["step"] == 1 and out["random"]["wins"] + out["random"]["draws"] + out["random"]["losses"] == 4
+    assert f"| random | {out['random']['wins']} | {out['random']['draws']} |" in table.stdout  # same seed, same games

@@ -203,11 +203,10 @@ class _PackedBatch(GameBatch):
     def take(self, indices):
         """A new batch holding copies of games ``indices`` (their RNG streams too)."""
         idx = np.asarray(indices, np.int64).reshape(-1)
-        new = self.copy()
+        new = object.__new__(type(self))  # not copy(): that would copy every game only to drop most
+        new.__dict__.update(self.__dict__)
         new.batch_size = int(idx.size)
-        new.i16 = self.i16[idx].copy()
-        new.u64 = self.u64[idx].copy()
-        new.rng = self.rng[idx].copy()
+        new.i16, new.u64, new.rng = self.i16[idx], self.u64[idx], self.rng[idx]  # fancy indexing copies
         return new
 
     def put(self, indices, other, src=None):

@@ -75,8 +75,9 @@ def convert(src, dst):
                        "flops": int(fpt * (n["forward_positions"] + 2 * n["tokens_trained"]))}
             config = {k: v for k, v in _plain(ck["config"]).items() if k != "data"}
             payload = dict(kind="gpt", trainer="finetune", config=config, model=_plain(ck["gpt"]), compute=compute,
-                           meta={"tokenizer": _plain(tokenizer), "init": _plain(ck.get("init", {})),
-                                 "data": ck["config"].get("data"), "counts": counts})
+                           meta={"tokenizer": _plain(tokenizer),
+                                 "init": {**_plain(ck.get("init", {})), "data": ck["config"].get("data")},
+                                 "counts": counts})
         else:  # arena pretrain
             s = ck["stats"]
             compute = {"seconds": s["seconds"], "reward_events": 0, "games": 0, "positions": 0, "trained": s["tokens"],

@@ -13,6 +13,7 @@ with ``pass`` and ``play`` with an error. User text quoted in an error is cut to
 (:func:`shown`), and a line over :data:`MAX_LINE` characters is answered ``? command line too long`` unread.
 """
 
+import contextlib
 import io
 import math
 import re
@@ -138,6 +139,16 @@ class GTPServer:
             raise Failure(f"{me} is not to move (a {other} pass would end the game)")
         g.play(pass_)
 
+    @contextlib.contextmanager
+    def rollback(self):
+        """The board as it was if the block fails: a refused move leaves no inserted pass behind."""
+        saved = self.board.copy()
+        try:
+            yield
+        except BaseException:
+            self.board = saved
+            raise
+
     # -- commands --------------------------------------------------------------------------------------
     def handle(self, cmd, args):
         if cmd == "protocol_version":
@@ -203,15 +214,11 @@ class GTPServer:
             g, pass_ = self.board, self.size * self.size
             if self.game == "othello" and action == pass_ and g.to_play != colour and g.history[-1:] == [pass_]:
                 return ""  # this pass was already inserted, implied by the other side's move
-            saved = g.copy()
-            try:
+            with self.rollback():
                 self.to_move(colour)
                 if action not in self.board.legal_actions():
                     raise Failure("illegal move")
                 self.board.play(action)
-            except BaseException:
-                self.board = saved  # a refused move leaves no inserted pass behind
-                raise
             return ""
         if cmd == "genmove":
             if len(args) != 1:
@@ -219,16 +226,12 @@ class GTPServer:
             colour = self.parse_colour(args[0])
             if self.board.terminal:
                 return "pass"  # nothing to play: the game is over
-            saved = self.board.copy()
-            try:
+            with self.rollback():
                 self.to_move(colour)
                 action = int(self.agent().act(self.board)[0])
                 if action not in self.board.legal_actions():  # -1 would mean the agent saw a finished game
                     raise Failure(f"the agent chose no legal move (action {action})")
                 self.board.play(action)
-            except BaseException:
-                self.board = saved
-                raise
             return self.vertex(action)
         if cmd == "undo":
             if not self.board.history:

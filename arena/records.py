@@ -6,6 +6,7 @@ import json
 import os
 import re
 
+from agents.common.files import atomic_write
 from envs.game import Game
 
 
@@ -44,15 +45,10 @@ def write_records(cfg, out, games):
                 f.write(g.to_sgf(rec["black"], rec["white"], result=result_string(rec)))
             index.append({"file": f"sgf/{fname}", **_entry(rec)})
     else:
-        with open(os.path.join(out, "transcripts.txt.tmp"), "w") as f:
-            for i, rec in enumerate(games):
-                g = replay(rec, cfg.game, cfg.size)
-                f.write(g.transcript() + "\n")
-                index.append({"line": i + 1, **_entry(rec), "transcript": g.transcript()})
-        os.replace(os.path.join(out, "transcripts.txt.tmp"), os.path.join(out, "transcripts.txt"))
-    with open(os.path.join(out, "records.jsonl.tmp"), "w") as f:
-        f.writelines(json.dumps(e) + "\n" for e in index)
-    os.replace(os.path.join(out, "records.jsonl.tmp"), os.path.join(out, "records.jsonl"))
+        for i, rec in enumerate(games):
+            index.append({"line": i + 1, **_entry(rec), "transcript": replay(rec, cfg.game, cfg.size).transcript()})
+        atomic_write(os.path.join(out, "transcripts.txt"), "".join(e["transcript"] + "\n" for e in index))
+    atomic_write(os.path.join(out, "records.jsonl"), "".join(json.dumps(e) + "\n" for e in index))
 
 
 def _entry(rec):

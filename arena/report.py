@@ -2,9 +2,9 @@
 superiority, a PNG of ratings with 95% error bars, game records and the HTML viewer."""
 
 import csv
-import json
 import os
 
+from agents.common.files import write_json
 from arena import ratings as R
 from arena.records import write_records
 from arena.viewer import write_viewer
@@ -100,9 +100,7 @@ def write_outputs(cfg, out, games, openings, log=print):
         w.writeheader()
         w.writerows(rep["rows"])
     os.replace(os.path.join(out, "ratings.csv.tmp"), os.path.join(out, "ratings.csv"))
-    with open(os.path.join(out, "ratings.json.tmp"), "w") as f:
-        json.dump({k: v for k, v in rep.items() if k != "fit"} | {"cov": rep["fit"]["cov"]}, f, indent=2)
-    os.replace(os.path.join(out, "ratings.json.tmp"), os.path.join(out, "ratings.json"))
+    write_json(os.path.join(out, "ratings.json"), {k: v for k, v in rep.items() if k != "fit"} | {"cov": rep["fit"]["cov"]})
     plot(rep, os.path.join(out, "ratings.png"), f"{cfg.game} {cfg.size}x{cfg.size}: {rep['games']} games")
     write_records(cfg, out, games)
     write_viewer(out, cfg.game, cfg.size, games, cfg.komi_value())

@@ -5,6 +5,7 @@ ends and read back on a resume, by ``arena ratings`` and ``arena view``, and as 
 import json
 import os
 
+from agents.common.files import atomic_write
 from arena.tournament_config import TournamentConfig
 from envs.game import Game
 
@@ -28,10 +29,7 @@ def read_games(out):
             if i < len(lines) - 2:
                 raise ValueError(f"{path}: line {i + 1} is not JSON (edit or remove it)") from None
     if len(good) != sum(1 for line in lines if line.strip()):
-        tmp = path + ".tmp"
-        with open(tmp, "w") as f:
-            f.write("".join(g + "\n" for g in good))
-        os.replace(tmp, path)
+        atomic_write(path, "".join(g + "\n" for g in good))
     return games
 
 

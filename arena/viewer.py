@@ -6,6 +6,7 @@ page needs no rules of its own. ``#g=3&ply=10`` in the address opens game 3 (0-b
 import json
 import os
 
+from agents.common.files import atomic_write
 from arena.records import game_order, replay, result_string
 from arena.results import read_games
 from arena.tournament_config import TournamentConfig
@@ -37,9 +38,7 @@ def write_viewer(out, game, size, games, komi=None):
         html = f.read()
     blob = json.dumps(data, separators=(",", ":")).replace("</", "<\\/")  # cannot close the script tag
     path = os.path.join(out, "viewer.html")
-    with open(path + ".tmp", "w") as f:
-        f.write(html.replace("/*DATA*/", blob))
-    os.replace(path + ".tmp", path)
+    atomic_write(path, html.replace("/*DATA*/", blob))
     return path
 
 

@@ -104,7 +104,7 @@ def test_a_pickle_payload_is_refused_everywhere_and_never_runs(tmp_path, capsys,
     study = Study(StudyConfig(arms=("az",)), str(tmp_path / "study"))
     os.makedirs(tmp_path / "study", exist_ok=True)
     os.symlink(run, tmp_path / "study" / "az")
-    for read in (lambda: study.spent_minutes("az"), lambda: inventory(study)):
+    for read in (lambda: study.left_minutes("az"), lambda: inventory(study)):
         with pytest.raises(ValueError, match="refused: it holds pickled Python objects"):
             read()
     assert not marker.exists()

@@ -18,7 +18,7 @@ def load_net(path, game=None, size=None):
     """``(net, cfg, checkpoint)`` from an AlphaZero checkpoint (or a run directory: its newest), read
     safely (agents.common.checkpoint). ``game``/``size``: insist on them. One-line ``ValueError``s."""
     ck = checkpoint.load(path, kind="alphazero")
-    where = checkpoint.resolve(path)
+    where = ck["path"]
     try:
         cfg = TrainConfig.from_dict(ck["config"])
         net = new_net(cfg)
@@ -44,7 +44,7 @@ def anchor_agent(spec, seed=0):
     return make_baseline(spec, seed=seed)
 
 
-def snapshot(cfg, net):
+def snapshot(net):
     """A frozen copy of ``net`` in eval mode (a deep copy: building a new net would draw from torch's
     RNG, and a resumed run must draw exactly what the uninterrupted one would)."""
     return copy.deepcopy(net).eval()
@@ -53,7 +53,7 @@ def snapshot(cfg, net):
 def gauntlet(cfg, net, step, earlier=None):
     """The current net against every anchor, and against ``earlier`` (the net of the previous
     gauntlet, as anchor ``previous``) when given; returns {anchor: score in [0, 1]}."""
-    eval_net = snapshot(cfg, net)
+    eval_net = snapshot(net)
     opponents = [(spec, anchor_agent(spec, seed=step + i)) for i, spec in enumerate(cfg.anchors)]
     if earlier is not None:
         opponents.append(("previous", net_agent(earlier, cfg.eval_simulations, seed=step - 1)))
@@ -67,7 +67,7 @@ def gauntlet(cfg, net, step, earlier=None):
 
 def gate(cfg, net, best, step):
     """Score of the candidate ``net`` against the ``best`` weights (the ones self-play uses)."""
-    s = play_match(net_agent(snapshot(cfg, net), cfg.eval_simulations, seed=step),
+    s = play_match(net_agent(snapshot(net), cfg.eval_simulations, seed=step),
                    net_agent(best, cfg.eval_simulations, seed=step + 1), cfg.game, cfg.size, cfg.gate_games,
                    seed=cfg.seed + step, **cfg.game_kwargs())
     return float((s + 1).mean() / 2)
@@ -84,7 +84,7 @@ def evaluate(ckpt_path, against, games, simulations=32, seed=12345):
     no noise) against each anchor, colours alternating."""
     net, cfg, ck = load_net(ckpt_path)
     agents = [anchor_agent(spec, seed=seed + i) for i, spec in enumerate(against)]  # bad specs fail before play
-    out = {"checkpoint": checkpoint.resolve(ckpt_path), "step": ck["step"], "game": cfg.game, "size": cfg.size,
+    out = {"checkpoint": ck["path"], "step": ck["step"], "game": cfg.game, "size": cfg.size,
            "simulations": simulations}
     for i, (spec, anchor) in enumerate(zip(against, agents)):
         s = play_match(net_agent(net, simulations, seed=seed + i), anchor, cfg.game, cfg.size, games,

@@ -85,8 +85,7 @@ def train(cfg, run_dir, address=None, resume=False, log=print):
     # games are the self-play games whose outcome was trained on; forward passes count every network
     # evaluation in self-play search and every sample trained (gauntlets and gates are measurement, not
     # training, and are left out); seconds are the wall-clock of training, resumes summed.
-    compute = {"seconds": 0.0, "reward_events": 0, "games": 0, "positions": 0, "trained": 0,
-               "trained_unit": "positions", "forward_passes": 0, "flops": 0}
+    compute = checkpoint.zero_compute("positions")
     per_position = forward_flops(net)
 
     def totals():  # a trained sample is a forward pass plus a backward pass of about two forward passes
@@ -126,7 +125,7 @@ def train(cfg, run_dir, address=None, resume=False, log=print):
         old_handlers = {s: signal.signal(s, lambda *_: stop.update(flag=True)) for s in (signal.SIGINT, signal.SIGTERM)}
     metrics = open(os.path.join(run_dir, "metrics.jsonl"), "a")
     board = SummaryWriter(os.path.join(run_dir, "tensorboard"))  # TensorBoard next to the JSONL
-    best = snapshot(cfg, net)  # the weights self-play uses under gating
+    best = snapshot(net)  # the weights self-play uses under gating
     earlier = None  # the net of the previous gauntlet: an anchor that moves with training
     elo = {}
     start = time.time()
@@ -146,9 +145,8 @@ def train(cfg, run_dir, address=None, resume=False, log=print):
                 "steps_per_s": round((step - at_start_step) / el, 2), "replay": stats["size"], **loss}
         metrics.write(json.dumps({**line, "compute": totals()}) + "\n")
         metrics.flush()
-        if board:
-            for k, v in line.items():
-                board.add_scalar(f"train/{k}", v, step)
+        for k, v in line.items():
+            board.add_scalar(f"train/{k}", v, step)
         if elo:
             line["elo"] = ",".join(f"{k}{v:+d}" for k, v in elo.items())
         log(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in line.items()))
@@ -187,19 +185,18 @@ def train(cfg, run_dir, address=None, resume=False, log=print):
                 ray.get(replay.save.remote(replay_path))
             if cfg.eval_every and step % cfg.eval_every == 0:
                 scores = gauntlet(cfg, net, step, earlier)
-                earlier = snapshot(cfg, net)
+                earlier = snapshot(net)
                 elo = {k: round(elo_difference(v, cfg.eval_games)) for k, v in scores.items()}
                 row = {"step": step, "gauntlet": scores, "elo_vs_anchor": elo, "compute": totals()}
                 if cfg.gating == "gate":
                     row["gate_score"] = gate(cfg, net, best, step)
                     row["promoted"] = row["gate_score"] >= cfg.gate_score
                     if row["promoted"]:
-                        best = snapshot(cfg, net)
+                        best = snapshot(net)
                         ray.get(store.put.remote(step, weights_blob(net)))
                 metrics.write(json.dumps(row) + "\n")
-                if board:
-                    for k, v in scores.items():
-                        board.add_scalar(f"gauntlet/{k}", v, step)
+                for k, v in scores.items():
+                    board.add_scalar(f"gauntlet/{k}", v, step)
                 log(f"step {step} gauntlet: " + ", ".join(f"{k} {v:.0%} ({elo[k]:+d} Elo)" for k, v in scores.items())
                     + (f"; gate {row['gate_score']:.0%} {'promoted' if row['promoted'] else 'kept'}"
                        if cfg.gating == "gate" else ""))
@@ -215,8 +212,7 @@ def train(cfg, run_dir, address=None, resume=False, log=print):
             ray.get(replay.save.remote(replay_path))
             log(f"checkpoint {path}")
         metrics.close()
-        if board:
-            board.close()
+        board.close()
         for actor in (*workers, replay, store):  # a later run in this process starts with fresh names
             ray.kill(actor, no_restart=True)
         if started:

@@ -57,17 +57,24 @@ def zero_compute(unit):
 
 # -- where they are ---------------------------------------------------------------------------------------
 
+def _files(d):
+    """The checkpoint file names in directory ``d``, oldest first (none when ``d`` is not a directory)."""
+    return sorted(f for f in os.listdir(d) if f.endswith(".pt")) if os.path.isdir(d) else []
+
+
+def _newest(d):
+    files = _files(d)
+    return os.path.join(d, files[-1]) if files else None
+
+
 def latest(run_dir):
     """The newest checkpoint in ``run_dir/checkpoints``, or None."""
-    d = os.path.join(run_dir, "checkpoints")
-    files = sorted(f for f in os.listdir(d) if f.endswith(".pt")) if os.path.isdir(d) else []
-    return os.path.join(d, files[-1]) if files else None
+    return _newest(os.path.join(run_dir, "checkpoints"))
 
 
 def prune(ckpt_dir, keep):
     """Remove all but the ``keep`` newest checkpoints in ``ckpt_dir``; ``keep = 0`` keeps every one."""
-    files = sorted(f for f in os.listdir(ckpt_dir) if f.endswith(".pt"))
-    for f in files[:-keep] if keep else []:
+    for f in _files(ckpt_dir)[:-keep] if keep else []:
         os.remove(os.path.join(ckpt_dir, f))
 
 
@@ -77,10 +84,7 @@ def resolve(path):
     path = os.fspath(path)
     if not os.path.isdir(path):
         return path
-    found = latest(path)
-    if found is None:  # perhaps the checkpoints directory itself
-        files = sorted(f for f in os.listdir(path) if f.endswith(".pt"))
-        found = os.path.join(path, files[-1]) if files else None
+    found = latest(path) or _newest(path)  # a run directory, or perhaps the checkpoints directory itself
     if found is None:
         raise ValueError(f"{path} is a directory with no checkpoints (no checkpoints/step_*.pt in it)")
     return found
@@ -125,7 +129,7 @@ def save(run_dir, step, keep=0, **fields):
 
 def load(path, kind=None, map_location="cpu"):
     """The checkpoint at ``path`` (a file, or a run directory: its newest) as a dict, read without
-    unpickling any object. ``kind``: ``"alphazero"`` or ``"gpt"`` to insist on. Anything else (missing,
+    unpickling any object, with ``path`` set to the file it was read from. ``kind``: ``"alphazero"`` or ``"gpt"`` to insist on. Anything else (missing,
     empty, truncated, not a checkpoint, a pickle payload, the earlier layout, the wrong kind) is a
     ``ValueError`` of one line naming the file."""
     path = resolve(path)
@@ -150,4 +154,5 @@ def load(path, kind=None, map_location="cpu"):
     if kind is not None and ck["kind"] != kind:
         want = {"alphazero": "an AlphaZero net (arena train)", "gpt": "a GPT (arena pretrain or finetune)"}[kind]
         raise ValueError(f"{path} holds a {ck['kind']} checkpoint, not {want}")
+    ck["path"] = path
     return ck

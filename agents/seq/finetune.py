@@ -245,7 +245,6 @@ def compute_of(counts, flops_tok):
 def finetune(cfg, init, run_dir, resume=False, log=print, progress=True, make_opponent=baseline_opponent):
     """Run GRPO; returns the last evaluation. ``make_opponent(spec, game, size, seed)`` builds the pool's
     and the evaluations' players other than ``self`` and ``snapshot`` (default: the baselines)."""
-
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
@@ -287,8 +286,7 @@ def finetune(cfg, init, run_dir, resume=False, log=print, progress=True, make_op
         return checkpoint.save(run_dir, step, kind="gpt", trainer="finetune", config=asdict(cfg),
                                model=model.cfg.to_dict(), weights=model.state_dict(), optimizer=opt.state_dict(),
                                rng=checkpoint.rng_state(rng), compute=compute_of(counts, flops_tok),
-                               meta={"tokenizer": tok.describe(), "init": init_info, "data": init_info["data"],
-                                     "counts": counts})
+                               meta={"tokenizer": tok.describe(), "init": init_info, "counts": counts})
 
     def do_eval():
         wins = evaluate(model, tok, cfg.eval_opponents, cfg.eval_games, cfg.seed + 7, counts, cfg.opening_plies,

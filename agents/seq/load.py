@@ -17,7 +17,7 @@ def load_gpt(path, device="cpu"):
         model = GPT(GPTConfig(**ck["model"]))
         model.load_state_dict(ck["weights"])
     except (TypeError, KeyError, RuntimeError, ValueError) as e:
-        raise ValueError(f"{checkpoint.resolve(path)}: the weights do not fit the GPT its config names "
+        raise ValueError(f"{ck['path']}: the weights do not fit the GPT its config names "
                          f"({type(e).__name__}: {str(e).splitlines()[0][:200]})") from None
     return model.to(device), ck
 
@@ -30,4 +30,4 @@ def checkpoint_tokenizer(ck):
 
 def checkpoint_data(ck):
     """The transcript dataset a GPT checkpoint learned from (a fine-tuned one: its start's), or None."""
-    return ck["config"].get("data") if ck["trainer"] == "pretrain" else ck["meta"].get("data")
+    return ck["config"].get("data") if ck["trainer"] == "pretrain" else ck["meta"]["init"].get("data")

@@ -24,6 +24,7 @@ import time
 import numpy as np
 from tqdm import tqdm
 
+from agents.common.files import write_json
 from agents.seq.tokenizer import Tokenizer, is_move
 from envs.core import make_batch
 from envs.game import Game
@@ -166,10 +167,7 @@ def write_dataset(out, tok, batches, source, seed, val_fraction=0.05, shard_game
                 "tokenizer": tok.describe(), "val_fraction": val_fraction,
                 "split": f"blake2b-8 digest of the unpermuted token row % {SPLIT} < {int(round(val_fraction * SPLIT))} is val",
                 "shards": shards, "seconds": round(time.monotonic() - t0, 1), "compute": compute or {}}
-    tmp = os.path.join(out, "manifest.json.tmp")
-    with open(tmp, "w") as f:
-        json.dump(manifest, f, indent=2)
-    os.replace(tmp, os.path.join(out, "manifest.json"))
+    write_json(os.path.join(out, "manifest.json"), manifest)
     return manifest
 
 

@@ -15,7 +15,7 @@ import platform
 import re
 import time
 
-from agents.common.files import read_json
+from agents.common.files import atomic_write, read_json, write_json
 from arena.study.config import DEPENDS, StudyConfig
 
 WHAT = {"az": "AlphaZero from scratch, search at play", "az_nosearch": "the same net, policy head alone",
@@ -331,17 +331,11 @@ def write_report(out, log=print):
     md += table(["player", "step", "own min", "own games", "own trained", "own forward", "own FLOPs", "total min",
                  "total forward", "total FLOPs", "Elo [95% CI]"], every) + [""]
 
-    with open(os.path.join(out, "report.md.tmp"), "w") as f:
-        f.write("\n".join(md) + "\n")
-    os.replace(os.path.join(out, "report.md.tmp"), os.path.join(out, "report.md"))
+    atomic_write(os.path.join(out, "report.md"), "\n".join(md) + "\n")
     plot_curves(out, inv, meta, R, cfg)
     plot_rl(out, rl_arms + [a for a in ("az",) if a in cfg.arms], cfg.target_win_rate)
-    with open(os.path.join(out, "report.html.tmp"), "w") as f:
-        f.write(to_html("\n".join(md), f"Study: Othello {cfg.size}x{cfg.size}"))
-    os.replace(os.path.join(out, "report.html.tmp"), os.path.join(out, "report.html"))
-    with open(os.path.join(out, "summary.json.tmp"), "w") as f:
-        json.dump(summary, f, indent=2)
-    os.replace(os.path.join(out, "summary.json.tmp"), os.path.join(out, "summary.json"))
+    atomic_write(os.path.join(out, "report.html"), to_html("\n".join(md), f"Study: Othello {cfg.size}x{cfg.size}"))
+    write_json(os.path.join(out, "summary.json"), summary)
     log("\n".join(md[md.index("## Final Elo at equal compute"):md.index("![Elo against compute](curves.png)")]))
     log(f"wrote {out}/report.md, report.html, curves.png, rl_curves.png, summary.json")
     return summary

@@ -107,11 +107,6 @@ class Study:
                    "--resume", *sets([f"game={c.game}", f"size={n}", f"preset={self.preset()}", *c.finetune_set,
                                       *budget, f"steps={c.max_steps or 100000000}", f"threads={c.threads}"]))
 
-    def spent_minutes(self, arm):
-        """Wall-clock minutes an arm's newest checkpoint has trained (0 without one)."""
-        path = checkpoint.latest(self.arm_dir(arm))
-        return 0.0 if path is None else checkpoint.load(path)["compute"]["seconds"] / 60
-
     def left_minutes(self, arm):
         """What is left of an arm's budget: 0 once it is spent or the arm has taken ``max_steps`` steps."""
         path = checkpoint.latest(self.arm_dir(arm))

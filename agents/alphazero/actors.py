@@ -2,7 +2,9 @@
 
     WeightStore      the newest published weights (bytes) with their version (the learner step)
     ReplayActor      the replay buffer (agents.alphazero.replay), fed by the workers, sampled by the learner
-    SelfPlayWorker   ``games_in_flight`` games searched at once; ``run(n)`` plays until n more finish
+    SelfPlayWorker   ``games_in_flight`` games searched at once; ``run(n, seconds)`` plays until n more
+                     finish or the seconds pass, and reports
+    RaySelfPlay      all of them, as the trainer's source of positions (agents.alphazero.sources)
 
 Workers are started with ``max_restarts=-1``: Ray restarts a dead one (a new process, reported by its
 pid in every ``run`` result) and self-play goes on, on any node with a free CPU. They find the store and
@@ -14,8 +16,7 @@ The store and the buffer hold the learner's state: :func:`pinned_here` keeps the
 
 import io
 import os
-import sys
-import time
+from dataclasses import asdict
 
 import numpy as np
 import ray
@@ -25,8 +26,9 @@ from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 from agents.alphazero.config import TrainConfig
 from agents.alphazero.network import new_net
 from agents.alphazero.replay import ReplayBuffer
-from agents.alphazero.selfplay import SelfPlay
-from agents.search.evaluators import TorchEvaluator
+from agents.alphazero.selfplay import Recent, training_selfplay
+from agents.alphazero.sources import play_for
+from envs.core import make_batch
 
 
 WEIGHTS, REPLAY = "weights", "replay"
@@ -39,15 +41,15 @@ def pinned_here():
 
 
 def weights_blob(net):
-    """The net's state dict as bytes (``torch.save``), to publish through the store."""
+    """The net's state dict as bytes (``torch.save``, CPU tensors), to publish through the store."""
     buf = io.BytesIO()
-    torch.save(net.state_dict(), buf)
+    torch.save({k: v.cpu() for k, v in net.state_dict().items()}, buf)
     return buf.getvalue()
 
 
 def load_blob(net, blob):
     # Tensors only: the blob comes from our own learner, but nothing we read is allowed to unpickle objects.
-    net.load_state_dict(torch.load(io.BytesIO(blob), weights_only=True))
+    net.load_state_dict(torch.load(io.BytesIO(blob), map_location="cpu", weights_only=True))
 
 
 @ray.remote
@@ -85,32 +87,92 @@ class ReplayActor:
 
 @ray.remote(num_cpus=1)
 class SelfPlayWorker:
-    """Runs ``games_in_flight`` games at once; each ``run`` call plays until ``games`` more finish,
-    pushes them to the replay actor and reports. Weights are pulled from the store before each call."""
+    """Runs ``games_in_flight`` games at once; each ``run`` call plays until ``games`` more finish or
+    ``seconds`` pass, pushes the finished games to the replay actor and reports (agents.alphazero.sources
+    .play_for). Weights are pulled from the store before each call and re-checked by the inference backend."""
 
     def __init__(self, cfg_dict, worker_id, names=(WEIGHTS, REPLAY)):
         torch.set_num_threads(1)
         cfg = TrainConfig.from_dict(cfg_dict)
         self.store, self.replay, self.version = ray.get_actor(names[0]), ray.get_actor(names[1]), -1
         self.net = new_net(cfg)
-        self.evaluator = TorchEvaluator(self.net)
-        sp = SelfPlay(self.evaluator, cfg.game, cfg.size, cfg.games_in_flight, cfg.search(),
-                      seed=cfg.seed * 1000 + worker_id, cheap_simulations=cfg.cheap_simulations,
-                      full_search_prob=cfg.full_search_prob, temperature_moves=cfg.temperature_moves,
-                      resign_threshold=cfg.resign_threshold, no_resign_fraction=cfg.no_resign_fraction,
-                      **cfg.game_kwargs())
-        self.games = sp.play(sys.maxsize)
+        self.lines = []  # the inference backend's choices, handed to the trainer's log with the next report
+        self.sp = training_selfplay(cfg, self.net, worker_id, "cpu", log=self.lines.append)
+        self.recent = Recent()
 
-    def run(self, games):
+    def run(self, games, seconds=10.0):
         version, blob = ray.get(self.store.get.remote(self.version))
         if blob is not None:
             load_blob(self.net, blob)
             self.version = version
-        t = time.perf_counter()
-        f0 = self.evaluator.forward_positions
-        records = [next(self.games) for _ in range(games)]
-        stats = ray.get(self.replay.add.remote(records))
-        return {"games": games, "positions": int(sum(len(r.moves) for r in records)),
-                "false_resign": int(sum(r.false_resign for r in records)), "seconds": time.perf_counter() - t,
-                "forward_positions": self.evaluator.forward_positions - f0, "pid": os.getpid(),
-                "version": self.version, **{"replay_" + k: v for k, v in stats.items()}}
+            self.sp.full.evaluator.refresh(self.recent.sample())
+        report = play_for(self.sp, self.recent, lambda records: ray.get(self.replay.add.remote(records)),
+                          games, seconds)
+        lines, self.lines[:] = list(self.lines), []
+        return {**report, "version": self.version, "log": lines}
+
+
+class RaySelfPlay:
+    """Self-play on ``cfg.workers`` Ray actors; the replay buffer and the weight store are actors pinned to
+    this node (see the module docstring). The interface of agents.alphazero.sources. ``log`` hears when a
+    worker (re)starts and what its inference backend chose."""
+
+    def __init__(self, cfg, net, step, replay_path=None, log=print):
+        probe = make_batch(cfg.game, 1, cfg.size, **cfg.game_kwargs())
+        self.replay = ReplayActor.options(name=REPLAY, **pinned_here()).remote(
+            cfg.replay_capacity, probe.obs_shape, probe.num_actions, cfg.seed, replay_path)
+        self.store = WeightStore.options(name=WEIGHTS, **pinned_here()).remote()
+        ray.get(self.store.put.remote(step, weights_blob(net)))
+        self.last = ray.get(self.replay.stats.remote())
+        # While the buffer fills nothing trains, so the CPUs the workers leave free play too, on workers
+        # that stop once ``min_replay`` positions are in.
+        free = int(ray.available_resources().get("CPU", 0)) - cfg.workers
+        filling = max(0, free) if self.last["size"] < cfg.min_replay else 0
+        self.min_replay, self.fill = cfg.min_replay, set(range(cfg.workers, cfg.workers + filling))
+        self.workers = [SelfPlayWorker.options(name=f"selfplay-{i}", max_restarts=-1).remote(asdict(cfg), i)
+                        for i in range(cfg.workers + filling)]
+        if filling:
+            log(f"{filling} more self-play worker(s) on the free CPUs until the buffer holds {cfg.min_replay} positions")
+        self.chunk, self.log, self.pids = max(1, cfg.games_in_flight // 4), log, {}
+        self.pending = {w.run.remote(self.chunk): i for i, w in enumerate(self.workers)}
+
+    def poll(self, wait=True):
+        ready, _ = ray.wait(list(self.pending), num_returns=len(self.pending), timeout=0.05 if wait else 0)
+        out = []
+        for ref in ready:
+            i = self.pending.pop(ref)
+            try:
+                r = ray.get(ref)
+                self.last = {"size": r["replay_size"], "added": r["replay_added"], "games": r["replay_games"]}
+                if self.pids.get(i) != r["pid"]:  # a first report, or one from a restarted worker
+                    self.log(f"self-play worker {i} (pid {r['pid']}) delivered {r['games']} games "
+                             f"({r['moves']} positions searched)")
+                    self.pids[i] = r["pid"]
+                for line in r["log"]:
+                    self.log(f"self-play worker {i}: {line}")
+                out.append({**r, "worker": i})
+            except ray.exceptions.RayError as e:
+                self.log(f"self-play worker {i} failed ({type(e).__name__}); Ray restarts it and play goes on")
+            if i in self.fill and self.last["size"] >= self.min_replay:
+                ray.kill(self.workers[i], no_restart=True)
+                self.fill.discard(i)
+                self.log(f"self-play worker {i} stops: the buffer is full enough to learn from")
+                continue
+            self.pending[self.workers[i].run.remote(self.chunk)] = i
+        return out
+
+    def sample(self, n):
+        return ray.get(self.replay.sample.remote(n))
+
+    def stats(self):
+        return self.last
+
+    def publish(self, step, net):
+        ray.get(self.store.put.remote(step, weights_blob(net)))
+
+    def save(self, path):
+        ray.get(self.replay.save.remote(path))
+
+    def close(self):
+        for actor in (*self.workers, self.replay, self.store):  # a later run in this process starts with fresh names
+            ray.kill(actor, no_restart=True)

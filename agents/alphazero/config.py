@@ -5,6 +5,7 @@ every checkpoint. The self-play search's settings are built from it in one place
 import dataclasses
 from dataclasses import dataclass
 
+from agents.alphazero.inference import CHOICES, DEVICES
 from agents.alphazero.network import PRESETS
 from agents.search.mcts import SearchConfig
 from envs.core import check_board
@@ -26,7 +27,7 @@ class TrainConfig:
     the study's control for the convolutions' spatial prior (agents.network.PolicyValueNet)."""
     # -- self-play -------------------------------------------------------------------------------------
     workers: int = 1
-    """Self-play Ray actors."""
+    """Self-play Ray actors; 0 plays in the trainer's own process, without Ray (one GPU, or debugging)."""
     games_in_flight: int = 64
     """Games each worker searches at once (the evaluator batch)."""
     root: str = "gumbel"
@@ -47,6 +48,12 @@ class TrainConfig:
     """Resign when the searched value falls below this; -1 never resigns."""
     no_resign_fraction: float = 0.1
     """Games that never resign, to measure false resignations."""
+    inference: str = "auto"
+    """How self-play and gauntlets run the net: ``torch`` (eager fp32), ``compile``, ``bf16``, ``onnx``,
+    ``onnx-int8`` or ``auto``, the fastest that agrees with fp32 (agents.alphazero.inference)."""
+    device: str = "auto"
+    """``cpu``, ``cuda`` or ``auto`` (CUDA when PyTorch sees a GPU): the learner (bf16 autocast on CUDA)
+    and, with ``workers: 0``, the self-play search."""
     # -- replay and learner -----------------------------------------------------------------------------
     replay_capacity: int = 100_000
     """Positions kept (a window over the newest)."""
@@ -90,7 +97,11 @@ class TrainConfig:
     """Score the candidate needs to replace the self-play weights."""
     # -- run ----------------------------------------------------------------------------------------------
     minutes: float = 30.0
-    """Wall-clock budget; the run checkpoints and stops when it is spent."""
+    """Wall-clock budget of the whole run, resumes included; the run checkpoints and stops when it is
+    spent (``--resume --set minutes=...`` raises it)."""
+    save_minutes: float = 5.0
+    """Wall-clock minutes between saves of the replay buffer with a checkpoint (learner step 0 included),
+    besides those every ``checkpoint_every`` steps and at every stop."""
     max_steps: int = 0
     """Stop after this many learner steps; 0 means no limit."""
     seed: int = 0
@@ -112,7 +123,13 @@ class TrainConfig:
             bad(f"permute_squares must be -1 (off) or a seed >= 0, got {self.permute_squares}")
         if self.root not in ("gumbel", "puct"):
             bad(f"root must be 'gumbel' or 'puct', got {self.root!r}")
-        for name in ("workers", "games_in_flight", "simulations", "cheap_simulations", "replay_capacity",
+        if self.workers < 0:
+            bad(f"workers must be 0 (self-play in this process) or more, got {self.workers}")
+        if self.inference not in CHOICES:
+            bad(f"inference must be one of {', '.join(CHOICES)}, got {self.inference!r}")
+        if self.device not in DEVICES:
+            bad(f"device must be one of {', '.join(DEVICES)}, got {self.device!r}")
+        for name in ("games_in_flight", "simulations", "cheap_simulations", "replay_capacity",
                      "batch_size", "publish_every", "checkpoint_every", "eval_games", "eval_simulations"):
             if getattr(self, name) < 1:
                 bad(f"{name} must be at least 1, got {getattr(self, name)}")
@@ -128,8 +145,8 @@ class TrainConfig:
             bad(f"min_replay ({self.min_replay}) exceeds replay_capacity ({self.replay_capacity})")
         if self.keep_checkpoints < 0:
             bad(f"keep_checkpoints must be 0 (all) or more, got {self.keep_checkpoints}")
-        if self.minutes <= 0 or self.lr <= 0:
-            bad("minutes and lr must be positive")
+        if self.minutes <= 0 or self.lr <= 0 or self.save_minutes <= 0:
+            bad("minutes, save_minutes and lr must be positive")
         self.search()  # a search setting out of range fails here, with SearchConfig's message
 
     def search(self):

@@ -8,10 +8,10 @@ import copy
 import math
 
 from agents.alphazero.config import TrainConfig
+from agents.alphazero.inference import NetEvaluator, sample_positions
 from agents.alphazero.network import new_net
 from agents.common import checkpoint
 from agents.players import MCTSAgent, is_baseline, make_baseline, play_match, wilson
-from agents.search.evaluators import TorchEvaluator
 
 
 def load_net(path, game=None, size=None):
@@ -32,9 +32,18 @@ def load_net(path, game=None, size=None):
     return net, cfg, ck
 
 
-def net_agent(net, simulations, seed=0):
-    """The trained network with a deterministic Gumbel search (no noise), as used in gauntlets."""
-    return MCTSAgent(TorchEvaluator(net), simulations=simulations, seed=seed, root="gumbel", gumbel_scale=0.0)
+def net_evaluator(net, game, size, inference="torch", device="cpu", batch=64, seed=0, log=None, **game_kwargs):
+    """``net`` as a search evaluator under ``inference`` (agents.alphazero.inference), checked against
+    fp32 on 256 positions of random ``game`` games first."""
+    sample = sample_positions(game, size, 256, seed=seed, **game_kwargs)
+    return NetEvaluator(net, inference, device, sample=sample, batch=batch, log=log)
+
+
+def net_agent(net, simulations, seed=0, evaluator=None):
+    """The trained network with a deterministic Gumbel search (no noise), as used in gauntlets;
+    ``evaluator``: the net already wrapped by :func:`net_evaluator` (default: eager fp32)."""
+    ev = evaluator if evaluator is not None else NetEvaluator(net, "torch", next(net.parameters()).device.type)
+    return MCTSAgent(ev, simulations=simulations, seed=seed, root="gumbel", gumbel_scale=0.0)
 
 
 def anchor_agent(spec, seed=0):
@@ -50,16 +59,23 @@ def snapshot(net):
     return copy.deepcopy(net).eval()
 
 
+def _training_evaluator(cfg, net, step):
+    # The device is the learner's; with the eval batch (one game per match slot) as timing batch.
+    return net_evaluator(net, cfg.game, cfg.size, cfg.inference, next(net.parameters()).device.type,
+                         batch=max(2, cfg.eval_games), seed=cfg.seed + step, **cfg.game_kwargs())
+
+
 def gauntlet(cfg, net, step, earlier=None):
     """The current net against every anchor, and against ``earlier`` (the net of the previous
     gauntlet, as anchor ``previous``) when given; returns {anchor: score in [0, 1]}."""
-    eval_net = snapshot(net)
+    ev = _training_evaluator(cfg, snapshot(net), step)
     opponents = [(spec, anchor_agent(spec, seed=step + i)) for i, spec in enumerate(cfg.anchors)]
     if earlier is not None:
-        opponents.append(("previous", net_agent(earlier, cfg.eval_simulations, seed=step - 1)))
+        opponents.append(("previous", net_agent(earlier, cfg.eval_simulations, step - 1,
+                                                _training_evaluator(cfg, earlier, step))))
     out = {}
     for i, (name, agent) in enumerate(opponents):
-        s = play_match(net_agent(eval_net, cfg.eval_simulations, seed=step + i), agent,
+        s = play_match(net_agent(None, cfg.eval_simulations, step + i, ev), agent,
                        cfg.game, cfg.size, cfg.eval_games, seed=cfg.seed + step + i, **cfg.game_kwargs())
         out[name] = float((s + 1).mean() / 2)
     return out
@@ -67,8 +83,9 @@ def gauntlet(cfg, net, step, earlier=None):
 
 def gate(cfg, net, best, step):
     """Score of the candidate ``net`` against the ``best`` weights (the ones self-play uses)."""
-    s = play_match(net_agent(snapshot(net), cfg.eval_simulations, seed=step),
-                   net_agent(best, cfg.eval_simulations, seed=step + 1), cfg.game, cfg.size, cfg.gate_games,
+    s = play_match(net_agent(None, cfg.eval_simulations, step, _training_evaluator(cfg, snapshot(net), step)),
+                   net_agent(None, cfg.eval_simulations, step + 1, _training_evaluator(cfg, best, step)),
+                   cfg.game, cfg.size, cfg.gate_games,
                    seed=cfg.seed + step, **cfg.game_kwargs())
     return float((s + 1).mean() / 2)
 
@@ -79,15 +96,17 @@ def elo_difference(score, games):
     return 400.0 * math.log10(p / (1 - p))
 
 
-def evaluate(ckpt_path, against, games, simulations=32, seed=12345):
+def evaluate(ckpt_path, against, games, simulations=32, seed=12345, inference="torch", device="cpu"):
     """{anchor: {"wins", "draws", "losses", "score", "ci95"}} for the checkpoint's net (Gumbel search,
-    no noise) against each anchor, colours alternating."""
+    no noise) against each anchor, colours alternating; ``inference``, ``device``: how the net runs
+    (its check against fp32 is in ``out["inference"]``)."""
     net, cfg, ck = load_net(ckpt_path)
     agents = [anchor_agent(spec, seed=seed + i) for i, spec in enumerate(against)]  # bad specs fail before play
+    ev = net_evaluator(net, cfg.game, cfg.size, inference, device, batch=max(2, games), seed=seed, **cfg.game_kwargs())
     out = {"checkpoint": ck["path"], "step": ck["step"], "game": cfg.game, "size": cfg.size,
-           "simulations": simulations}
+           "simulations": simulations, "inference": ev.report}
     for i, (spec, anchor) in enumerate(zip(against, agents)):
-        s = play_match(net_agent(net, simulations, seed=seed + i), anchor, cfg.game, cfg.size, games,
+        s = play_match(net_agent(None, simulations, seed + i, ev), anchor, cfg.game, cfg.size, games,
                        seed=seed + i, **cfg.game_kwargs())
         w, d, l = int((s > 0).sum()), int((s == 0).sum()), int((s < 0).sum())
         lo, hi = wilson(w + 0.5 * d, games)

@@ -24,13 +24,16 @@ def augment(obs, policy, rng):
 
 
 def train_step(net, optimizer, obs, policy, value, rng, value_weight=1.0, device="cpu"):
-    """One gradient step on a numpy batch; returns {"loss", "policy_loss", "value_loss"} as floats."""
+    """One gradient step on a numpy batch; returns {"loss", "policy_loss", "value_loss"} as floats. On
+    CUDA the forward pass runs under bf16 autocast (the weights and the optimizer stay fp32)."""
     obs, policy = augment(obs, policy, rng)
     x = torch.from_numpy(obs).to(device)
     pi = torch.from_numpy(policy).to(device)
     z = torch.tensor(value, device=device)  # a copy: arrays from Ray are read-only
     net.train()
-    logits, v = net(x)
+    with torch.autocast("cuda", torch.bfloat16, enabled=x.is_cuda):
+        logits, v = net(x)
+    logits, v = logits.float(), v.float()
     policy_loss = -(pi * F.log_softmax(logits, dim=1)).sum(dim=1).mean()
     value_loss = F.mse_loss(v, z)
     loss = policy_loss + value_weight * value_loss

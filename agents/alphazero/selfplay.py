@@ -18,6 +18,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from agents.alphazero.evaluate import load_net
+from agents.alphazero.inference import NetEvaluator, sample_positions
 from agents.alphazero.network import forward_flops
 from agents.search.evaluators import TorchEvaluator
 from agents.search.mcts import MCTS, SearchConfig, choose_actions
@@ -66,46 +67,65 @@ class SelfPlay:
         self.temperature_moves = temperature_moves
         self.resign_threshold = resign_threshold
         self.no_resign_fraction = no_resign_fraction
+        self.logs = None  # per game in flight: its positions so far (made at the first step)
+        self.moves = 0
 
     def play(self, num_games):
         """Yield ``num_games`` GameRecords as games finish (others keep running in flight)."""
-        g, bsz = self.batch, self.batch.batch_size
-        logs = [self._new_log() for _ in range(bsz)]
         done = 0
         while done < num_games:
-            full = self.rng.random(bsz) < self.full_search_prob
-            obs = g.observation()
-            policy = np.zeros((bsz, g.num_actions), np.float32)
-            action = np.full(bsz, -1, np.int64)
-            value = np.zeros(bsz, np.float32)
-            for mcts, which in ((self.full, full), (self.cheap, ~full)):
-                if which.any():
-                    r = mcts.search(g, which)
-                    policy[which], action[which], value[which] = r.policy[which], r.action[which], r.value[which]
-            if self.search.root == "puct":
-                early = g.ply < self.temperature_moves
-                sampled = choose_actions(policy, 1.0, self.rng, np.ones(bsz, np.bool_))
-                action = np.where(early, sampled, action)
-            for b in range(bsz):
-                log = logs[b]
-                log["obs"].append(obs[b].astype(np.uint8))
-                log["policy"].append(policy[b])
-                log["to_play"].append(int(g.to_play[b]))
-                log["full"].append(bool(full[b]))
-                log["moves"].append(int(action[b]))
-                if value[b] < self.resign_threshold and log["resigner"] is None:
-                    log["resigner"] = int(g.to_play[b])
-            g.step(action)
-            for b in range(bsz):
-                log = logs[b]
-                resigns = log["resigner"] is not None and log["may_resign"]
-                if not (g.terminal[b] or resigns):
-                    continue
+            for record in self.step():
                 if done < num_games:
-                    yield self._finish(g, b, log, resigns)
+                    yield record
                     done += 1
-                logs[b] = self._new_log()
-                g.reset(np.arange(bsz) == b)
+
+    def step(self):
+        """One move in every game in flight: the GameRecords of the games that ended on it (in batch
+        order; their slots start new games). ``moves`` counts the positions searched so far."""
+        g, bsz = self.batch, self.batch.batch_size
+        if self.logs is None:
+            self.logs = [self._new_log() for _ in range(bsz)]
+        logs = self.logs
+        full = self.rng.random(bsz) < self.full_search_prob
+        obs = g.observation()
+        policy = np.zeros((bsz, g.num_actions), np.float32)
+        action = np.full(bsz, -1, np.int64)
+        value = np.zeros(bsz, np.float32)
+        for mcts, which in ((self.full, full), (self.cheap, ~full)):
+            if which.any():
+                r = mcts.search(g, which)
+                policy[which], action[which], value[which] = r.policy[which], r.action[which], r.value[which]
+        if self.search.root == "puct":
+            early = g.ply < self.temperature_moves
+            sampled = choose_actions(policy, 1.0, self.rng, np.ones(bsz, np.bool_))
+            action = np.where(early, sampled, action)
+        for b in range(bsz):
+            log = logs[b]
+            log["obs"].append(obs[b].astype(np.uint8))
+            log["policy"].append(policy[b])
+            log["to_play"].append(int(g.to_play[b]))
+            log["full"].append(bool(full[b]))
+            log["moves"].append(int(action[b]))
+            if value[b] < self.resign_threshold and log["resigner"] is None:
+                log["resigner"] = int(g.to_play[b])
+        g.step(action)
+        self.moves += bsz
+        finished = []
+        for b in range(bsz):
+            log = logs[b]
+            resigns = log["resigner"] is not None and log["may_resign"]
+            if not (g.terminal[b] or resigns):
+                continue
+            finished.append(self._finish(g, b, log, resigns))
+            logs[b] = self._new_log()
+            g.reset(np.arange(bsz) == b)
+        return finished
+
+    def in_flight(self):
+        """``(obs float32[K, C, N, N], mask bool[K, A])`` of the unfinished games in flight: real, recent
+        positions for checking (and calibrating) an inference backend."""
+        live = np.flatnonzero(~self.batch.terminal)
+        return self.batch.observation()[live].astype(np.float32), self.batch.legal_mask()[live]
 
     # -- internals ---------------------------------------------------------------------------------
     def _new_log(self):
@@ -125,6 +145,35 @@ class SelfPlay:
                           to_play=np.array(log["to_play"], np.int8), full=np.array(log["full"]),
                           result=result, resigned=resigned, false_resign=false_resign,
                           moves=np.array(log["moves"], np.int64))
+
+
+def training_selfplay(cfg, net, worker_id, device="cpu", log=None):
+    """The self-play of worker ``worker_id`` of a training run (a ``TrainConfig``): ``games_in_flight``
+    games searched with ``net`` under ``cfg.inference``, checked first on random-game positions. Returns
+    the ``SelfPlay``; its evaluator (a NetEvaluator) is ``.full.evaluator``."""
+    sample = sample_positions(cfg.game, cfg.size, 256, seed=cfg.seed + worker_id, **cfg.game_kwargs())
+    ev = NetEvaluator(net, cfg.inference, device, sample=sample, batch=cfg.games_in_flight, log=log)
+    return SelfPlay(ev, cfg.game, cfg.size, cfg.games_in_flight, cfg.search(), seed=cfg.seed * 1000 + worker_id,
+                    cheap_simulations=cfg.cheap_simulations, full_search_prob=cfg.full_search_prob,
+                    temperature_moves=cfg.temperature_moves, resign_threshold=cfg.resign_threshold,
+                    no_resign_fraction=cfg.no_resign_fraction, **cfg.game_kwargs())
+
+
+class Recent:
+    """The newest ``n`` in-flight positions of a SelfPlay, gathered at each :meth:`add`: the sample a
+    backend is re-checked and re-calibrated on after a weight publication."""
+
+    def __init__(self, n=256):
+        self.n, self.obs, self.mask = n, None, None
+
+    def add(self, sp):
+        obs, mask = sp.in_flight()
+        if self.obs is not None:
+            obs, mask = np.concatenate([self.obs, obs])[-self.n:], np.concatenate([self.mask, mask])[-self.n:]
+        self.obs, self.mask = obs, mask
+
+    def sample(self):
+        return None if self.obs is None or not len(self.obs) else (self.obs, self.mask)
 
 
 def selfplay_games(run, game, size, games, seed, simulations=32, games_in_flight=128, compute=None, chunk=100):

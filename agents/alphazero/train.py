@@ -1,6 +1,6 @@
-"""``arena train``: AlphaZero on Ray. Self-play actors feed a replay-buffer actor; the learner, in the
-driver process, trains on uniform samples, publishes weights every ``publish_every`` steps and writes
-checkpoints that ``--resume`` continues from.
+"""``arena train``: AlphaZero. Self-play (Ray actors, or with ``workers: 0`` this process, without Ray)
+feeds a replay buffer; the learner, in this process, trains on uniform samples, publishes weights every
+``publish_every`` steps and writes checkpoints that ``--resume`` continues from.
 
     run_dir/config.json          the TrainConfig, as run
     run_dir/metrics.jsonl        one JSON line per progress tick and per gauntlet
@@ -8,8 +8,11 @@ checkpoints that ``--resume`` continues from.
                                  (agents.common.checkpoint: atomic, safe to load)
     run_dir/replay.npz           the replay buffer, saved with every checkpoint (atomic)
 
-With no ``address``, ``ray.init()`` starts a local Ray instance sized to the machine; ``address="auto"``
-or ``ray://host:port`` joins an existing cluster, and the same code scales out.
+Checkpoints (with the buffer) are written every ``checkpoint_every`` learner steps, every
+``save_minutes`` of wall-clock (before learning starts too) and at every stop, so a resume keeps every
+game played. ``minutes`` is the budget of the whole run, resumes included. With no ``address`` a local
+Ray instance sized to the machine is started; ``address="auto"``, ``HOST:PORT`` or ``ray://host:port``
+joins an existing cluster (agents.common.cluster), and the same code scales out.
 """
 
 import json
@@ -21,19 +24,18 @@ import time
 from dataclasses import asdict
 
 import numpy as np
-import ray
 import torch
 from torch.utils.tensorboard import SummaryWriter
 
-from agents.alphazero.actors import REPLAY, WEIGHTS, ReplayActor, SelfPlayWorker, WeightStore, pinned_here, weights_blob
 from agents.alphazero.config import TrainConfig
 from agents.alphazero.evaluate import elo_difference, gate, gauntlet, snapshot
+from agents.alphazero.inference import resolve_device
 from agents.alphazero.learner import train_step
 from agents.alphazero.network import forward_flops, new_net
+from agents.alphazero.sources import LocalSelfPlay
 from agents.common import checkpoint, cluster
 from agents.common.config import dumps
 from agents.common.files import atomic_write
-from envs.core import make_batch
 
 
 # -- checkpoints ------------------------------------------------------------------------------------
@@ -68,12 +70,20 @@ def lr_at(cfg, step):
     return cfg.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * frac)))
 
 
+def clock(seconds):
+    """``1h05m`` / ``4m30s`` / ``12s``."""
+    seconds = max(0, int(seconds))
+    h, m, s = seconds // 3600, seconds // 60 % 60, seconds % 60
+    return f"{h}h{m:02d}m" if h else f"{m}m{s:02d}s" if m else f"{s}s"
+
+
 def train(cfg, run_dir, address=None, resume=False, log=print):
-    """Train until ``cfg.minutes`` or ``cfg.max_steps`` (or SIGINT/SIGTERM), checkpointing on the way
-    and at the end; returns ``(net, learner step)``. Nothing is written before the checkpoint to resume
-    from is read and the Ray cluster is reached."""
+    """Train until ``cfg.minutes`` (the run's total, resumes included) or ``cfg.max_steps`` are spent, or
+    SIGINT/SIGTERM, checkpointing on the way and at the end; returns ``(net, learner step)``. Nothing is
+    written before the checkpoint to resume from is read and the Ray cluster (if any) is reached."""
     torch.set_num_threads(1)
-    net = new_net(cfg)
+    device = resolve_device(cfg.device)
+    net = new_net(cfg).to(device)
     if cfg.optimizer == "adamw":
         opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     else:
@@ -101,23 +111,32 @@ def train(cfg, run_dir, address=None, resume=False, log=print):
         step = ck["step"]
         compute.update(ck["compute"])
         checkpoint.restore_rng(rng, ck["rng"])
-        log(f"resumed from {ckpt} at learner step {step}")
-    # One namespace per driver: the actors are named in it (workers find the store and the buffer by name;
-    # tests find and kill workers, selfplay-<i>, by name).
-    started = cluster.connect(address, namespace=f"selfplay-arena-{os.getpid()}")
+    budget = cfg.minutes * 60 - compute["seconds"]  # what this process may spend
+    if ckpt:
+        log(f"resumed from {ckpt} at learner step {step}: {clock(compute['seconds'])} of the {cfg.minutes:g}-minute "
+            f"budget spent, {clock(budget)} left" + ("" if budget > 0 else " (raise it with --set minutes=...)"))
+    if budget <= 0:
+        return net, step
+    replay_path = os.path.join(run_dir, "replay.npz")
+    resume_replay = replay_path if ckpt and os.path.exists(replay_path) else None
+    started = False
+    if cfg.workers == 0:
+        source = LocalSelfPlay(cfg, net, device, resume_replay, log=log)
+        where = f"in this process on {device}"
+    else:
+        # One namespace per driver: the actors are named in it (workers find the store and the buffer by
+        # name; tests find and kill workers, selfplay-<i>, by name). Ray is imported only here: with
+        # workers 0 the trainer runs where Ray is not installed.
+        started = cluster.connect(address, namespace=f"selfplay-arena-{os.getpid()}")
+        from agents.alphazero.actors import RaySelfPlay
+        source = RaySelfPlay(cfg, net, step, resume_replay, log=log)
+        where = f"on {cfg.workers} Ray worker(s)"
     os.makedirs(os.path.join(run_dir, "checkpoints"), exist_ok=True)
     atomic_write(os.path.join(run_dir, "config.json"), dumps(cfg))
     log(dumps(cfg))
-    probe = make_batch(cfg.game, 1, cfg.size, **cfg.game_kwargs())
-    replay_path = os.path.join(run_dir, "replay.npz")
-    replay = ReplayActor.options(name=REPLAY, **pinned_here()).remote(
-        cfg.replay_capacity, probe.obs_shape, probe.num_actions, cfg.seed, replay_path if ckpt else None)
-    store = WeightStore.options(name=WEIGHTS, **pinned_here()).remote()
-    ray.get(store.put.remote(step, weights_blob(net)))
-    workers = [SelfPlayWorker.options(name=f"selfplay-{i}", max_restarts=-1).remote(asdict(cfg), i)
-               for i in range(cfg.workers)]
-    chunk = max(1, cfg.games_in_flight // 4)
-    pending = {w.run.remote(chunk): i for i, w in enumerate(workers)}
+    stats = source.stats()
+    log(f"self-play: {cfg.games_in_flight} games in flight {where}; learner on {device}; learning starts at "
+        f"{cfg.min_replay} positions (replay holds {stats['size']}); budget {clock(budget)}")
 
     stop = {"flag": False}
     old_handlers = {}
@@ -129,10 +148,9 @@ def train(cfg, run_dir, address=None, resume=False, log=print):
     earlier = None  # the net of the previous gauntlet: an anchor that moves with training
     elo = {}
     start = time.time()
-    at_start, at_start_step = dict(compute), step  # this process's rates are measured from here
-    last_tick, losses = time.time(), []
-    stats = ray.get(replay.stats.remote())
-    pids = {}  # worker index -> the pid of the process that reported last
+    at_start, at_start_step, at_start_added = dict(compute), step, stats["added"]
+    last_tick, last_save, losses, moves = start, start, [], 0
+    inference = {}  # worker -> the headline of its inference backend's last check
 
     def progress():
         """One progress line: to the log, to metrics.jsonl (with the compute totals) and TensorBoard."""
@@ -142,48 +160,61 @@ def train(cfg, run_dir, address=None, resume=False, log=print):
         positions = compute["positions"] - at_start["positions"]
         line = {"step": step, "minutes": round(el / 60, 2), "games": games, "positions": positions,
                 "games_per_s": round(games / el, 2), "positions_per_s": round(positions / el, 1),
-                "steps_per_s": round((step - at_start_step) / el, 2), "replay": stats["size"], **loss}
-        metrics.write(json.dumps({**line, "compute": totals()}) + "\n")
+                "moves_per_s": round(moves / el, 1), "steps_per_s": round((step - at_start_step) / el, 2),
+                "replay": stats["size"], **loss}
+        metrics.write(json.dumps({**line, "inference": inference, "compute": totals()}) + "\n")
         metrics.flush()
         for k, v in line.items():
             board.add_scalar(f"train/{k}", v, step)
+        text = " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in line.items())
+        if stats["size"] < cfg.min_replay:
+            # Positions reach the buffer only as games end: count those searched in unfinished games too.
+            searched = moves * cfg.full_search_prob
+            waiting = max(0.0, searched - (stats["added"] - at_start_added))
+            eta = clock((cfg.min_replay - stats["size"] - waiting) / (searched / el)) if searched else "?"
+            text += f" | filling {stats['size']}/{cfg.min_replay}, learning in ~{eta}"
         if elo:
-            line["elo"] = ",".join(f"{k}{v:+d}" for k, v in elo.items())
-        log(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in line.items()))
+            text += " elo=" + ",".join(f"{k}{v:+d}" for k, v in elo.items())
+        log(f"{text} | {clock(budget - el)} left")
+
+    def save(why):
+        path = save_checkpoint(run_dir, net, opt, step, cfg, rng, totals())
+        source.save(replay_path)
+        log(f"checkpoint {path} ({why}; replay buffer of {stats['size']} positions saved with it)")
     try:
-        while not stop["flag"] and time.time() - start < cfg.minutes * 60 and not (cfg.max_steps and step >= cfg.max_steps):
-            ready, _ = ray.wait(list(pending), timeout=0)
-            for ref in ready:
-                i = pending.pop(ref)
-                try:
-                    r = ray.get(ref)
-                    stats = {"size": r["replay_size"], "added": r["replay_added"]}
-                    compute["reward_events"] += r["games"]
-                    compute["games"] += r["games"]
-                    compute["positions"] += r["positions"]
-                    compute["forward_passes"] += r["forward_positions"]
-                    if pids.get(i) != r["pid"]:  # a first report, or one from a restarted worker
-                        log(f"self-play worker {i} (pid {r['pid']}) delivered {r['games']} games")
-                        pids[i] = r["pid"]
-                except ray.exceptions.RayError as e:
-                    log(f"self-play worker {i} failed ({type(e).__name__}); Ray restarts it and play goes on")
-                pending[workers[i].run.remote(chunk)] = i
-            if stats["size"] < cfg.min_replay or compute["trained"] > cfg.max_samples_per_position * stats["added"]:
-                time.sleep(0.05)
+        while not stop["flag"] and time.time() - start < budget and not (cfg.max_steps and step >= cfg.max_steps):
+            learn = stats["size"] >= cfg.min_replay and compute["trained"] <= cfg.max_samples_per_position * stats["added"]
+            for r in source.poll(wait=not learn):
+                stats = {"size": r["replay_size"], "added": r["replay_added"], "games": r["replay_games"]}
+                compute["reward_events"] += r["games"]
+                compute["games"] += r["games"]
+                compute["positions"] += r["positions"]
+                compute["forward_passes"] += r["forward_positions"]
+                moves += r["moves"]
+                inference[str(r["worker"])] = r["inference"]
+            if time.time() - last_tick > (10 if step or time.time() - start > 30 else 3):
+                progress()  # every 3 s in the first half minute: something shows from the start
+                last_tick, losses = time.time(), []
+            if time.time() - last_save > cfg.save_minutes * 60:
+                save(f"every {cfg.save_minutes:g} minutes")
+                last_save = time.time()
+            if not learn:
                 continue
             for group in opt.param_groups:
                 group["lr"] = lr_at(cfg, step)
-            obs, pol, val = ray.get(replay.sample.remote(cfg.batch_size))
-            losses.append(train_step(net, opt, obs, pol, val, rng))
+            obs, pol, val = source.sample(cfg.batch_size)
+            losses.append(train_step(net, opt, obs, pol, val, rng, device=device))
             step += 1
             compute["trained"] += cfg.batch_size
             compute["forward_passes"] += cfg.batch_size
             if step % cfg.publish_every == 0 and cfg.gating == "latest":
-                ray.get(store.put.remote(step, weights_blob(net)))
+                source.publish(step, net)
             if step % cfg.checkpoint_every == 0:
-                save_checkpoint(run_dir, net, opt, step, cfg, rng, totals())
-                ray.get(replay.save.remote(replay_path))
+                save(f"every {cfg.checkpoint_every} steps")
+                last_save = time.time()
             if cfg.eval_every and step % cfg.eval_every == 0:
+                log(f"step {step}: gauntlet against {', '.join(cfg.anchors)}{', previous' if earlier else ''} "
+                    f"({cfg.eval_games} games each)")
                 scores = gauntlet(cfg, net, step, earlier)
                 earlier = snapshot(net)
                 elo = {k: round(elo_difference(v, cfg.eval_games)) for k, v in scores.items()}
@@ -193,28 +224,26 @@ def train(cfg, run_dir, address=None, resume=False, log=print):
                     row["promoted"] = row["gate_score"] >= cfg.gate_score
                     if row["promoted"]:
                         best = snapshot(net)
-                        ray.get(store.put.remote(step, weights_blob(net)))
+                        source.publish(step, net)
                 metrics.write(json.dumps(row) + "\n")
                 for k, v in scores.items():
                     board.add_scalar(f"gauntlet/{k}", v, step)
                 log(f"step {step} gauntlet: " + ", ".join(f"{k} {v:.0%} ({elo[k]:+d} Elo)" for k, v in scores.items())
                     + (f"; gate {row['gate_score']:.0%} {'promoted' if row['promoted'] else 'kept'}"
                        if cfg.gating == "gate" else ""))
-            if time.time() - last_tick > 10:
-                progress()
-                last_tick, losses = time.time(), []
     finally:
         for s, h in old_handlers.items():
             signal.signal(s, h)
         progress()  # the run's last figures, however short it was
-        if step > 0:
-            path = save_checkpoint(run_dir, net, opt, step, cfg, rng, totals())
-            ray.get(replay.save.remote(replay_path))
-            log(f"checkpoint {path}")
-        metrics.close()
-        board.close()
-        for actor in (*workers, replay, store):  # a later run in this process starts with fresh names
-            ray.kill(actor, no_restart=True)
-        if started:
-            ray.shutdown()
+        why = "stopped by a signal" if stop["flag"] else "max_steps reached" if cfg.max_steps and step >= cfg.max_steps \
+            else "budget spent" if time.time() - start >= budget else "stopping"
+        try:
+            save(why)
+        finally:
+            metrics.close()
+            board.close()
+            source.close()
+            if started:
+                import ray  # connected above, so installed
+                ray.shutdown()
     return net, step

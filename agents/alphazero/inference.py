@@ -1,0 +1,282 @@
+"""The policy/value net run by one of several inference backends, checked against eager fp32 first.
+
+    ev = NetEvaluator(net, "auto", sample=sample_positions("othello", 8, 256))
+    ev.evaluate(obs, mask, leaves)    # the search's evaluator (agents.search.evaluators)
+    ev.refresh(recent_obs)            # after the net's weights changed: rebuild, re-check, re-choose
+    ev.report                         # {"backend", "top1_agreement", "value_mae", "agrees", ...}
+
+Backends (all run the same weights; ``obs float32[B, C, N, N] -> logits float32[B, A], value float32[B]``):
+
+    torch       eager PyTorch, fp32: the reference every other backend is checked against
+    compile     torch.compile (Inductor), fp32
+    bf16        torch.compile under bf16 autocast
+    onnx        ONNX Runtime, fp32 (CPU; the legacy TorchScript exporter, batch axis dynamic)
+    onnx-int8   ONNX Runtime, int8 convolutions: static QDQ quantisation (onnxruntime.quantization),
+                weights per channel, activations calibrated on recent positions
+    auto        the fastest backend that agrees with fp32 on the sample: top-1 move (over legal moves)
+                on at least ``MIN_TOP1`` of the positions and value MAE at most ``MAX_VALUE_MAE``
+
+The check runs before a backend is used and again on every :meth:`NetEvaluator.refresh` (int8
+re-calibrates then). ``auto`` times its candidates once, at the batch size the search will use, and at
+every refresh takes the fastest that still agrees; eager torch always agrees, so there is always one.
+"""
+
+import io
+import os
+import tempfile
+import time
+import warnings
+
+import numpy as np
+import torch
+
+from agents.search.evaluators import Evaluator
+from envs.core import make_batch
+
+BACKENDS = ("torch", "compile", "bf16", "onnx", "onnx-int8")
+CHOICES = BACKENDS + ("auto",)
+DEVICES = ("auto", "cpu", "cuda")
+MIN_TOP1, MAX_VALUE_MAE = 0.99, 0.02
+# What ``auto`` times, per device. On CPU the torch.compile variants are left out: on this project's
+# 2-core AVX-512 machine they cost 10-35 s to build in every worker and ran slower than ONNX Runtime fp32
+# (``arena bench selfplay`` measures all five). ONNX Runtime here is its CPU build, so CUDA has torch only.
+AUTO_CANDIDATES = {"cpu": ("onnx-int8", "onnx", "torch"), "cuda": ("bf16", "compile", "torch")}
+
+
+def resolve_device(device):
+    """``"cpu"`` or ``"cuda"`` for a ``device`` option (``auto``: CUDA when PyTorch sees a GPU); asking for
+    CUDA without one is a one-line ``ValueError``."""
+    if device not in DEVICES:
+        raise ValueError(f"device must be one of {', '.join(DEVICES)}, got {device!r}")
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device 'cuda' asked for, but PyTorch sees no GPU (torch.cuda.is_available() is "
+                         f"False; this torch is {torch.__version__}); use device: cpu or auto")
+    return device
+
+
+def check_backend(name):
+    if name not in CHOICES:
+        raise ValueError(f"inference must be one of {', '.join(CHOICES)}, got {name!r}")
+    return name
+
+
+def sample_positions(game, size, n=256, seed=0, **game_kwargs):
+    """``(obs float32[n, C, N, N], mask bool[n, A])``: positions of uniformly random games, every ply
+    from the start to the end equally likely (``n`` games, each cut at a random ply); deterministic in
+    ``seed``. The check's sample before any self-play position exists."""
+    g = make_batch(game, n, size, seed=seed, **game_kwargs)
+    rng = np.random.default_rng([seed, 0x5A3])
+    stop = rng.integers(0, size * size - 3, size=n)
+    obs, mask, taken = np.zeros((n, *g.obs_shape), np.float32), np.zeros((n, g.num_actions), bool), np.zeros(n, bool)
+    for ply in range(2 * size * size + 2):
+        take = ~taken & ((g.ply >= stop) | g.terminal)
+        if take.any():
+            o, m = g.observation(), g.legal_mask()
+            obs[take], mask[take], taken[take] = o[take], m[take], True
+        if taken.all():
+            break
+        m = g.legal_mask()
+        action = np.where(m.any(1), np.argmax(rng.random(m.shape) * m, axis=1), -1)
+        g.step_where(~g.terminal, action)
+    return obs, mask
+
+
+# -- the backends ------------------------------------------------------------------------------------
+
+class TorchRunner:
+    """Eager or compiled PyTorch, fp32 or under bf16 autocast, on ``device``. The net is updated in place
+    by its owner; a compiled graph reads the new weights without recompiling."""
+
+    def __init__(self, net, device="cpu", compile=False, bf16=False):
+        self.net, self.device, self.bf16 = net.to(device).eval(), torch.device(device), bf16
+        self.fn = torch.compile(self.net, dynamic=True) if compile else self.net
+
+    def refresh(self, calibration):
+        pass
+
+    def __call__(self, obs):
+        with torch.inference_mode(), torch.autocast(self.device.type, torch.bfloat16, enabled=self.bf16):
+            logits, value = self.fn(torch.from_numpy(obs).to(self.device))
+        return logits.float().cpu().numpy(), value.float().reshape(-1).cpu().numpy()
+
+
+class OnnxRunner:
+    """The net exported to ONNX and run by ONNX Runtime on CPU with torch's thread count; ``int8``: static
+    QDQ quantisation calibrated on the positions given to :meth:`refresh` (re-exported each time, so it
+    always runs the net's current weights)."""
+
+    def __init__(self, net, device="cpu", int8=False):
+        if device != "cpu":
+            raise ValueError("the ONNX backends run on CPU (this ONNX Runtime has no CUDA provider)")
+        import onnxruntime  # here: the other backends run without it
+
+        self.ort, self.net, self.int8, self.session = onnxruntime, net, int8, None
+
+    def refresh(self, calibration):
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "net.onnx")
+            x = torch.from_numpy(calibration[:1])
+            with warnings.catch_warnings():  # the TorchScript exporter announces its deprecation each time
+                warnings.simplefilter("ignore")
+                torch.onnx.export(self.net.eval(), x, path, input_names=["obs"], output_names=["logits", "value"],
+                                  dynamic_axes={"obs": {0: "B"}, "logits": {0: "B"}, "value": {0: "B"}},
+                                  dynamo=False)
+            if self.int8:
+                path = self._quantise(path, calibration, tmp)
+            opts = self.ort.SessionOptions()
+            opts.intra_op_num_threads, opts.inter_op_num_threads = torch.get_num_threads(), 1
+            # No spinning between calls: on a small machine the learner and the search share the cores.
+            opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+            opts.log_severity_level = 3
+            self.session = self.ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
+
+    def _quantise(self, path, calibration, tmp):
+        from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+        from onnxruntime.quantization.shape_inference import quant_pre_process
+
+        class Batches(CalibrationDataReader):
+            def __init__(self):
+                self.it = iter({"obs": calibration[i:i + 64]} for i in range(0, len(calibration), 64))
+
+            def get_next(self):
+                return next(self.it, None)
+
+        pre, out = os.path.join(tmp, "pre.onnx"), os.path.join(tmp, "int8.onnx")
+        quant_pre_process(path, pre)  # folds batch norms into the convolutions before they are quantised
+        # Convolutions only: they are nearly all the work, and quantising the heads' linear layers too cost
+        # top-1 agreement (95.8% against 99.0% with them in fp32, a trained 6x6 b4c64 net, 512 positions).
+        quantize_static(pre, out, Batches(), quant_format=QuantFormat.QDQ, activation_type=QuantType.QUInt8,
+                        weight_type=QuantType.QInt8, per_channel=True, op_types_to_quantize=["Conv"])
+        return out
+
+    def __call__(self, obs):
+        logits, value = self.session.run(None, {"obs": np.ascontiguousarray(obs, np.float32)})
+        return logits, value.reshape(-1)
+
+
+def build(name, net, device="cpu"):
+    """The runner of backend ``name`` for ``net`` (call ``refresh(calibration)`` before the first use)."""
+    if name == "torch":
+        return TorchRunner(net, device)
+    if name in ("compile", "bf16"):
+        return TorchRunner(net, device, compile=True, bf16=name == "bf16")
+    if name in ("onnx", "onnx-int8"):
+        return OnnxRunner(net, device, int8=name == "onnx-int8")
+    raise ValueError(f"unknown inference backend {name!r}; choose one of {', '.join(BACKENDS)}")
+
+
+def agreement(logits, value, ref_logits, ref_value, mask):
+    """``{"top1_agreement", "value_mae", "agrees"}`` of one backend's outputs against the fp32 reference's
+    on the same positions (top-1 over legal moves; rows with no legal move are left out)."""
+    rows = mask.any(1)
+    a = np.where(mask, logits, -np.inf)[rows].argmax(1)
+    b = np.where(mask, ref_logits, -np.inf)[rows].argmax(1)
+    top1 = float((a == b).mean()) if rows.any() else 1.0
+    mae = float(np.abs(value - ref_value).mean())
+    return {"top1_agreement": round(top1, 4), "value_mae": round(mae, 5),
+            "agrees": top1 >= MIN_TOP1 and mae <= MAX_VALUE_MAE}
+
+
+def speed(run, obs, batch, seconds=0.5):
+    """Positions per second of ``run`` at ``batch`` positions per call (the sample tiled to size)."""
+    x = np.ascontiguousarray(np.resize(obs, (batch, *obs.shape[1:])), np.float32)
+    run(x)  # warm-up (and compilation)
+    calls, t0 = 0, time.perf_counter()
+    while calls < 3 or time.perf_counter() - t0 < seconds:
+        run(x)
+        calls += 1
+    return calls * batch / (time.perf_counter() - t0)
+
+
+# -- the evaluator ---------------------------------------------------------------------------------
+
+class NetEvaluator(Evaluator):
+    """The search's evaluator for a policy/value net under an ``inference`` backend (module docstring).
+
+    ``sample``: ``(obs float32[K, C, N, N], mask bool[K, A])`` positions to check (and calibrate) on;
+    ``batch``: the batch size to time ``auto``'s candidates at (the search's games in flight). ``report``
+    holds the backend in use and its agreement, plus every candidate's figures under ``auto``;
+    ``log(line)`` hears each choice. A backend that fails to build is reported and left out."""
+
+    def __init__(self, net, inference="torch", device="cpu", sample=None, batch=64, log=None):
+        self.net, self.inference, self.device = net, check_backend(inference), resolve_device(device)
+        self.forward_positions = 0  # positions evaluated, search leaves included (compute accounting)
+        self.log = log or (lambda line: None)
+        self.reference = TorchRunner(net, self.device)
+        names = AUTO_CANDIDATES[self.device] if inference == "auto" else (inference,)
+        self.runners, self.failed, self.speeds = {}, {}, {}
+        for name in names:
+            try:
+                self.runners[name] = self.reference if name == "torch" else build(name, net, self.device)
+            except Exception as e:  # e.g. no C++ compiler for Inductor, no onnxruntime
+                self.failed[name] = f"{type(e).__name__}: {str(e).splitlines()[0][:160]}" if str(e) else type(e).__name__
+        if not self.runners:
+            raise ValueError(f"inference backend {inference!r} cannot run here: {self.failed[inference]}")
+        self.sample_batch = batch
+        self.run, self.report = None, {}
+        self.refresh(sample)
+
+    def refresh(self, sample=None):
+        """After the net's weights changed: rebuild every runner, check each against fp32 on ``sample``
+        (kept from the last call when None), and under ``auto`` switch to the fastest that agrees."""
+        if sample is not None:
+            self.sample = (np.ascontiguousarray(sample[0], np.float32), np.asarray(sample[1], bool))
+        obs, mask = self.sample
+        ref_logits, ref_value = self.reference(obs)
+        checks = {}
+        for name, runner in list(self.runners.items()):
+            try:
+                runner.refresh(obs)
+                checks[name] = agreement(*runner(obs), ref_logits, ref_value, mask)
+                if name not in self.speeds and len(self.runners) > 1:
+                    self.speeds[name] = speed(runner, obs, self.sample_batch)
+            except Exception as e:
+                self.failed[name] = f"{type(e).__name__}: {str(e).splitlines()[0][:160]}"
+                del self.runners[name]
+        agreeing = [n for n in checks if checks[n]["agrees"]]
+        if self.inference == "auto":
+            best = max(agreeing or ["torch"], key=lambda n: self.speeds.get(n, 0.0))
+        else:
+            best = self.inference if self.inference in checks else "torch"
+        if best not in self.runners:
+            best = "torch"
+            checks.setdefault("torch", agreement(ref_logits, ref_value, ref_logits, ref_value, mask))
+        self.run = self.reference if best == "torch" else self.runners[best]
+        changed = best != self.report.get("backend")
+        self.report = {"inference": self.inference, "device": self.device, "backend": best, **checks[best],
+                       "positions": len(obs)}
+        if self.inference == "auto":
+            self.report["candidates"] = {n: {**checks.get(n, {}), "positions_per_s": round(self.speeds.get(n, 0.0))}
+                                         for n in checks}
+        if self.failed:
+            self.report["failed"] = dict(self.failed)
+        if changed or not self.report["agrees"]:
+            self.log(self.describe())
+        return self.report
+
+    def describe(self):
+        """One line: the backend in use and how it agrees with fp32."""
+        r = self.report
+        line = (f"inference {r['inference']} on {r['device']}: {r['backend']} (top-1 agreement "
+                f"{r['top1_agreement']:.1%}, value MAE {r['value_mae']:.4f} on {r['positions']} positions)")
+        if not r["agrees"]:
+            line += f"; below the bar (top-1 >= {MIN_TOP1:.0%}, MAE <= {MAX_VALUE_MAE}): check this backend"
+        if "candidates" in r:
+            line += "; candidates " + ", ".join(
+                f"{n} {c['positions_per_s']}/s{'' if c.get('agrees') else ' (disagrees)'}"
+                for n, c in r["candidates"].items())
+        for n, why in r.get("failed", {}).items():
+            line += f"; {n} unavailable ({why})"
+        return line
+
+    def evaluate(self, obs, mask, leaves):
+        logits, value = self.run(np.ascontiguousarray(obs, np.float32))
+        self.forward_positions += len(obs)
+        z = np.where(mask, logits, -np.inf)
+        z -= z.max(axis=1, keepdims=True)
+        p = np.exp(z, dtype=np.float32)
+        p /= p.sum(axis=1, keepdims=True)
+        return np.nan_to_num(p), value.astype(np.float32)
+

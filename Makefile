@@ -10,14 +10,19 @@
 PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
+# The CPU build of PyTorch when no NVIDIA GPU is visible (nvidia-smi), else the default index's CUDA build.
+TORCH_INDEX ?= $(if $(shell command -v nvidia-smi 2>/dev/null),https://pypi.org/simple,https://download.pytorch.org/whl/cpu)
 
 .PHONY: setup demo test test-slow bench tournament seq-demo study engines clean
 
 $(BIN)/arena: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	# Pinned first: the CPU build installs from a local file; an unpinned torch pulls GBs of CUDA.
-	$(BIN)/pip install -q torch==2.13.0
+	# Pinned first, and the CPU build unless a GPU is seen: from PyTorch's CPU wheel index when it answers,
+	# else from the default index (which on Linux serves the CUDA build, gigabytes, unless a local
+	# file stands in). TORCH_INDEX=https://download.pytorch.org/whl/cu126 (say) picks a CUDA build.
+	$(BIN)/pip install -q --timeout 15 --retries 1 --index-url $(TORCH_INDEX) torch==2.13.0 2>/dev/null \
+		|| $(BIN)/pip install -q torch==2.13.0
 	$(BIN)/pip install -q -e ".[dev]"
 	@touch $@
 
@@ -38,6 +43,7 @@ bench: setup
 	$(BIN)/arena bench mcts
 	$(BIN)/arena bench selfplay
 	$(BIN)/arena bench checkpoint
+	$(BIN)/arena bench tournament
 
 tournament: setup
 	$(BIN)/arena tournament --config configs/tournament_othello8.yaml --out runs/tournament_othello8

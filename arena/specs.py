@@ -6,11 +6,12 @@
                                    (options: per_leaf=K rollouts per leaf, root=puct|gumbel, c_puct=X;
                                    ``mcts:200`` is short for rollouts=200)
     az:PATH,sims=64                an AlphaZero training checkpoint with a deterministic Gumbel search
-                                   (sims=0: the policy head alone, temp=T to sample; root=puct for PUCT);
+                                   (sims=0: the policy head alone, temp=T to sample; root=puct for PUCT;
+                                   inference=torch|compile|bf16|onnx|onnx-int8|auto, device=cpu|cuda|auto);
                                    PATH may be a run directory: its newest checkpoint
     seq:PATH,temp=0                the sequence model (a GPT checkpoint or run directory) playing its
                                    next-token prediction, masked to legal moves (legal_only=false: an
-                                   illegal prediction forfeits); temp=T samples
+                                   illegal prediction forfeits); temp=T samples; device=cpu|cuda|auto
     gtp:COMMAND                    an external GTP engine, e.g. gtp:/usr/games/gnugo --mode gtp --level 1
 
 The first three are agents.players' baselines; this module adds the trained nets and external engines
@@ -19,9 +20,10 @@ cannot be read or is for another game or size, is a ``ValueError`` of one line. 
 with the game's seed before each game.
 """
 
-from agents.alphazero.evaluate import load_net
+from agents.alphazero.evaluate import load_net, net_evaluator
+from agents.alphazero.inference import CHOICES
+from agents.common.device import DEVICES, resolve as resolve_device
 from agents.players import BASELINE_FORMS, MCTSAgent, PolicyAgent, is_baseline, make_baseline, number, split_options
-from agents.search.evaluators import TorchEvaluator
 from agents.seq.agent import SeqAgent
 from arena.gtp import GTPAgent
 
@@ -37,14 +39,18 @@ def make_agent(spec, game="othello", size=8, komi=None, seed=0, move_timeout=30.
         path, _, opts = rest.partition(",")
         if not path:
             raise ValueError(f"bad agent spec {spec!r}: az needs a checkpoint path (az:runs/x/ckpt.pt,sims=64)")
-        o = split_options(spec, opts, ("sims", "root", "temp"))
+        o = split_options(spec, opts, ("sims", "root", "temp", "inference", "device"))
         sims = number(spec, "sims", o.get("sims", "64"))
         temp = number(spec, "temp", o.get("temp", "0"), float)
         root = o.get("root", "gumbel")
         if root not in ("gumbel", "puct"):
             raise ValueError(f"bad agent spec {spec!r}: root must be gumbel or puct")
-        net, _, _ = load_net(path, game, size)
-        ev = TorchEvaluator(net)
+        inference, device = o.get("inference", "torch"), o.get("device", "cpu")
+        if inference not in CHOICES or device not in DEVICES:
+            raise ValueError(f"bad agent spec {spec!r}: inference must be one of {', '.join(CHOICES)} and device "
+                             f"one of {', '.join(DEVICES)}")
+        net, cfg, _ = load_net(path, game, size)
+        ev = net_evaluator(net, game, size, inference, device, seed=seed, **cfg.game_kwargs())
         if sims == 0:
             return PolicyAgent(ev, temp, seed=seed, name=spec)
         kw = {"root": "gumbel", "gumbel_scale": 0.0} if root == "gumbel" else {"root": root}
@@ -55,12 +61,14 @@ def make_agent(spec, game="othello", size=8, komi=None, seed=0, move_timeout=30.
         path, _, opts = rest.partition(",")
         if not path:
             raise ValueError(f"bad agent spec {spec!r}: seq needs a checkpoint path (seq:runs/x,temp=0)")
-        o = split_options(spec, opts, ("temp", "legal_only"))
+        o = split_options(spec, opts, ("temp", "legal_only", "device"))
         legal_only = o.get("legal_only", "true").lower()
         if legal_only not in ("true", "false"):
             raise ValueError(f"bad agent spec {spec!r}: legal_only must be true or false")
+        if o.get("device", "cpu") not in DEVICES:
+            raise ValueError(f"bad agent spec {spec!r}: device must be one of {', '.join(DEVICES)}")
         agent = SeqAgent(path, number(spec, "temp", o.get("temp", "0"), float), legal_only == "true", seed=seed,
-                         name=spec)
+                         device=resolve_device(o.get("device", "cpu")), name=spec)
         if (agent.tok.game, agent.tok.size) != (game, size):
             raise ValueError(f"{path} was trained on {agent.tok.game} {agent.tok.size}x{agent.tok.size}, not "
                              f"{game} {size}x{size}")

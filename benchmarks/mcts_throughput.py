@@ -5,7 +5,9 @@
 For Othello 8x8 and Go 9x9, from the start position, B games searched at once:
 - ``uniform``: uniform priors, value 0: the cost of the tree alone (selection, replay, expansion, backup).
 - ``rollouts``: one random rollout to the end per leaf (classic pure MCTS).
-- ``net``: a b6c64 ResNet (torch, one thread) as evaluator, with the fraction of time spent outside it.
+- ``net_b6c64``: a b6c64 ResNet (random weights, one thread) as evaluator under each inference backend
+  (``--backends``; agents.alphazero.inference, ``torch`` being eager fp32), with the fraction of the
+  time spent outside the network.
 Baselines measured in the same run: the plain-Python PUCT (``agents.search.reference``, same rules
 kernels) and, when ``open_spiel`` is importable, OpenSpiel's C++ ``MCTSBot`` with one random rollout.
 Each figure is the best single run (one search) within ``--seconds`` of repeats.
@@ -18,7 +20,7 @@ import sys
 import time
 
 
-from agents.search.evaluators import Evaluator, RolloutEvaluator, TorchEvaluator, UniformEvaluator
+from agents.search.evaluators import Evaluator, RolloutEvaluator, UniformEvaluator
 from agents.search.mcts import MCTS
 from agents.search.reference import puct_search
 from benchmarks.env_throughput import best_rate
@@ -49,14 +51,21 @@ def ours(game, size, batch, evaluator, simulations, seconds):
     return best_rate(lambda: (m.search(g), batch * simulations)[1], seconds)
 
 
-def net_run(game, size, batch, simulations, seconds):
+def net_evaluators(game, size, backends):
+    """{backend: TimedEvaluator} for one random-weight b6c64 net of ``game``/``size``."""
     import torch
 
+    from agents.alphazero.inference import NetEvaluator, sample_positions
     from agents.alphazero.network import from_preset
 
     torch.manual_seed(0)
+    net = from_preset("b6c64", make_batch(game, 1, size).num_planes, size).eval()
+    sample = sample_positions(game, size, 128, seed=0)
+    return {name: TimedEvaluator(NetEvaluator(net, name, sample=sample)) for name in backends}
+
+
+def net_run(game, size, batch, ev, simulations, seconds):
     g = make_batch(game, batch, size, seed=0)
-    ev = TimedEvaluator(TorchEvaluator(from_preset("b6c64", g.num_planes, size)))
     m = MCTS(ev, simulations=simulations, seed=0)
     m.search(g)
     best, best_frac = 0.0, 1.0
@@ -97,6 +106,8 @@ def main(argv=None):
     ap.add_argument("--batches", default="1,16,64,256", help="games searched at once (default 1,16,64,256)")
     ap.add_argument("--simulations", type=int, default=64, help="simulations per search (default 64)")
     ap.add_argument("--no-net", action="store_true", help="skip the network runs (no torch work)")
+    ap.add_argument("--backends", default="torch,onnx,onnx-int8",
+                    help="inference backends of the network runs (default torch,onnx,onnx-int8)")
     args = ap.parse_args(argv)
     try:
         batches = [int(x) for x in args.batches.split(",")]
@@ -120,7 +131,9 @@ def main(argv=None):
             r["uniform"][f"B{b}"] = round(ours(game, size, b, UniformEvaluator(), sims, s))
             r["rollouts"][f"B{b}"] = round(ours(game, size, b, RolloutEvaluator(seed=0), sims, s))
         if not args.no_net:
-            r["net_b6c64"] = {f"B{b}": net_run(game, size, b, min(sims, 16), s) for b in batches}
+            evs = net_evaluators(game, size, [x.strip() for x in args.backends.split(",") if x.strip()])
+            r["net_b6c64"] = {name: {f"B{b}": net_run(game, size, b, ev, min(sims, 16), s) for b in batches}
+                              for name, ev in evs.items()}
         r["python_puct_uniform"] = round(reference(game, size, UniformEvaluator, sims, s))
         r["python_puct_rollouts"] = round(reference(game, size, lambda: RolloutEvaluator(seed=0), sims, s))
         osp = open_spiel(game, size, 400, s)

@@ -177,3 +177,25 @@ def test_a_stop_before_learning_keeps_the_games_and_the_budget_spans_resumes(tmp
     # The budget is spent: a resume with the same minutes does nothing and says how to raise it.
     out = run_no_ray(tmp_path, "min_replay=5000", "minutes=0.2", "inference=torch")
     assert "--set minutes=" in out
+
+
+def test_az_spec_takes_inference_and_device(tmp_path):
+    from dataclasses import asdict
+
+    from agents.alphazero.config import TrainConfig
+    from agents.alphazero.network import new_net
+    from arena.specs import make_agent
+
+    cfg = TrainConfig(size=4, network="b4c64", min_replay=10)
+    net = new_net(cfg)
+    checkpoint.save(str(tmp_path), 1, kind="alphazero", trainer="train", config=asdict(cfg), model=net.args,
+                    weights=net.state_dict(), optimizer={}, rng={}, compute=checkpoint.zero_compute("positions"))
+    agent = make_agent(f"az:{tmp_path},sims=4,inference=onnx,device=cpu", "othello", 4)
+    assert agent.evaluator.report["backend"] == "onnx" and agent.evaluator.report["agrees"]
+    from envs.core import make_batch
+    assert agent.act(make_batch("othello", 3, 4)).shape == (3,)
+    with pytest.raises(ValueError, match="inference must be one of"):
+        make_agent(f"az:{tmp_path},inference=fast", "othello", 4)
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="sees no GPU"):
+            make_agent(f"az:{tmp_path},device=cuda", "othello", 4)

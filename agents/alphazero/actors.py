@@ -134,7 +134,8 @@ class RaySelfPlay:
         if filling:
             log(f"{filling} more self-play worker(s) on the free CPUs until the buffer holds {cfg.min_replay} positions")
         self.chunk, self.log, self.pids = max(1, cfg.games_in_flight // 4), log, {}
-        self.pending = {w.run.remote(self.chunk): i for i, w in enumerate(self.workers)}
+        # The first report comes after 3 s of play rather than 10: the progress line shows self-play soon.
+        self.pending = {w.run.remote(self.chunk, 3.0): i for i, w in enumerate(self.workers)}
 
     def poll(self, wait=True):
         ready, _ = ray.wait(list(self.pending), num_returns=len(self.pending), timeout=0.05 if wait else 0)

@@ -30,12 +30,12 @@ import warnings
 import numpy as np
 import torch
 
+from agents.common.device import DEVICES, resolve
 from agents.search.evaluators import Evaluator
 from envs.core import make_batch
 
 BACKENDS = ("torch", "compile", "bf16", "onnx", "onnx-int8")
 CHOICES = BACKENDS + ("auto",)
-DEVICES = ("auto", "cpu", "cuda")
 MIN_TOP1, MAX_VALUE_MAE = 0.99, 0.02
 # What ``auto`` times, per device. On CPU the torch.compile variants are left out: on this project's
 # 2-core AVX-512 machine they cost 10-35 s to build in every worker and ran slower than ONNX Runtime fp32
@@ -44,16 +44,8 @@ AUTO_CANDIDATES = {"cpu": ("onnx-int8", "onnx", "torch"), "cuda": ("bf16", "comp
 
 
 def resolve_device(device):
-    """``"cpu"`` or ``"cuda"`` for a ``device`` option (``auto``: CUDA when PyTorch sees a GPU); asking for
-    CUDA without one is a one-line ``ValueError``."""
-    if device not in DEVICES:
-        raise ValueError(f"device must be one of {', '.join(DEVICES)}, got {device!r}")
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device 'cuda' asked for, but PyTorch sees no GPU (torch.cuda.is_available() is "
-                         f"False; this torch is {torch.__version__}); use device: cpu or auto")
-    return device
+    """``"cpu"`` or ``"cuda"`` for a ``device`` option (agents.common.device)."""
+    return resolve(device)
 
 
 def check_backend(name):

@@ -31,6 +31,7 @@ import torch
 from tqdm import tqdm
 
 from agents.common import checkpoint
+from agents.common.device import resolve as resolve_device
 from agents.players import make_baseline, random_openings
 from agents.seq.decode import Decoder, choose_moves
 from agents.seq.gpt import GPT, PRESETS, GPTConfig
@@ -83,6 +84,9 @@ class FinetuneConfig:
     """Steps between checkpoints."""
     threads: int = 0
     """CPU threads for torch; 0 = torch's default."""
+    device: str = "auto"
+    """``cpu``, ``cuda`` or ``auto`` (CUDA when PyTorch sees a GPU): the learner, its reference and its
+    snapshot, in play and in the update (bf16 autocast on CUDA)."""
     seed: int = 0
     """Seeds openings, sampling and the pool."""
 
@@ -96,6 +100,8 @@ class FinetuneConfig:
             raise ValueError("opponents must name at least one opponent")
         if self.temperature <= 0:
             raise ValueError("temperature must be positive (sampling is what GRPO compares)")
+        if self.device not in ("auto", "cpu", "cuda"):
+            raise ValueError(f"device must be auto, cpu or cuda, got {self.device!r}")
 
 
 # -- batched play ----------------------------------------------------------------------------------------
@@ -171,22 +177,24 @@ def grpo_loss(model, ref, tok, hist, decisions, adv, temperature, kl_coef, count
     x = np.zeros((len(rows_b), T), np.int64)
     for i, b in enumerate(rows_b):
         x[i, : len(seqs[b])] = seqs[b]
-    legal = torch.from_numpy(replay_prefixes(tok, x))  # [R, T, V]
+    dev = next(model.parameters()).device
+    legal = torch.from_numpy(replay_prefixes(tok, x)).to(dev)  # [R, T, V]
     row_of = {b: i for i, b in enumerate(rows_b)}
-    r_idx = torch.as_tensor([row_of[d[0]] for d in decisions])
-    t_idx = torch.as_tensor([d[1] for d in decisions])
-    ids = torch.as_tensor([d[2] for d in decisions])
-    a = torch.as_tensor(np.asarray(adv), dtype=torch.float32)
-    xt = torch.from_numpy(x)
-    logits = model(xt)[r_idx, t_idx].float() / temperature
+    r_idx = torch.as_tensor([row_of[d[0]] for d in decisions], device=dev)
+    t_idx = torch.as_tensor([d[1] for d in decisions], device=dev)
+    ids = torch.as_tensor([d[2] for d in decisions], device=dev)
+    a = torch.as_tensor(np.asarray(adv), dtype=torch.float32, device=dev)
+    xt = torch.from_numpy(x).to(dev)
+    with torch.autocast("cuda", torch.bfloat16, enabled=dev.type == "cuda"):
+        logits = model(xt)[r_idx, t_idx].float() / temperature
     mask = legal[r_idx, t_idx]
     logp = torch.log_softmax(logits.masked_fill(~mask, -1e9), -1)
     pg = -(a * logp.gather(1, ids[:, None]).squeeze(1)).mean()
     counts["forward_positions"] += int(x.shape[0] * x.shape[1])
-    counts["tokens_trained"] += int(is_move(xt).sum())
-    kl = torch.zeros(())
+    counts["tokens_trained"] += int(is_move(torch.from_numpy(x)).sum())
+    kl = torch.zeros((), device=dev)
     if ref is not None and kl_coef > 0:
-        with torch.no_grad():
+        with torch.no_grad(), torch.autocast("cuda", torch.bfloat16, enabled=dev.type == "cuda"):
             ref_logp = torch.log_softmax((ref(xt)[r_idx, t_idx].float() / temperature).masked_fill(~mask, -1e9), -1)
         counts["forward_positions"] += int(x.shape[0] * x.shape[1])
         p = logp.exp()
@@ -249,13 +257,14 @@ def finetune(cfg, init, run_dir, resume=False, log=print, progress=True, make_op
         torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
+    device = resolve_device(cfg.device)
     if init == "none":
         tok = Tokenizer(cfg.game, cfg.size)
-        model = GPT(GPTConfig.preset(cfg.preset, tok.vocab_size, tok.max_len))
+        model = GPT(GPTConfig.preset(cfg.preset, tok.vocab_size, tok.max_len)).to(device)
         ref = None
         init_info = {"init": "none", "tokenizer": tok.describe(), "data": None}
     else:
-        model, ck = load_gpt(init)
+        model, ck = load_gpt(init, device)
         tok = checkpoint_tokenizer(ck)
         ref = copy.deepcopy(model).eval()
         init_info = {"init": init, "init_step": ck["step"], "tokenizer": tok.describe(), "data": checkpoint_data(ck)}

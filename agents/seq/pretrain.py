@@ -26,6 +26,7 @@ from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
 from agents.common import checkpoint
+from agents.common.device import resolve as resolve_device
 from agents.seq.gpt import GPT, PRESETS, GPTConfig
 from agents.seq.legal import evaluate, legal_targets
 from agents.seq.load import load_gpt
@@ -91,14 +92,6 @@ class PretrainConfig:
             raise ValueError(f"device must be auto, cpu or cuda, got {self.device!r}")
 
 
-def pick_device(name):
-    if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device cuda asked for, but torch sees no GPU")
-    return name
-
-
 # -- checkpoints ------------------------------------------------------------------------------------------
 
 def compute_of(stats, flops_tok):
@@ -151,7 +144,7 @@ def make_optimizer(model, cfg):
 
 def pretrain(cfg, run_dir, resume=False, log=print, progress=True):
     """Train; returns the last evaluation's metrics."""
-    device = pick_device(cfg.device)
+    device = resolve_device(cfg.device)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     data = Dataset(cfg.data)
@@ -224,7 +217,8 @@ def pretrain(cfg, run_dir, resume=False, log=print, progress=True):
             for g in opt.param_groups:
                 g["lr"] = lr_at(cfg, step)
             x = torch.from_numpy(data.sample("train", cfg.batch_size, rng)).to(device)
-            logits = model(x[:, :-1])
+            with torch.autocast("cuda", torch.bfloat16, enabled=x.is_cuda):  # the weights stay fp32
+                logits = model(x[:, :-1]).float()
             y = x[:, 1:]
             loss = train_loss(logits, x, tok, cfg.target)
             opt.zero_grad(set_to_none=True)

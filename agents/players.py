@@ -2,9 +2,13 @@
 
     agent.act(games) -> int64[B]     one action per game of an ``envs.core`` batch (or an
                                      ``envs.game.Game``); -1 for finished games; games unchanged
+    agent.act(games, streams=s)      the same, each game's random draws from its own stream
+                                     (``agents.search.streams.GameStreams``; batch players only)
     agent.reset(seed=None)           a new match: forget per-game state, optionally reseed
 
-Every agent takes a ``seed``; the same seed and the same positions give the same actions. Here too:
+Every agent takes a ``seed``; the same seed and the same positions give the same actions. A player that
+acts on batches (``plays_batches``) also takes per-game streams: game b's moves are then those it would
+get alone after ``reset(seed_b)``, whatever the size and company of its batch. Here too:
 the baseline players (random, greedy, rollout MCTS) and the parser of their specs (``make_baseline``),
 :class:`SingleGameAgent` for players that read a game's history (the sequence model, a GTP engine), and
 batched matches between two agents (``play_match``) with their score intervals (``wilson``).
@@ -17,6 +21,7 @@ import numpy as np
 
 from agents.search.evaluators import RolloutEvaluator, UniformEvaluator
 from agents.search.mcts import MCTS, SearchConfig, choose_actions
+from agents.search.streams import draw
 from envs.core import make_batch
 
 
@@ -27,11 +32,11 @@ def as_batch(games):
 
 def random_argmax(scores, mask, rng):
     """``int64[B]``: per row, a uniformly random index among the maximal ``scores`` where ``mask``;
-    -1 for rows with no legal entry."""
+    -1 for rows with no legal entry. ``rng``: a numpy Generator, or ``GameStreams`` (one per row)."""
     s = np.where(mask, scores.astype(np.float64), -np.inf)
     best = s.max(axis=1, keepdims=True)
     ties = mask & (s == best)
-    noise = rng.random(s.shape)
+    noise = draw(rng, mask.any(axis=1), lambda r, n: r.random((n, s.shape[1])), s.shape)
     out = np.argmax(np.where(ties, noise, -1.0), axis=1).astype(np.int64)
     out[~mask.any(axis=1)] = -1
     return out
@@ -39,13 +44,19 @@ def random_argmax(scores, mask, rng):
 
 class Agent:
     name = "agent"
+    plays_batches = True
+    """Acts on a whole ``envs.core`` batch at once and takes per-game ``streams``; False for players
+    that see one ``envs.game.Game`` at a time (:class:`SingleGameAgent`)."""
 
     def __init__(self, seed=0):
         self.seed = seed
         self.rng = np.random.default_rng(seed)
 
-    def act(self, games):
+    def act(self, games, streams=None):
         raise NotImplementedError
+
+    def _rng(self, streams):
+        return self.rng if streams is None else streams
 
     def reset(self, seed=None):
         if seed is not None:
@@ -61,10 +72,10 @@ class RandomAgent(Agent):
 
     name = "random"
 
-    def act(self, games):
+    def act(self, games, streams=None):
         g = as_batch(games)
         mask = g.legal_mask()
-        return random_argmax(np.zeros(mask.shape), mask, self.rng)
+        return random_argmax(np.zeros(mask.shape), mask, self._rng(streams))
 
 
 class GreedyAgent(Agent):
@@ -73,14 +84,14 @@ class GreedyAgent(Agent):
 
     name = "greedy"
 
-    def act(self, games):
+    def act(self, games, streams=None):
         g = as_batch(games)
         gains = g.move_gains()
         mask = gains >= 0
         if g.game == "go":
             board = mask[:, :-1].any(axis=1)
             mask[board, -1] = False  # never pass while a board move exists
-        return random_argmax(gains, mask, self.rng)
+        return random_argmax(gains, mask, self._rng(streams))
 
 
 class MCTSAgent(Agent):
@@ -95,8 +106,8 @@ class MCTSAgent(Agent):
         kind = {RolloutEvaluator: "rollouts", UniformEvaluator: "uniform"}.get(type(self.evaluator), "net")
         self.name = f"mcts({kind},{simulations}{',gumbel' if self.config.root == 'gumbel' else ''})"
 
-    def act(self, games):
-        return self.mcts.search(as_batch(games)).action
+    def act(self, games, streams=None):
+        return self.mcts.search(as_batch(games), streams=streams).action
 
     def reset(self, seed=None):
         super().reset(seed)
@@ -113,12 +124,12 @@ class PolicyAgent(Agent):
         super().__init__(seed)
         self.evaluator, self.temperature, self.name = evaluator, float(temperature), name
 
-    def act(self, games):
+    def act(self, games, streams=None):
         g = as_batch(games)
         mask = g.legal_mask()
         priors, _ = self.evaluator.evaluate(g.observation(), mask, g)
         priors = np.where(mask, priors, 0.0) + mask * 1e-12  # a legal move even if the net gives it 0
-        return choose_actions(priors, self.temperature, self.rng, mask.any(axis=1))
+        return choose_actions(priors, self.temperature, self._rng(streams), mask.any(axis=1))
 
 
 class SingleGameAgent(Agent):
@@ -126,7 +137,11 @@ class SingleGameAgent(Agent):
     every such player shares is here: a finished game gets -1 and a forced pass (the only legal action)
     is played without asking; otherwise :meth:`choose` names the move."""
 
-    def act(self, games):
+    plays_batches = False
+
+    def act(self, games, streams=None):
+        if streams is not None:
+            raise TypeError(f"{self.name} plays one game at a time with its own seed; it takes no streams")
         if not hasattr(games, "history"):
             raise TypeError(f"{self.name} plays one envs.game.Game at a time (it reads the move history)")
         g = games

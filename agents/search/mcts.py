@@ -23,6 +23,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from agents.search import tree as T
+from agents.search.evaluators import RolloutEvaluator
+from agents.search.streams import draw
 
 CACHE_STATE_BYTES = 64  # cache per-node states when a state is at most this many bytes (Othello: 24)
 
@@ -99,20 +101,23 @@ class SearchResult:
 
 
 def dirichlet_noise(rng, mask, alpha):
-    """``float64[B, A]``: a Dirichlet(alpha) sample over each row's legal actions (0 elsewhere)."""
-    g = rng.gamma(alpha, size=mask.shape) * mask
+    """``float64[B, A]``: a Dirichlet(alpha) sample over each row's legal actions (0 elsewhere). ``rng``: a
+    numpy Generator, or :class:`~agents.search.streams.GameStreams` (rows with a legal action draw from
+    their own streams)."""
+    g = draw(rng, mask.any(axis=1), lambda r, n: r.gamma(alpha, size=(n, mask.shape[1])), mask.shape) * mask
     total = g.sum(axis=1, keepdims=True)
     return g / np.where(total > 0, total, 1.0)
 
 
 def choose_actions(policy, temperature, rng, active):
     """``int64[B]``: argmax of ``policy`` (first on ties) at temperature 0, else a sample from
-    ``policy ** (1 / temperature)``; -1 for inactive games."""
+    ``policy ** (1 / temperature)``; -1 for inactive games. ``rng``: a numpy Generator, or
+    :class:`~agents.search.streams.GameStreams` (the active games draw from their own streams)."""
     out = np.argmax(policy, axis=1).astype(np.int64)
     if temperature > 0:
         p = np.power(policy.astype(np.float64), 1.0 / temperature)
         cdf = np.cumsum(p, axis=1)
-        u = rng.random(policy.shape[0]) * cdf[:, -1]
+        u = draw(rng, active, lambda r, n: r.random(n), (policy.shape[0],)) * cdf[:, -1]
         out = np.minimum((cdf <= u[:, None]).sum(axis=1), policy.shape[1] - 1).astype(np.int64)
     out[~active] = -1
     return out
@@ -122,7 +127,8 @@ class MCTS:
     """Batched search with one evaluator; see the module docstring.
 
     ``evaluator`` answers ``evaluate(obs, mask, leaves) -> (priors float32[B, A], values float32[B])``
-    (see :mod:`agents.search.evaluators`); ``seed`` drives the root noise and temperature sampling.
+    (see :mod:`agents.search.evaluators`); ``seed`` drives the root noise and temperature sampling, unless
+    a search is handed per-game streams (:meth:`search`).
     """
 
     def __init__(self, evaluator, config=None, seed=0, **overrides):
@@ -136,11 +142,18 @@ class MCTS:
         self._last_ok = None
 
     # -- public ------------------------------------------------------------------------------------
-    def search(self, games, which=None):
+    def search(self, games, which=None, streams=None):
         """Search every unfinished game of ``games`` (an ``envs.core`` batch, left unchanged), or only
         those where ``which: bool[B]`` is true (the others get action -1), keeping one tree allocation
-        for a batch whose searched subset changes from move to move."""
+        for a batch whose searched subset changes from move to move.
+
+        ``streams``: :class:`~agents.search.streams.GameStreams`, one per game of ``games``. The root noise,
+        the temperature sampling and a :class:`RolloutEvaluator`'s rollouts then draw each game's numbers
+        from its own stream (only for the games searched), so a game's search is the same in a batch of
+        any size or company as alone; without them they come from this search's ``seed`` and the
+        evaluator's own streams, as before."""
         cfg = self.config
+        rng = self.rng if streams is None else streams
         self._prepare(games)
         t, bsz, na = self.tree, games.batch_size, games.num_actions
         active = ~games.terminal if which is None else ~games.terminal & np.asarray(which, np.bool_)
@@ -151,16 +164,18 @@ class MCTS:
         leaves = games.take(np.arange(bsz))
         zeros = np.zeros(bsz, np.int32)
         if fresh.any():
-            self._evaluate_and_expand(leaves, active & fresh, zeros, fresh)
+            self._evaluate_and_expand(leaves, active & fresh, zeros, fresh, streams)
         if self._cached:
             T.scatter_rows(games.i16, games.u64, zeros, active, self.node_i16, self.node_u64)
         raw_root_priors = None
         if cfg.root == "puct" and cfg.dirichlet_fraction > 0:
             raw_root_priors = t.children_prior[:, T.ROOT].copy()  # restored below: a reused root is noised once
-            noise = dirichlet_noise(self.rng, games.legal_mask(), cfg.dirichlet_alpha)
+            noise = dirichlet_noise(rng, games.legal_mask() & active[:, None], cfg.dirichlet_alpha)
             T.mix_root_noise(t, active, noise, cfg.dirichlet_fraction)
         if cfg.root == "gumbel":
-            t.root_gumbel[:] = cfg.gumbel_scale * self.rng.gumbel(size=(bsz, na)) if cfg.gumbel_scale else 0.0
+            t.root_gumbel[:] = 0.0
+            if cfg.gumbel_scale:
+                t.root_gumbel[:] = cfg.gumbel_scale * draw(rng, active, lambda r, n: r.gumbel(size=(n, na)), (bsz, na))
 
         root_i16, root_u64 = games.i16.copy(), games.u64.copy()
         for sim in range(cfg.simulations):
@@ -174,7 +189,7 @@ class MCTS:
                 leaves.u64[:] = root_u64
                 start = zeros
             games.K.apply_paths(leaves.i16, leaves.u64, self._paths, start, self._depth, games.geo)
-            self._evaluate_and_expand(leaves, active, self._leaf, self._is_new)
+            self._evaluate_and_expand(leaves, active, self._leaf, self._is_new, streams)
 
         visits = np.zeros((bsz, na), np.int32)
         q = np.zeros((bsz, na), np.float32)
@@ -183,7 +198,7 @@ class MCTS:
         action = np.full(bsz, -1, np.int64)
         T.root_outputs(t, active, kind, cfg.c_visit, cfg.c_scale, visits, q, policy, value, action)
         if cfg.root == "puct":
-            action = choose_actions(policy, cfg.temperature, self.rng, active)
+            action = choose_actions(policy, cfg.temperature, rng, active)
         if raw_root_priors is not None:
             t.children_prior[:, T.ROOT] = raw_root_priors
         leaves.i16[:], leaves.u64[:] = root_i16, root_u64
@@ -242,7 +257,7 @@ class MCTS:
         room = self.tree.num_nodes + self.config.simulations <= self.tree.parent.shape[1]
         return self._last_ok & same & (self.tree.num_nodes > 0) & room
 
-    def _evaluate_and_expand(self, leaves, active, leaf, is_new):
+    def _evaluate_and_expand(self, leaves, active, leaf, is_new, streams=None):
         # Only the leaves that need it go to the evaluator: new, unfinished leaves of searched games. The
         # rest (games outside ``which``, finished games, terminal or revisited leaves) are never evaluated,
         # so network positions count the simulations actually run. They are compacted into one smaller
@@ -255,7 +270,10 @@ class MCTS:
         if need.size:
             sub = leaves if need.size == bsz else leaves.take(need)
             obs = sub.observation() if getattr(self.evaluator, "needs_observation", True) else None
-            p, v = self.evaluator.evaluate(obs, mask[need], sub)
+            if streams is not None and isinstance(self.evaluator, RolloutEvaluator):
+                p, v = self._rollouts(streams.take(need), obs, mask[need], sub)
+            else:
+                p, v = self.evaluator.evaluate(obs, mask[need], sub)
             p = np.asarray(p, np.float32)
             v = np.asarray(v, np.float32).reshape(-1)
             if p.shape != (need.size, na) or v.shape != (need.size,):
@@ -266,3 +284,17 @@ class MCTS:
                         leaves.terminal, leaves.reward_to_play())
         if self._cached:
             T.scatter_rows(leaves.i16, leaves.u64, leaf, is_new, self.node_i16, self.node_u64)
+
+    def _rollouts(self, streams, obs, mask, sub):
+        # A RolloutEvaluator draws row i of a call from its kept stream i (its ``rng: uint64[R]``, advanced
+        # in place). Lent the stream words of the games these leaves belong to for the call, it plays each
+        # game's rollouts from that game's stream, whatever row the compaction gave the leaf; its own
+        # streams are put back untouched.
+        ev = self.evaluator
+        kept, ev.rng = ev.rng, streams.words
+        try:
+            out = ev.evaluate(obs, mask, sub)
+            streams.words = ev.rng[: len(streams)]
+        finally:
+            ev.rng = kept
+        return out

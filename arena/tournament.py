@@ -1,4 +1,4 @@
-"""Tournaments: round-robin or gauntlet, games in parallel as Ray tasks, resumable, rated at the end.
+"""Tournaments: round-robin or gauntlet, games in batches and in parallel as Ray tasks, resumable, rated at the end.
 
     arena tournament --config configs/tournament_othello8.yaml --out runs/tour8
 
@@ -9,12 +9,29 @@ The results directory holds:
     ratings.{md,csv,json,png}, records (sgf/ or transcripts.txt), viewer.html   written at the end
 
 Each game has a stable id ``A|B|k`` (A < B by name, k-th game of the pair; A is black in even k) and a
-seed derived from the config's seed and that id, so the same config replays the same games whatever the
-order or the number of workers (external engines are as deterministic as their own flags make them).
+seed derived from the config's seed and that id.
+
+Games are played in batches: each pair's games, in order, are cut into chunks of ``batch_games``, and a
+chunk's games advance together in one ``envs.core`` batch, each player acting once per ply on all the
+games where it is to move (arena.driver.play_games). A chunk is one Ray task (or, with ``workers: 0``, one
+batch in this process), and its records come back and are appended as its games end. A pair with a player
+that sees one game at a time (``gtp:`` engines, ``seq:`` models: ``SingleGameAgent``) is played one game
+per task, as ``arena.driver.play_game``.
+
+What stays the same: every side of every game draws its random numbers from its own stream, seeded from
+the game's seed (agents.search.streams), so the baseline players (random, greedy, mcts rollouts) play the
+same games at any ``batch_games``, in any company, with any number of workers, and as ``play_game`` would
+alone. A network's forward pass can differ in the last float bits with its batch size, so games with an
+``az:`` player are fixed by the chunking, which depends on the config only (``batch_games``; every chunk
+runs torch on one thread wherever it runs): the number of workers never changes them. On a resume, a chunk
+with an ``az:`` player that was cut off part-way is played again whole, its finished games not recorded
+twice, so those games too are the uninterrupted run's. External engines are as deterministic as their own
+flags make them.
 """
 
 import os
 import zlib
+from contextlib import contextmanager
 from dataclasses import asdict
 
 import numpy as np
@@ -23,10 +40,10 @@ from tqdm import tqdm
 
 from agents.common import cluster
 from agents.common.files import read_json, write_json
-from agents.players import random_openings
+from agents.players import is_baseline, random_openings
 from agents.search.evaluators import RolloutEvaluator
 from agents.search.mcts import MCTS, SearchConfig
-from arena.driver import play_game
+from arena.driver import play_game, play_games
 from arena.report import write_outputs
 from arena.results import append_game, read_games
 from arena.specs import make_agent
@@ -92,12 +109,56 @@ def agent_for(cfg, name):
     return _AGENTS[key]
 
 
+def chunks(cfg, jobs):
+    """``jobs`` (in schedule order) cut into the batches they are played in: each pair's games in order,
+    ``cfg.batch_games`` at a time, or one at a time where a player sees one game at a time. A function of
+    the config alone, so a game's batch never depends on the workers or on what is left to play."""
+    by_pair = {}
+    for j in jobs:
+        by_pair.setdefault(tuple(j["pair"]), []).append(j)
+    out = []
+    for (a, b), pair in by_pair.items():
+        n = cfg.batch_games if agent_for(cfg, a).plays_batches and agent_for(cfg, b).plays_batches else 1
+        out += [pair[i: i + n] for i in range(0, len(pair), n)]
+    return out
+
+
+def batch_exact(cfg, chunk):
+    """Whether the chunk's games are the same in any batch (baseline players only; see the module docstring)."""
+    return all(is_baseline(cfg.roster()[name]) for name in chunk[0]["pair"])
+
+
 def run_job(cfg, job, openings):
     """Play one scheduled game; returns the job with the game's record merged in."""
     opening = openings[job["opening"]] if job["opening"] >= 0 else []
     rec = play_game(agent_for(cfg, job["black"]), agent_for(cfg, job["white"]), cfg.game, cfg.size,
                     cfg.komi_value(), opening=opening, seed=job["seed"])
     return {**job, **rec, "opening_moves": len(opening)}
+
+
+@contextmanager
+def one_thread():
+    # Torch on one thread wherever a chunk runs (a worker or this process): the same arithmetic everywhere,
+    # and in a worker the other workers are the parallelism.
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def run_chunk(cfg, chunk, openings):
+    """Play a chunk of games (see :func:`chunks`); yields each game's record, merged into its job, as it ends."""
+    with one_thread():
+        if len(chunk) == 1:
+            yield run_job(cfg, chunk[0], openings)
+            return
+        opening = [openings[j["opening"]] if j["opening"] >= 0 else [] for j in chunk]
+        for i, rec in play_games([agent_for(cfg, j["black"]) for j in chunk],
+                                 [agent_for(cfg, j["white"]) for j in chunk], cfg.game, cfg.size,
+                                 cfg.komi_value(), opening, [j["seed"] for j in chunk]):
+            yield {**chunk[i], **rec, "opening_moves": len(opening[i])}
 
 
 def close_agents():
@@ -107,9 +168,8 @@ def close_agents():
     _AGENTS.clear()
 
 
-def _remote_job(cfg_dict, job, openings):
-    torch.set_num_threads(1)  # one game per core: the workers are the parallelism
-    return run_job(TournamentConfig.from_dict(cfg_dict), job, openings)
+def _remote_chunk(cfg_dict, chunk, openings):
+    yield from run_chunk(TournamentConfig.from_dict(cfg_dict), chunk, openings)
 
 
 # -- the results directory -------------------------------------------------------------------------------
@@ -176,41 +236,59 @@ def run_tournament(cfg, out, address=None, progress=True, log=print):
     write_json(opath, openings)
     finished = {g["id"] for g in done}
     todo = [j for j in schedule(cfg) if j["id"] not in finished]
+    # A chunk cut off part-way plays what it has left, or, where its games depend on the batch (a net
+    # player), all of it again with its finished games left unrecorded.
+    work = []
+    for chunk in chunks(cfg, schedule(cfg)):
+        left = [j for j in chunk if j["id"] not in finished]
+        if left:
+            work.append(left if batch_exact(cfg, chunk) else chunk)
     games = [g for g in done if g["black"] in names and g["white"] in names]
     log(f"tournament: {len(names)} players, {len(cfg.pairs())} pairs, {len(todo)} games to play "
         f"({len(finished)} already in {out}/games.jsonl)")
     bar = tqdm(total=len(todo), disable=not progress or not todo, unit="game", dynamic_ncols=True)
 
     def record(rec):
+        if rec["id"] in finished:  # a game replayed with its chunk, or sent again by a retried task
+            return
+        finished.add(rec["id"])
         append_game(out, rec)
         games.append(rec)
         bar.update(1)
         bar.set_postfix_str(live_line(games, names), refresh=False)
 
     try:
-        if cfg.workers == 0 or not todo:
-            for job in todo:
-                record(run_job(cfg, job, openings))
+        if cfg.workers == 0 or not work:
+            for chunk in work:
+                for rec in run_chunk(cfg, chunk, openings):
+                    record(rec)
         else:
-            run_parallel(cfg, todo, openings, record, address)
+            run_parallel(cfg, work, openings, record, address)
     finally:
         bar.close()
         close_agents()
     return write_outputs(cfg, out, games, openings, log=log)
 
 
-def run_parallel(cfg, todo, openings, record, address=None):
+def run_parallel(cfg, work, openings, record, address=None):
+    """Each chunk of ``work`` as a Ray task that streams its games back as they end (a generator task);
+    ``record`` gets each game once."""
     import ray  # here, not at the top: a tournament with workers 0 never pays for importing Ray
 
     started = cluster.connect(address, namespace=f"arena-tournament-{os.getpid()}", num_cpus=cfg.workers)
     try:
-        task = ray.remote(num_cpus=1, max_retries=2)(_remote_job)
+        task = ray.remote(num_cpus=1, max_retries=2)(_remote_chunk)
         cfg_ref, open_ref = ray.put(config_dict(cfg)), ray.put(openings)
-        pending = [task.remote(cfg_ref, job, open_ref) for job in todo]
+        pending = [task.remote(cfg_ref, chunk, open_ref) for chunk in work]
         while pending:
             ready, pending = ray.wait(pending, num_returns=1)
             try:
-                rec = ray.get(ready[0])
+                ref = next(ready[0])
+            except StopIteration:  # the chunk is done
+                continue
+            pending.append(ready[0])
+            try:
+                rec = ray.get(ref)
             except ray.exceptions.RayTaskError as e:  # an agent's error in a worker: one line, games kept
                 cause = e.cause if getattr(e, "cause", None) is not None else e
                 raise ValueError(f"a game failed in a worker: {type(cause).__name__}: {cause}") from None

@@ -19,7 +19,7 @@ class TournamentConfig:
     """Go komi; -1 takes the size's default (7.5 on 9x9)."""
     players: tuple[str, ...] = ("random=random", "greedy=greedy")
     """``NAME=SPEC`` items (a YAML mapping NAME: SPEC works too); a bare SPEC is its own name. Specs:
-    random, greedy, mcts:rollouts=N, az:CHECKPOINT[,sims=N], gtp:COMMAND (arena.specs)."""
+    random, greedy, mcts:rollouts=N, az:CHECKPOINT[,sims=N], seq:CHECKPOINT, gtp:COMMAND (arena.specs)."""
     mode: str = "round_robin"
     """``round_robin`` (every pair meets) or ``gauntlet`` (``focus`` meets every other player)."""
     focus: str = ""
@@ -42,8 +42,16 @@ class TournamentConfig:
     prior_draws: float = 1.0
     """Virtual draws added to every pair that met, so perfect scores get a finite rating (BayesElo)."""
     workers: int = 2
-    """Games played at once as Ray tasks (a local Ray instance unless --address); 0 plays them one after
-    another in this process, without Ray."""
+    """Ray tasks run at once (a local Ray instance unless --address), each playing one chunk of
+    ``batch_games`` games; 0 plays the chunks one after another in this process, without Ray. The games
+    are the same with any number."""
+    batch_games: int = 32
+    """Games of one pair played at once in one batch (one Ray task): each pair's games, in order, are cut
+    into chunks of this many, and each player acts once per ply on all the games of a chunk where it is to
+    move (one search or forward pass). 1 plays one game per task. Baseline players' games are the same at
+    any value; a network's can differ in the last bits with its batch, so for ``az:`` players this, not the
+    number of workers, fixes the games. Pairs with a ``gtp:`` or ``seq:`` player are played one game per
+    task whatever this says."""
     move_timeout: float = 60.0
     """Seconds a GTP engine may take for one answer before it forfeits the game."""
     seed: int = 0
@@ -59,6 +67,8 @@ class TournamentConfig:
                 raise ValueError(f"{key} must be >= 0, got {getattr(self, key)}")
         if self.games < 1:
             raise ValueError("games must be at least 1")
+        if self.batch_games < 1:
+            raise ValueError(f"batch_games must be at least 1, got {self.batch_games}")
         if self.move_timeout <= 0:
             raise ValueError("move_timeout must be positive")
         names = list(self.roster())

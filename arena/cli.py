@@ -54,6 +54,13 @@ def cmd_bench_checkpoint(args):
     bench_main(["--seconds", str(args.seconds)])
 
 
+def cmd_bench_tournament(args):
+    from benchmarks.tournament_throughput import main as bench_main
+
+    bench_main(["--games", str(args.games), "--seconds", str(args.seconds), "--batch-games", str(args.batch_games),
+                "--sims", str(args.sims), "--workers", str(args.workers)])
+
+
 def cmd_eval(args):
     from agents.alphazero.evaluate import evaluate
 
@@ -304,6 +311,17 @@ def build_parser():
                                      "measured in the same run. Prints JSON.")
     bc.add_argument("--seconds", type=float, default=2.0, help="time per measurement (default 2)")
     bc.set_defaults(func=cmd_bench_checkpoint)
+    bt = bsub.add_parser("tournament", help="tournament games/hour: batched chunks vs one game per Ray task",
+                         description="An az-vs-az tournament on 8x8 Othello (an untrained b6c64 net, Gumbel "
+                                     "search of 32 simulations) through arena tournament's own Ray tasks: chunks "
+                                     "of games played as one batch, and, in the same run, one game per task (the "
+                                     "earlier way). Prints JSON with games/hour of each and their ratio.")
+    bt.add_argument("--games", type=int, default=64, help="games of the batched run (default 64)")
+    bt.add_argument("--seconds", type=float, default=30.0, help="time of the one-game-per-task run (default 30)")
+    bt.add_argument("--batch-games", type=int, default=32, help="games per chunk, batched run (default 32)")
+    bt.add_argument("--sims", type=int, default=32, help="simulations per move (default 32)")
+    bt.add_argument("--workers", type=int, default=2, help="Ray workers (default 2)")
+    bt.set_defaults(func=cmd_bench_tournament)
     tr = sub.add_parser("train", help="AlphaZero self-play training on Ray (local by default)",
                         description="AlphaZero on Ray: self-play actors, a replay-buffer actor and a learner. "
                                     "With no --address a local Ray instance sized to the machine is started; "

@@ -14,7 +14,7 @@ def test_help():
     assert r.returncode == 0 and "perft" in r.stdout and "bench" in r.stdout
     assert arena("perft", "--help").returncode == 0
     assert "moves/s" in arena("bench", "env", "--help").stdout
-    for cmd in (["train"], ["eval"], ["bench", "mcts"], ["bench", "selfplay"]):
+    for cmd in (["train"], ["eval"], ["bench", "mcts"], ["bench", "selfplay"], ["bench", "tournament"]):
         r = arena(*cmd, "--help")
         assert r.returncode == 0 and "usage: arena" in r.stdout, r.stderr
 
@@ -76,6 +76,15 @@ def test_bench_checkpoint_quick():
     out = json.loads(r.stdout)
     for key in ("alphazero_b6c64_8x8", "gpt_small_8x8"):
         assert out[key]["bytes"] > 0 and out[key]["ours_loads_per_s"] > 0
+
+
+def test_bench_tournament_quick():
+    r = arena("bench", "tournament", "--games", "4", "--batch-games", "2", "--seconds", "1", "--sims", "2",
+              "--workers", "1")
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["batched"]["games"] == 4 and 1 <= out["one_game_per_task"]["games"] <= 4
+    assert out["batched"]["games_per_hour"] > 0 and out["ratio_batched_over_one_game_per_task"] > 0
 
 
 def test_bench_mcts_bad_batches_is_one_line():

@@ -1,0 +1,116 @@
+"""Tournament throughput: batched chunks against one game per Ray task, measured in the same run.
+
+    python -m benchmarks.tournament_throughput [--games 64] [--seconds 30]   (also: arena bench tournament)
+
+Two ``az:`` players (the same untrained b6c64 net, written to a temporary checkpoint, each with a
+deterministic Gumbel search of ``--sims`` simulations) meet on 8x8 Othello from ``--games / 2`` random
+4-ply openings, each with both colours, on a local Ray instance of ``--workers`` CPUs, through the
+tournament's own code (arena.tournament: its chunks and Ray tasks):
+
+- ``batched``: chunks of ``--batch-games`` games, each chunk one Ray task whose games advance together
+  (each player searches all the games where it is to move at once: one forward pass per simulation for
+  them all); all ``--games`` games are played.
+- ``one_game_per_task``: ``batch_games = 1``, the way the tournament played every game before batching:
+  one Ray task and one search per game and move (network batch 1); games are played until ``--seconds``
+  have passed.
+
+Each worker builds its players and compiles its kernels in an untimed warm-up first. Prints one JSON
+object: games, seconds and games/hour of each, and ``ratio_batched_over_one_game_per_task``.
+"""
+
+import argparse
+import dataclasses
+import json
+import os
+import platform
+import tempfile
+import time
+
+import numpy as np
+import ray
+import torch
+
+from agents.alphazero.config import TrainConfig
+from agents.alphazero.network import new_net
+from agents.alphazero.train import save_checkpoint
+from agents.common import cluster
+from arena.tournament import chunks, close_agents, make_openings, run_parallel, schedule
+from arena.tournament_config import TournamentConfig
+
+
+class _TimeUp(Exception):
+    pass
+
+
+def write_checkpoint(d, network):
+    """An untrained 8x8 Othello net of preset ``network``, saved as an AlphaZero checkpoint under ``d``."""
+    cfg = TrainConfig(game="othello", size=8, network=network)
+    torch.manual_seed(0)
+    net = new_net(cfg)
+    return save_checkpoint(d, net, torch.optim.SGD(net.parameters(), lr=0.1), 0, cfg, np.random.default_rng(0))
+
+
+def measure(cfg, jobs, openings, seconds=None):
+    """Play ``jobs`` in ``cfg``'s chunks on the Ray instance already started: ``{games, seconds,
+    games_per_hour}``, timed from the first task submitted to the last game in (with ``seconds``: to the
+    last game in before they passed, at least one; the tasks left are ended by Ray's shutdown)."""
+    t0 = time.perf_counter()
+    ends = []
+
+    def record(rec):
+        now = time.perf_counter() - t0
+        if seconds is not None and now > seconds and ends:  # the first game counts, however long it took
+            raise _TimeUp
+        ends.append(now)
+
+    try:
+        run_parallel(cfg, chunks(cfg, jobs), openings, record)
+    except _TimeUp:
+        pass
+    dt = ends[-1]
+    return {"games": len(ends), "seconds": round(dt, 1), "games_per_hour": round(len(ends) / dt * 3600)}
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--games", type=int, default=64, help="games the batched run plays (default 64)")
+    ap.add_argument("--seconds", type=float, default=30.0,
+                    help="time given to the one-game-per-task run (default 30)")
+    ap.add_argument("--batch-games", type=int, default=32, help="games per chunk in the batched run (default 32)")
+    ap.add_argument("--sims", type=int, default=32, help="search simulations per move (default 32)")
+    ap.add_argument("--workers", type=int, default=2, help="Ray workers (default 2)")
+    ap.add_argument("--network", default="b6c64", help="network preset (default b6c64)")
+    args = ap.parse_args(argv)
+    if args.games < 2 or args.seconds <= 0 or args.batch_games < 1 or args.sims < 1 or args.workers < 1:
+        raise ValueError("--games must be at least 2; --seconds, --batch-games, --sims and --workers positive")
+    with tempfile.TemporaryDirectory() as d:
+        ckpt = write_checkpoint(d, args.network)
+        spec = f"az:{ckpt},sims={args.sims}"
+        cfg = TournamentConfig(game="othello", size=8, players=(f"a={spec}", f"b={spec}"), anchor="a",
+                               games=args.games, openings=args.games // 2, opening_plies=4, balance=1.0,
+                               workers=args.workers, batch_games=args.batch_games, seed=0)
+        single = dataclasses.replace(cfg, batch_games=1)
+        openings, jobs = make_openings(cfg), schedule(cfg)
+        cluster.connect(None, namespace=f"bench-tournament-{os.getpid()}", num_cpus=args.workers)
+        cpus = ray.cluster_resources().get("CPU")
+        try:
+            warm = jobs[: 2 * args.workers]  # a chunk of two games per worker: players built, kernels compiled
+            run_parallel(cfg, [warm[i: i + 2] for i in range(0, len(warm), 2)], openings, lambda rec: None)
+            batched = measure(cfg, jobs, openings)
+            one = measure(single, jobs, openings, args.seconds)
+        finally:
+            ray.shutdown()
+            close_agents()
+    out = {"machine": {"python": platform.python_version(), "processor": platform.processor() or platform.machine(),
+                       "torch": torch.__version__, "ray_cpus": cpus},
+           "setup": {"game": "othello", "size": 8, "players": "az vs az (untrained, same net)",
+                     "network": args.network, "simulations": args.sims, "root": "gumbel (no noise)",
+                     "workers": args.workers, "torch_threads_per_task": 1, "batch_games": args.batch_games},
+           "batched": batched, "one_game_per_task": one,
+           "ratio_batched_over_one_game_per_task": round(batched["games_per_hour"] / one["games_per_hour"], 1)}
+    print(json.dumps(out))
+    return out
+
+
+if __name__ == "__main__":
+    main()

@@ -199,3 +199,17 @@ def test_az_spec_takes_inference_and_device(tmp_path):
     if not torch.cuda.is_available():
         with pytest.raises(ValueError, match="sees no GPU"):
             make_agent(f"az:{tmp_path},device=cuda", "othello", 4)
+
+
+def test_eager_torch_needs_no_sample_and_matches_the_torch_evaluator():
+    from agents.search.evaluators import TorchEvaluator
+
+    net = small_net()
+    obs, mask = sample_positions("othello", 6, 16, seed=4)
+    ev = NetEvaluator(net, "torch")
+    assert ev.report["backend"] == "torch" and ev.refresh()["agrees"]
+    p, v = ev.evaluate(obs, mask, None)
+    p2, v2 = TorchEvaluator(net).evaluate(obs, mask, None)
+    assert np.allclose(p, p2, atol=1e-6) and np.allclose(v, v2, atol=1e-6)
+    with pytest.raises(ValueError, match="needs sample positions"):
+        NetEvaluator(net, "onnx")

@@ -41,7 +41,8 @@ def net_evaluator(net, game, size, inference="torch", device="cpu", batch=64, se
 
 def net_agent(net, simulations, seed=0, evaluator=None):
     """The trained network with a deterministic Gumbel search (no noise), as used in gauntlets;
-    ``evaluator``: the net already wrapped by :func:`net_evaluator` (default: eager fp32)."""
+    ``evaluator``: the net already wrapped by :func:`net_evaluator` (then ``net`` may be None; default:
+    eager fp32 on the net's device)."""
     ev = evaluator if evaluator is not None else NetEvaluator(net, "torch", next(net.parameters()).device.type)
     return MCTSAgent(ev, simulations=simulations, seed=seed, root="gumbel", gumbel_scale=0.0)
 

@@ -207,7 +207,14 @@ class NetEvaluator(Evaluator):
         if not self.runners:
             raise ValueError(f"inference backend {inference!r} cannot run here: {self.failed[inference]}")
         self.sample_batch = batch
-        self.run, self.report = None, {}
+        self.run, self.report, self.sample = None, {}, None
+        if sample is None:  # nothing to check on: only the reference itself may run
+            if inference != "torch":
+                raise ValueError(f"inference {inference!r} needs sample positions to be checked against fp32 on")
+            self.run = self.reference
+            self.report = {"inference": "torch", "device": self.device, "backend": "torch", "top1_agreement": 1.0,
+                           "value_mae": 0.0, "agrees": True, "positions": 0}
+            return
         self.refresh(sample)
 
     def refresh(self, sample=None):
@@ -215,6 +222,8 @@ class NetEvaluator(Evaluator):
         (kept from the last call when None), and under ``auto`` switch to the fastest that agrees."""
         if sample is not None:
             self.sample = (np.ascontiguousarray(sample[0], np.float32), np.asarray(sample[1], bool))
+        if self.sample is None:
+            return self.report  # eager torch without a sample: nothing to rebuild or check
         obs, mask = self.sample
         ref_logits, ref_value = self.reference(obs)
         checks = {}
@@ -267,8 +276,9 @@ class NetEvaluator(Evaluator):
         logits, value = self.run(np.ascontiguousarray(obs, np.float32))
         self.forward_positions += len(obs)
         z = np.where(mask, logits, -np.inf)
-        z -= z.max(axis=1, keepdims=True)
-        p = np.exp(z, dtype=np.float32)
-        p /= p.sum(axis=1, keepdims=True)
+        with np.errstate(invalid="ignore"):  # rows without a legal move (finished games) become zeros
+            z -= z.max(axis=1, keepdims=True)
+            p = np.exp(z, dtype=np.float32)
+            p /= p.sum(axis=1, keepdims=True)
         return np.nan_to_num(p), value.astype(np.float32)
 

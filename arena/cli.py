@@ -10,6 +10,9 @@ import os
 import sys
 import time
 
+# agents.alphazero.inference.CHOICES, restated so that parsing the command line never imports torch
+INFERENCE = ("torch", "compile", "bf16", "onnx", "onnx-int8", "auto")
+
 
 def cmd_perft(args):
     from envs.core import make_batch
@@ -38,14 +41,15 @@ def cmd_bench_mcts(args):
     from benchmarks.mcts_throughput import main as bench_main
 
     argv = ["--seconds", str(args.seconds), "--batches", args.batches, "--simulations", str(args.simulations)]
-    bench_main(argv + (["--no-net"] if args.no_net else []))
+    bench_main(argv + ["--backends", args.backends] + (["--no-net"] if args.no_net else []))
 
 
 def cmd_bench_selfplay(args):
     from benchmarks.selfplay_throughput import main as bench_main
 
     bench_main(["--seconds", str(args.seconds), "--game", args.game, "--size", str(args.size),
-                "--games-in-flight", str(args.games_in_flight), "--simulations", str(args.simulations)])
+                "--games-in-flight", str(args.games_in_flight), "--simulations", str(args.simulations),
+                "--backends", args.backends, "--workers", args.workers] + (["--ckpt", args.ckpt] if args.ckpt else []))
 
 
 def cmd_bench_checkpoint(args):
@@ -67,12 +71,14 @@ def cmd_eval(args):
     if args.games < 2:
         raise ValueError("--games must be at least 2")
     against = [a.strip() for a in args.against.split(",") if a.strip()]
-    out = evaluate(args.ckpt, against, args.games, args.simulations, args.seed)
+    out = evaluate(args.ckpt, against, args.games, args.simulations, args.seed, args.inference, args.device)
     if args.json:
         print(json.dumps(out))
         return
+    inf = out["inference"]
     print(f"{out['checkpoint']} (step {out['step']}, {out['game']} {out['size']}x{out['size']}, "
-          f"{out['simulations']} simulations, Gumbel search without noise)\n")
+          f"{out['simulations']} simulations, Gumbel search without noise; inference {inf['backend']} on "
+          f"{inf['device']}, top-1 agreement with fp32 {inf['top1_agreement']:.1%}, value MAE {inf['value_mae']:.4f})\n")
     print(f"| opponent ({args.games} games, colours alternating) | wins | draws | losses | score | 95% interval |")
     print("| --- | --- | --- | --- | --- | --- |")
     for spec in against:
@@ -286,23 +292,30 @@ def build_parser():
     be.set_defaults(func=cmd_bench_env)
     bm = bsub.add_parser("mcts", help="MCTS simulations/s (tree-only, rollouts, ResNet) vs plain Python and OpenSpiel",
                          description="Batched MCTS simulations/s on one core for Othello 8x8 and Go 9x9: uniform "
-                                     "evaluator (tree cost alone), random rollouts and a b6c64 ResNet at several "
+                                     "evaluator (tree cost alone), random rollouts and a b6c64 ResNet (per inference backend) at several "
                                      "batch sizes, with the plain-Python PUCT and OpenSpiel's C++ MCTSBot (when "
                                      "installed) measured in the same run. Prints JSON.")
     bm.add_argument("--seconds", type=float, default=1.0, help="time per measurement (default 1)")
     bm.add_argument("--batches", default="1,16,64,256", help="games searched at once (default 1,16,64,256)")
     bm.add_argument("--simulations", type=int, default=64, help="simulations per search (default 64; net runs 16)")
     bm.add_argument("--no-net", action="store_true", help="skip the ResNet runs")
+    bm.add_argument("--backends", default="torch,onnx,onnx-int8",
+                    help="inference backends of the ResNet runs (default torch,onnx,onnx-int8)")
     bm.set_defaults(func=cmd_bench_mcts)
-    bs = bsub.add_parser("selfplay", help="self-play positions/s on Ray (1 and 2 workers) vs one leaf per call",
-                         description="Self-play throughput with a fixed b4c64 network and Gumbel search: 1 and 2 "
-                                     "Ray workers (scaling ratio) and, in the same run, a sequential search that "
-                                     "sends one leaf per network call. Prints JSON.")
-    bs.add_argument("--seconds", type=float, default=30.0, help="time per measurement (default 30)")
+    bs = bsub.add_parser("selfplay", help="self-play positions/s per inference backend and per Ray worker count",
+                         description="One self-play worker as arena train runs it (8x8 Othello, b6c64, Gumbel, "
+                                     "32/8 simulations with playout-cap randomisation, 64 games in flight, one "
+                                     "thread) under every inference backend, each checked against eager fp32 "
+                                     "(the baseline); the backend auto chooses; 1 and 2 Ray workers; and one "
+                                     "game with one leaf per network call. Prints JSON.")
+    bs.add_argument("--seconds", type=float, default=20.0, help="time per measurement (default 20)")
     bs.add_argument("--game", default="othello", choices=["othello", "go"], help="game (default othello)")
-    bs.add_argument("--size", type=int, default=6, help="board size (default 6)")
-    bs.add_argument("--games-in-flight", type=int, default=128, help="games per worker (default 128)")
-    bs.add_argument("--simulations", type=int, default=16, help="simulations per move (default 16)")
+    bs.add_argument("--size", type=int, default=8, help="board size (default 8)")
+    bs.add_argument("--ckpt", default=None, help="a trained checkpoint or run directory (default: random weights)")
+    bs.add_argument("--games-in-flight", type=int, default=64, help="games per worker (default 64)")
+    bs.add_argument("--simulations", type=int, default=32, help="full-search simulations per move (default 32)")
+    bs.add_argument("--backends", default="torch,compile,bf16,onnx,onnx-int8", help="backends to time")
+    bs.add_argument("--workers", default="1,2", help="Ray worker counts to time (default 1,2; 0 skips)")
     bs.set_defaults(func=cmd_bench_selfplay)
     bc = bsub.add_parser("checkpoint", help="checkpoint load time: our safe format vs safetensors + JSON",
                          description="Load time of an 8x8 b6c64 AlphaZero checkpoint and a small GPT checkpoint "
@@ -323,9 +336,12 @@ def build_parser():
     bt.add_argument("--workers", type=int, default=2, help="Ray workers (default 2)")
     bt.set_defaults(func=cmd_bench_tournament)
     tr = sub.add_parser("train", help="AlphaZero self-play training on Ray (local by default)",
-                        description="AlphaZero on Ray: self-play actors, a replay-buffer actor and a learner. "
-                                    "With no --address a local Ray instance sized to the machine is started; "
-                                    "--address auto (or ray://host:port) joins a running cluster.")
+                        description="AlphaZero: self-play on Ray actors (or, with --set workers=0, in this "
+                                    "process without Ray), a replay buffer and a learner. With no --address a "
+                                    "local Ray instance sized to the machine is started; --address auto, "
+                                    "HOST:PORT or ray://host:port joins a running cluster. --set device=cuda "
+                                    "(or auto) trains on a GPU; --set inference=... picks how self-play runs "
+                                    "the net (auto by default: the fastest that agrees with fp32).")
     add_config_options(tr, "YAML config (configs/*_az.yaml); defaults apply where it is silent",
                        "checkpoints, metrics and the replay buffer")
     tr.add_argument("--address", default=None, help="Ray cluster to join (auto, ray://host:port); default: local")
@@ -340,6 +356,10 @@ def build_parser():
     ev.add_argument("--games", type=int, default=200, help="games per anchor (default 200)")
     ev.add_argument("--simulations", type=int, default=32, help="the network's search simulations (default 32)")
     ev.add_argument("--seed", type=int, default=12345, help="seed of the games (default 12345)")
+    ev.add_argument("--inference", default="torch", choices=INFERENCE,
+                    help="how the net runs: torch (eager fp32, default), compile, bf16, onnx, onnx-int8, or auto "
+                         "(the fastest that agrees with fp32)")
+    ev.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda"], help="cpu (default), cuda or auto")
     ev.add_argument("--json", action="store_true", help="print one JSON line instead of the table")
     ev.set_defaults(func=cmd_eval)
     gt = sub.add_parser("gtp", help="serve an agent as a GTP v2 engine on stdin/stdout",

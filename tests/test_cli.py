@@ -70,6 +70,18 @@ def test_bench_mcts_quick():
         assert out[key]["python_puct_uniform"] > 0 and out[key]["ratio_rollouts_vs_python_puct"] > 0
 
 
+def test_bench_selfplay_quick():
+    r = arena("bench", "selfplay", "--seconds", "0.3", "--size", "6", "--games-in-flight", "8",
+              "--simulations", "4", "--backends", "torch,onnx", "--workers", "0")
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    for name in ("torch", "onnx"):
+        row = out["backends"][name]
+        assert row["positions_per_s"] > 0 and 0 < row["network_fraction"] <= 1 and row["agrees"]
+    assert out["backends"]["torch"]["top1_agreement"] == 1.0 and out["auto"]["choice"] in ("torch", "onnx", "onnx-int8")
+    assert out["sequential_one_leaf_per_call"]["positions_per_s"] > 0
+
+
 def test_bench_checkpoint_quick():
     r = arena("bench", "checkpoint", "--seconds", "0.05")
     assert r.returncode == 0, r.stderr

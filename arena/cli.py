@@ -62,7 +62,8 @@ def cmd_bench_tournament(args):
     from benchmarks.tournament_throughput import main as bench_main
 
     bench_main(["--games", str(args.games), "--seconds", str(args.seconds), "--batch-games", str(args.batch_games),
-                "--sims", str(args.sims), "--workers", str(args.workers)])
+                "--sims", str(args.sims), "--workers", str(args.workers), "--inference", args.inference,
+                "--baseline-inference", args.baseline_inference] + (["--ckpt", args.ckpt] if args.ckpt else []))
 
 
 def cmd_eval(args):
@@ -334,6 +335,10 @@ def build_parser():
     bt.add_argument("--batch-games", type=int, default=32, help="games per chunk, batched run (default 32)")
     bt.add_argument("--sims", type=int, default=32, help="simulations per move (default 32)")
     bt.add_argument("--workers", type=int, default=2, help="Ray workers (default 2)")
+    bt.add_argument("--ckpt", default=None, help="an 8x8 Othello checkpoint or run directory (default: untrained b6c64)")
+    bt.add_argument("--inference", default="auto", choices=INFERENCE, help="the batched run's backend (default auto)")
+    bt.add_argument("--baseline-inference", default="torch", choices=INFERENCE,
+                    help="the one-game-per-task run's backend (default torch, eager fp32)")
     bt.set_defaults(func=cmd_bench_tournament)
     tr = sub.add_parser("train", help="AlphaZero self-play training on Ray (local by default)",
                         description="AlphaZero: self-play on Ray actors (or, with --set workers=0, in this "

@@ -2,17 +2,18 @@
 
     python -m benchmarks.tournament_throughput [--games 64] [--seconds 30]   (also: arena bench tournament)
 
-Two ``az:`` players (the same untrained b6c64 net, written to a temporary checkpoint, each with a
-deterministic Gumbel search of ``--sims`` simulations) meet on 8x8 Othello from ``--games / 2`` random
-4-ply openings, each with both colours, on a local Ray instance of ``--workers`` CPUs, through the
-tournament's own code (arena.tournament: its chunks and Ray tasks):
+Two ``az:`` players (the same net: ``--ckpt``, or an untrained b6c64 written to a temporary checkpoint;
+each with a deterministic Gumbel search of ``--sims`` simulations) meet on 8x8 Othello from
+``--games / 2`` random 4-ply openings, each with both colours, on a local Ray instance of ``--workers``
+CPUs, through the tournament's own code (arena.tournament: its chunks and Ray tasks):
 
 - ``batched``: chunks of ``--batch-games`` games, each chunk one Ray task whose games advance together
   (each player searches all the games where it is to move at once: one forward pass per simulation for
-  them all); all ``--games`` games are played.
+  them all), the net under ``--inference`` (default ``auto``); all ``--games`` games are played.
 - ``one_game_per_task``: ``batch_games = 1``, the way the tournament played every game before batching:
-  one Ray task and one search per game and move (network batch 1); games are played until ``--seconds``
-  have passed.
+  one Ray task and one search per game and move (network batch 1), the net under
+  ``--baseline-inference`` (default ``torch``, eager fp32, as before); played until ``--seconds`` pass.
+- ``batched_same_inference``: batched, under the baseline's inference: what batching alone gives.
 
 Each worker builds its players and compiles its kernels in an untimed warm-up first. Prints one JSON
 object: games, seconds and games/hour of each, and ``ratio_batched_over_one_game_per_task``.
@@ -71,6 +72,10 @@ def measure(cfg, jobs, openings, seconds=None):
     return {"games": len(ends), "seconds": round(dt, 1), "games_per_hour": round(len(ends) / dt * 3600)}
 
 
+def spec_of(ckpt, sims, inference):
+    return f"az:{ckpt},sims={sims},inference={inference}"
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--games", type=int, default=64, help="games the batched run plays (default 64)")
@@ -79,35 +84,44 @@ def main(argv=None):
     ap.add_argument("--batch-games", type=int, default=32, help="games per chunk in the batched run (default 32)")
     ap.add_argument("--sims", type=int, default=32, help="search simulations per move (default 32)")
     ap.add_argument("--workers", type=int, default=2, help="Ray workers (default 2)")
-    ap.add_argument("--network", default="b6c64", help="network preset (default b6c64)")
+    ap.add_argument("--network", default="b6c64", help="network preset of the untrained net (default b6c64)")
+    ap.add_argument("--ckpt", default=None, help="an 8x8 Othello AlphaZero checkpoint or run directory to play")
+    ap.add_argument("--inference", default="auto", help="the batched run's inference backend (default auto)")
+    ap.add_argument("--baseline-inference", default="torch", help="one game per task's backend (default torch)")
     args = ap.parse_args(argv)
     if args.games < 2 or args.seconds <= 0 or args.batch_games < 1 or args.sims < 1 or args.workers < 1:
         raise ValueError("--games must be at least 2; --seconds, --batch-games, --sims and --workers positive")
     with tempfile.TemporaryDirectory() as d:
-        ckpt = write_checkpoint(d, args.network)
-        spec = f"az:{ckpt},sims={args.sims}"
+        ckpt = args.ckpt or write_checkpoint(d, args.network)
+        spec, base = spec_of(ckpt, args.sims, args.inference), spec_of(ckpt, args.sims, args.baseline_inference)
         cfg = TournamentConfig(game="othello", size=8, players=(f"a={spec}", f"b={spec}"), anchor="a",
                                games=args.games, openings=args.games // 2, opening_plies=4, balance=1.0,
                                workers=args.workers, batch_games=args.batch_games, seed=0)
-        single = dataclasses.replace(cfg, batch_games=1)
+        same = dataclasses.replace(cfg, players=(f"a={base}", f"b={base}"))
+        single = dataclasses.replace(same, batch_games=1)
         openings, jobs = make_openings(cfg), schedule(cfg)
         cluster.connect(None, namespace=f"bench-tournament-{os.getpid()}", num_cpus=args.workers)
         cpus = ray.cluster_resources().get("CPU")
         try:
             warm = jobs[: 2 * args.workers]  # a chunk of two games per worker: players built, kernels compiled
-            run_parallel(cfg, [warm[i: i + 2] for i in range(0, len(warm), 2)], openings, lambda rec: None)
+            for c in (cfg, same) if spec != base else (cfg,):
+                run_parallel(c, [warm[i: i + 2] for i in range(0, len(warm), 2)], openings, lambda rec: None)
             batched = measure(cfg, jobs, openings)
+            batched_same = measure(same, jobs, openings) if spec != base else batched
             one = measure(single, jobs, openings, args.seconds)
         finally:
             ray.shutdown()
             close_agents()
     out = {"machine": {"python": platform.python_version(), "processor": platform.processor() or platform.machine(),
                        "torch": torch.__version__, "ray_cpus": cpus},
-           "setup": {"game": "othello", "size": 8, "players": "az vs az (untrained, same net)",
-                     "network": args.network, "simulations": args.sims, "root": "gumbel (no noise)",
-                     "workers": args.workers, "torch_threads_per_task": 1, "batch_games": args.batch_games},
-           "batched": batched, "one_game_per_task": one,
-           "ratio_batched_over_one_game_per_task": round(batched["games_per_hour"] / one["games_per_hour"], 1)}
+           "setup": {"game": "othello", "size": 8,
+                     "players": f"az vs az (the same net: {args.ckpt or 'untrained ' + args.network})",
+                     "simulations": args.sims, "root": "gumbel (no noise)", "workers": args.workers,
+                     "torch_threads_per_task": 1, "batch_games": args.batch_games,
+                     "inference": args.inference, "baseline_inference": args.baseline_inference},
+           "batched": batched, "one_game_per_task": one, "batched_same_inference": batched_same,
+           "ratio_batched_over_one_game_per_task": round(batched["games_per_hour"] / one["games_per_hour"], 1),
+           "ratio_batching_alone": round(batched_same["games_per_hour"] / one["games_per_hour"], 1)}
     print(json.dumps(out))
     return out
 

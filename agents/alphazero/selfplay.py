@@ -160,14 +160,18 @@ def training_selfplay(cfg, net, worker_id, device="cpu", log=None):
 
 
 class Recent:
-    """The newest ``n`` in-flight positions of a SelfPlay, gathered at each :meth:`add`: the sample a
-    backend is re-checked and re-calibrated on after a weight publication."""
+    """``n`` recent in-flight positions of a SelfPlay: the sample a backend is re-checked and
+    re-calibrated on after a weight publication. Each :meth:`add` keeps ``n / 16`` of the positions in
+    flight, chosen at random, so the sample spans the last 16 calls rather than neighbouring plies."""
 
-    def __init__(self, n=256):
+    def __init__(self, n=256, seed=0):
         self.n, self.obs, self.mask = n, None, None
+        self.rng = np.random.default_rng([seed, 0x2EC])
 
     def add(self, sp):
         obs, mask = sp.in_flight()
+        keep = self.rng.permutation(len(obs))[: max(1, self.n // 16)]
+        obs, mask = obs[keep], mask[keep]
         if self.obs is not None:
             obs, mask = np.concatenate([self.obs, obs])[-self.n:], np.concatenate([self.mask, mask])[-self.n:]
         self.obs, self.mask = obs, mask

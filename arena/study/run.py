@@ -90,7 +90,8 @@ class Study:
             return cli(*base, "--games", c.random_games, *perm)
         budget = [f"minutes={minutes:.3f}", f"seed={c.seed}"]
         steps = [f"max_steps={c.max_steps}"] if c.max_steps else []
-        if kind == "az":
+        if kind == "az":  # arena train counts its budget across resumes itself: it gets the whole
+            budget = [f"minutes={c.budget(name):.3f}", f"seed={c.seed}"]
             perm = [f"permute_squares={c.permute_seed}"] if name == "az_permuted" else []
             return cli("train", "--config", c.az_config, "--run-dir", self.arm_dir(name), "--resume",
                        *sets([f"game={c.game}", f"size={n}", *c.az_set, *budget, *steps, "keep_checkpoints=0", *perm]))

@@ -49,7 +49,8 @@ def cmd_bench_selfplay(args):
 
     bench_main(["--seconds", str(args.seconds), "--game", args.game, "--size", str(args.size),
                 "--games-in-flight", str(args.games_in_flight), "--simulations", str(args.simulations),
-                "--backends", args.backends, "--workers", args.workers] + (["--ckpt", args.ckpt] if args.ckpt else []))
+                "--backends", args.backends, "--workers", args.workers, "--device", args.device]
+               + (["--ckpt", args.ckpt] if args.ckpt else []))
 
 
 def cmd_bench_checkpoint(args):
@@ -317,6 +318,7 @@ def build_parser():
     bs.add_argument("--simulations", type=int, default=32, help="full-search simulations per move (default 32)")
     bs.add_argument("--backends", default="torch,compile,bf16,onnx,onnx-int8", help="backends to time")
     bs.add_argument("--workers", default="1,2", help="Ray worker counts to time (default 1,2; 0 skips)")
+    bs.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda"], help="where the backends run (default cpu)")
     bs.set_defaults(func=cmd_bench_selfplay)
     bc = bsub.add_parser("checkpoint", help="checkpoint load time: our safe format vs safetensors + JSON",
                          description="Load time of an 8x8 b6c64 AlphaZero checkpoint and a small GPT checkpoint "

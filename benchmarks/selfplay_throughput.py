@@ -70,12 +70,12 @@ def timed_selfplay(cfg, ev, seconds):
             "network_fraction": round(timed.seconds / dt, 3)}
 
 
-def backends(cfg, net, names, sample, seconds):
+def backends(cfg, net, names, sample, seconds, device="cpu"):
     out = {}
     for name in names:
         print(f"backend {name} ...", file=sys.stderr, flush=True)  # compile takes a while: say what runs
         try:
-            ev = NetEvaluator(copy.deepcopy(net), name, sample=sample, batch=cfg.games_in_flight)
+            ev = NetEvaluator(copy.deepcopy(net), name, device, sample=sample, batch=cfg.games_in_flight)
         except ValueError as e:
             out[name] = {"error": str(e)}
             continue
@@ -147,6 +147,8 @@ def main(argv=None):
     ap.add_argument("--simulations", type=int, default=32, help="full-search simulations (default 32)")
     ap.add_argument("--backends", default=",".join(BACKENDS), help=f"comma-separated (default {','.join(BACKENDS)})")
     ap.add_argument("--workers", default="1,2", help="Ray worker counts to time (default 1,2; 0 skips)")
+    ap.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda"],
+                    help="where the backends run (default cpu; on cuda the ONNX ones report an error)")
     args = ap.parse_args(argv)
     if args.seconds <= 0 or args.games_in_flight < 1 or args.simulations < 1:
         raise ValueError("--seconds, --games-in-flight and --simulations must be positive")
@@ -165,12 +167,13 @@ def main(argv=None):
         torch.manual_seed(0)
         net = new_net(cfg).eval()
     sample = sample_positions(cfg.game, cfg.size, 256, seed=1)
-    rows = backends(cfg, net, names, sample, args.seconds)
-    auto = NetEvaluator(copy.deepcopy(net), "auto", sample=sample, batch=cfg.games_in_flight).report
+    rows = backends(cfg, net, names, sample, args.seconds, args.device)
+    auto = NetEvaluator(copy.deepcopy(net), "auto", args.device, sample=sample, batch=cfg.games_in_flight).report
     eager = rows.get("torch", {}).get("positions_per_s")
     chosen = rows.get(auto["backend"], {}).get("positions_per_s")
     out = {"machine": {"python": platform.python_version(), "processor": platform.machine(), "torch": torch.__version__,
-                       "threads": torch.get_num_threads(), "cuda": torch.cuda.is_available()},
+                       "threads": torch.get_num_threads(), "cuda": torch.cuda.is_available(),
+                       "device": auto["device"]},
            "setup": {"game": args.game, "size": args.size, "network": cfg.network, "trained": bool(args.ckpt),
                      "checkpoint": args.ckpt, "root": "gumbel", "simulations": args.simulations,
                      "cheap_simulations": 8, "full_search_prob": 0.25, "games_in_flight": args.games_in_flight},

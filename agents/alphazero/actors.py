@@ -91,13 +91,13 @@ class SelfPlayWorker:
     ``seconds`` pass, pushes the finished games to the replay actor and reports (agents.alphazero.sources
     .play_for). Weights are pulled from the store before each call and re-checked by the inference backend."""
 
-    def __init__(self, cfg_dict, worker_id, names=(WEIGHTS, REPLAY)):
+    def __init__(self, cfg_dict, worker_id, names=(WEIGHTS, REPLAY), device="cpu"):
         torch.set_num_threads(1)
         cfg = TrainConfig.from_dict(cfg_dict)
         self.store, self.replay, self.version = ray.get_actor(names[0]), ray.get_actor(names[1]), -1
         self.net = new_net(cfg)
         self.lines = []  # the inference backend's choices, handed to the trainer's log with the next report
-        self.sp = training_selfplay(cfg, self.net, worker_id, "cpu", log=self.lines.append)
+        self.sp = training_selfplay(cfg, self.net, worker_id, device, log=self.lines.append)
         self.recent = Recent()
 
     def run(self, games, seconds=10.0):
@@ -129,8 +129,14 @@ class RaySelfPlay:
         free = int(ray.available_resources().get("CPU", 0)) - cfg.workers
         filling = max(0, free) if self.last["size"] < cfg.min_replay else 0
         self.min_replay, self.fill = cfg.min_replay, set(range(cfg.workers, cfg.workers + filling))
-        self.workers = [SelfPlayWorker.options(name=f"selfplay-{i}", max_restarts=-1).remote(asdict(cfg), i)
-                        for i in range(cfg.workers + filling)]
+        # With ``device`` cuda (or auto) and GPUs in the cluster, the workers share them through Ray's
+        # fractional ``num_gpus`` and search there; otherwise they search on CPU.
+        gpus = ray.cluster_resources().get("GPU", 0) if cfg.device != "cpu" else 0
+        share = {"num_gpus": gpus / cfg.workers} if gpus else {}
+        device = "cuda" if gpus else "cpu"
+        self.workers = [SelfPlayWorker.options(name=f"selfplay-{i}", max_restarts=-1, **(share if i < cfg.workers else {}))
+                        .remote(asdict(cfg), i, (WEIGHTS, REPLAY), device if i < cfg.workers else "cpu")
+                        for i in range(cfg.workers + filling)]  # the filling workers take CPUs only
         if filling:
             log(f"{filling} more self-play worker(s) on the free CPUs until the buffer holds {cfg.min_replay} positions")
         self.chunk, self.log, self.pids = max(1, cfg.games_in_flight // 4), log, {}

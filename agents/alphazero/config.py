@@ -5,7 +5,8 @@ every checkpoint. The self-play search's settings are built from it in one place
 import dataclasses
 from dataclasses import dataclass
 
-from agents.alphazero.inference import CHOICES, DEVICES
+from agents.alphazero.inference import CHOICES
+from agents.common.device import DEVICES
 from agents.alphazero.network import PRESETS
 from agents.search.mcts import SearchConfig
 from envs.core import check_board

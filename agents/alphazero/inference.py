@@ -31,7 +31,7 @@ import warnings
 import numpy as np
 import torch
 
-from agents.common.device import DEVICES, resolve
+from agents.common.device import resolve
 from agents.search.evaluators import Evaluator
 from envs.core import make_batch
 

@@ -6,8 +6,8 @@ import dataclasses
 from dataclasses import dataclass
 
 from agents.alphazero.inference import CHOICES
-from agents.common.device import DEVICES
 from agents.alphazero.network import PRESETS
+from agents.common.device import DEVICES
 from agents.search.mcts import SearchConfig
 from envs.core import check_board
 

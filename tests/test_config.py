@@ -60,7 +60,7 @@ def test_every_shipped_tournament_config_loads():
     assert len(paths) >= 3
     for p in paths:
         cfg = load_config(TournamentConfig, p)
-        assert len(cfg.roster()) >= 4 and cfg.anchor in cfg.roster(), p
+        assert len(cfg.roster()) >= 2 and cfg.anchor in cfg.roster(), p  # a match has two
 
 
 def test_every_shipped_sequence_config_loads():

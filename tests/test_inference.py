@@ -164,18 +164,18 @@ def test_workers_0_trains_in_process_without_ray_and_logs_its_backend(tmp_path):
 def test_a_stop_before_learning_keeps_the_games_and_the_budget_spans_resumes(tmp_path):
     # Learning never starts (min_replay above what a few seconds give): the stop still saves the buffer
     # and the counters, at learner step 0, and the resume carries on from them.
-    out = run_no_ray(tmp_path, "min_replay=5000", "minutes=0.1", "inference=torch")
+    out = run_no_ray(tmp_path, "min_replay=5000", "minutes=0.05", "inference=torch")
     assert "filling" in out and "budget spent" in out
     ck = checkpoint.load(tmp_path)
     from agents.alphazero.replay import ReplayBuffer
     kept = ReplayBuffer.load(tmp_path / "replay.npz")
     assert ck["step"] == 0 and ck["compute"]["games"] == kept.games > 0
-    out = run_no_ray(tmp_path, "min_replay=5000", "minutes=0.2", "inference=torch")
+    out = run_no_ray(tmp_path, "min_replay=5000", "minutes=0.1", "inference=torch")
     assert "at learner step 0" in out and "budget spent, " in out
     again = ReplayBuffer.load(tmp_path / "replay.npz")
-    assert again.games > kept.games and checkpoint.load(tmp_path)["compute"]["seconds"] >= 11
+    assert again.games > kept.games and checkpoint.load(tmp_path)["compute"]["seconds"] >= 5.5
     # The budget is spent: a resume with the same minutes does nothing and says how to raise it.
-    out = run_no_ray(tmp_path, "min_replay=5000", "minutes=0.2", "inference=torch")
+    out = run_no_ray(tmp_path, "min_replay=5000", "minutes=0.1", "inference=torch")
     assert "--set minutes=" in out
 
 

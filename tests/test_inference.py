@@ -213,3 +213,18 @@ def test_eager_torch_needs_no_sample_and_matches_the_torch_evaluator():
     assert np.allclose(p, p2, atol=1e-6) and np.allclose(v, v2, atol=1e-6)
     with pytest.raises(ValueError, match="needs sample positions"):
         NetEvaluator(net, "onnx")
+
+
+def test_shipped_nets_by_name():
+    from arena.specs import SHIPPED_SIMS, make_agent
+
+    agent = make_agent("az:othello8", "othello", 8)
+    assert agent.config.simulations == SHIPPED_SIMS and agent.evaluator.report["inference"] == "auto"
+    assert make_agent("az:othello8,sims=8,inference=torch", "othello", 8).config.simulations == 8
+    with pytest.raises(ValueError, match="trained on othello 8x8, not go 9x9"):
+        make_agent("az:othello8", "go", 9)
+    import os
+    from arena.specs import MODELS
+    if not os.path.exists(os.path.join(MODELS, "go9.pt")):
+        with pytest.raises(ValueError, match="no shipped net 'go9'"):
+            make_agent("az:go9", "go", 9)

@@ -159,6 +159,12 @@ def test_workers_0_trains_in_process_without_ray_and_logs_its_backend(tmp_path):
     rows = [json.loads(x) for x in open(tmp_path / "metrics.jsonl")]
     assert rows[-1]["inference"]["0"]["inference"] == "auto" and rows[-1]["inference"]["0"]["agrees"]
     assert rows[-1]["compute"]["games"] > 0 and rows[-1]["compute"]["trained"] == 20 * 32
+    # A new run warm-started from this one begins with its weights, and nothing else of it.
+    out = run_no_ray(tmp_path / "warm", "min_replay=5000", "minutes=0.05", "inference=torch", f"init={tmp_path}")
+    assert "warm start from" in out
+    first, warm = checkpoint.load(tmp_path), checkpoint.load(tmp_path / "warm")
+    assert warm["step"] == 0 and warm["compute"]["trained"] == 0
+    assert all(torch.equal(first["weights"][k], warm["weights"][k]) for k in first["weights"])
 
 
 def test_a_stop_before_learning_keeps_the_games_and_the_budget_spans_resumes(tmp_path):

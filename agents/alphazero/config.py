@@ -105,6 +105,10 @@ class TrainConfig:
     besides those every ``checkpoint_every`` steps and at every stop."""
     max_steps: int = 0
     """Stop after this many learner steps; 0 means no limit."""
+    init: str = ""
+    """Weights to start a new run from (a checkpoint file or run directory of the same game, size and
+    network, e.g. ``models/othello8.pt``): a warm start with a fresh optimizer, replay buffer and counters.
+    Ignored when the run resumes from its own checkpoint."""
     seed: int = 0
     """Seeds self-play, the learner and evaluation."""
 

@@ -111,6 +111,11 @@ def train(cfg, run_dir, address=None, resume=False, log=print):
         step = ck["step"]
         compute.update(ck["compute"])
         checkpoint.restore_rng(rng, ck["rng"])
+    elif cfg.init:
+        start_from = load_checkpoint(cfg.init, cfg)
+        net.load_state_dict(start_from["weights"])
+        log(f"warm start from {start_from['path']} (its learner step {start_from['step']}); optimizer, replay "
+            f"buffer and counters start fresh")
     budget = cfg.minutes * 60 - compute["seconds"]  # what this process may spend
     if ckpt:
         log(f"resumed from {ckpt} at learner step {step}: {clock(compute['seconds'])} of the {cfg.minutes:g}-minute "

@@ -140,6 +140,15 @@ def cmd_tournament(args):
     run_tournament(cfg, args.out or os.path.join("runs", name), address=args.address)
 
 
+def cmd_ladder(args):
+    from arena.ladder import LadderConfig, run_ladder
+
+    cfg = LadderConfig(agent=args.agent, engine=args.engine, levels=args.levels or "", games=args.games,
+                       size=args.size or 0, openings=args.openings, stop_below=args.stop_below,
+                       workers=args.workers, seed=args.seed)
+    run_ladder(cfg, args.out or os.path.join("runs", f"ladder_{cfg.eng().prefix}"), address=args.address)
+
+
 def cmd_ratings(args):
     from arena.report import write_outputs
     from arena.results import read_games
@@ -391,6 +400,29 @@ def build_parser():
     to.add_argument("--out", help="results directory (default runs/CONFIG)")
     to.add_argument("--address", default=None, help="Ray cluster to join (auto, ray://host:port); default: local")
     to.set_defaults(func=cmd_tournament)
+    la = sub.add_parser("ladder", help="an agent against an engine's levels in order, until it scores under 25%%",
+                        description="Play an agent against gtp-rhino's levels (8x8 Othello) or GNU Go's (9x9 Go, "
+                                    "komi 7.5, area scoring), weakest first, N games per level from balanced "
+                                    "random openings with both colours, engine games in parallel as Ray tasks. "
+                                    "Stops after the first level where the agent scores under 25%. Prints each "
+                                    "level's score with its 95% Wilson interval and one Elo scale for all "
+                                    "levels (one Bradley-Terry fit, the first level = 0). OUT is a tournament "
+                                    "directory whose roster grows by a level at a time (a rerun resumes; arena "
+                                    "ratings / view work on it) with OUT/ladder.json and ladder.md beside it.")
+    la.add_argument("--agent", required=True, metavar="[NAME=]SPEC",
+                    help="the agent's spec, e.g. az:models/othello8_az_b6c64.pt,sims=32 (plays as 'agent' unless named)")
+    la.add_argument("--engine", required=True, help="the engine whose levels it climbs: gtp-rhino or gnugo")
+    la.add_argument("--levels", default=None, help="levels, weakest first: 1-5, 1,3,5 (default: gtp-rhino 1-5, gnugo 1-10)")
+    la.add_argument("--games", type=int, default=20, help="games per level, colours alternating (default 20)")
+    la.add_argument("--size", type=int, default=None, help="board size (default the engine's: gtp-rhino 8 only, gnugo 9)")
+    la.add_argument("--openings", type=int, default=-1,
+                    help="balanced openings, each with both colours (default half the games; 0: the start position)")
+    la.add_argument("--stop-below", type=float, default=0.25, help="stop after a level scored under this (default 0.25)")
+    la.add_argument("--workers", type=int, default=2, help="Ray tasks at once; 0: in this process, no Ray (default 2)")
+    la.add_argument("--seed", type=int, default=1, help="seed of the openings and games (default 1)")
+    la.add_argument("--out", help="results directory (default runs/ladder_rhino or runs/ladder_gnugo)")
+    la.add_argument("--address", default=None, help="Ray cluster to join (auto, ray://host:port); default: local")
+    la.set_defaults(func=cmd_ladder)
     ra = sub.add_parser("ratings", help="recompute a tournament's ratings, records and viewer from its log",
                         description="Rebuild ratings.{md,csv,json,png}, records and viewer.html of a results "
                                     "directory from tournament.json and games.jsonl, without playing.")

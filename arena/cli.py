@@ -410,7 +410,7 @@ def build_parser():
                                     "directory whose roster grows by a level at a time (a rerun resumes; arena "
                                     "ratings / view work on it) with OUT/ladder.json and ladder.md beside it.")
     la.add_argument("--agent", required=True, metavar="[NAME=]SPEC",
-                    help="the agent's spec, e.g. az:models/othello8_az_b6c64.pt,sims=32 (plays as 'agent' unless named)")
+                    help="the agent's spec, e.g. az:othello8,sims=64 (plays as 'agent' unless named)")
     la.add_argument("--engine", required=True, help="the engine whose levels it climbs: gtp-rhino or gnugo")
     la.add_argument("--levels", default=None, help="levels, weakest first: 1-5, 1,3,5 (default: gtp-rhino 1-5, gnugo 1-10)")
     la.add_argument("--games", type=int, default=20, help="games per level, colours alternating (default 20)")

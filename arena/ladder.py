@@ -1,6 +1,6 @@
 """The ladder: one agent against an engine's levels in order, until it scores under 25% at one.
 
-    arena ladder --agent az:models/othello8_az_b6c64.pt,sims=32 --engine gtp-rhino --levels 1-5 --games 20
+    arena ladder --agent az:othello8 --engine gtp-rhino --levels 1-5 --games 20
 
 The ladder is a gauntlet tournament (arena.tournament) whose roster grows by one level at a time: the
 agent is the focus, level L of the engine plays as the player ``rhino{L}`` (``gnugo{L}``), and each level

@@ -18,7 +18,7 @@ from ray.cluster_utils import Cluster  # noqa: E402
 
 TINY = ["size=4", "games_in_flight=8", "simulations=4", "cheap_simulations=2", "min_replay=60", "batch_size=32",
         "publish_every=5", "checkpoint_every=10", "eval_every=0", "warmup_steps=5", "replay_capacity=5000",
-        "max_samples_per_position=2", "minutes=5"]
+        "max_samples_per_position=2", "minutes=5", "inference=torch"]
 
 
 def wait_for(pred, what, timeout=180):

@@ -23,7 +23,7 @@ TINY = ["--set", "minutes=10", "--set", "max_steps=20", "--set", "random_games=5
         "--set", "checkpoints=1", "--set", "games=2", "--set", "az_sims=4", "--set", "eval_games=50",
         "--set", "anchors=random=random,greedy=greedy",
         "--set", "az_set=min_replay=200,games_in_flight=32,eval_every=20,eval_games=4,eval_simulations=4,"
-                 "checkpoint_every=10,publish_every=10,anchors=greedy",
+                 "checkpoint_every=10,publish_every=10,anchors=greedy,inference=torch",
         "--set", "pretrain_set=eval_every=20,eval_games=50,checkpoint_every=20,warmup_steps=10",
         "--set", "finetune_set=eval_every=5,eval_games=10,checkpoint_every=5,groups=2,group_size=4,eval_opponents=greedy"]
 

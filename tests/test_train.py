@@ -15,7 +15,8 @@ import torch
 from agents.common import checkpoint
 
 TINY = ["size=4", "games_in_flight=8", "simulations=4", "cheap_simulations=2", "min_replay=60", "batch_size=32",
-        "publish_every=5", "checkpoint_every=10", "eval_every=0", "warmup_steps=5", "replay_capacity=5000"]
+        "publish_every=5", "checkpoint_every=10", "eval_every=0", "warmup_steps=5", "replay_capacity=5000",
+        "inference=torch"]  # auto re-checks at every publication: tests/test_inference.py covers it
 
 
 def arena_train(run_dir, *sets, resume=False, **popen):
@@ -137,7 +138,7 @@ def test_a_killed_selfplay_actor_is_restarted(tmp_path):
     # 40 learner steps at 2 samples per stored position need more games than the first worker delivers
     # before it is killed: the run ends by a step count once the restarted worker has played.
     cfg = load_config(TrainConfig, "configs/othello6_az.yaml",
-                      TINY + ["minutes=5", "max_steps=40", "max_samples_per_position=2"])
+                      TINY + ["minutes=5", "max_steps=40", "max_samples_per_position=2", "inference=auto"])
     lines = []
     result = {}
     t = threading.Thread(target=lambda: result.update(out=train(cfg, str(tmp_path), log=lines.append)))

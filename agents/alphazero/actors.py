@@ -15,6 +15,7 @@ The store and the buffer hold the learner's state: :func:`pinned_here` keeps the
 """
 
 import io
+import math
 import os
 from dataclasses import asdict
 
@@ -68,7 +69,8 @@ class WeightStore:
 class ReplayActor:
     def __init__(self, capacity, obs_shape, num_actions, seed, path=None):
         self.buf = ReplayBuffer.load(path) if path and os.path.exists(path) else ReplayBuffer(capacity, obs_shape, num_actions)
-        self.rng = np.random.default_rng(seed)
+        # Its own stream: seeded like the learner's, its draws would pick each sample's symmetry in lockstep.
+        self.rng = np.random.default_rng([seed, 0x5A4])
 
     def add(self, records):
         for r in records:
@@ -132,14 +134,14 @@ class RaySelfPlay:
         # With ``device`` cuda (or auto) and GPUs in the cluster, the workers share them through Ray's
         # fractional ``num_gpus`` and search there; otherwise they search on CPU.
         gpus = ray.cluster_resources().get("GPU", 0) if cfg.device != "cpu" else 0
-        share = {"num_gpus": gpus / cfg.workers} if gpus else {}
+        share = {"num_gpus": 1 / math.ceil(cfg.workers / gpus)} if gpus else {}  # shares that pack whole GPUs
         device = "cuda" if gpus else "cpu"
         self.workers = [SelfPlayWorker.options(name=f"selfplay-{i}", max_restarts=-1, **(share if i < cfg.workers else {}))
                         .remote(asdict(cfg), i, (WEIGHTS, REPLAY), device if i < cfg.workers else "cpu")
                         for i in range(cfg.workers + filling)]  # the filling workers take CPUs only
         if filling:
             log(f"{filling} more self-play worker(s) on the free CPUs until the buffer holds {cfg.min_replay} positions")
-        self.chunk, self.log, self.pids = max(1, cfg.games_in_flight // 4), log, {}
+        self.chunk, self.log, self.pids, self.failures = max(1, cfg.games_in_flight // 4), log, {}, {}
         # The first report comes after 3 s of play rather than 10: the progress line shows self-play soon.
         self.pending = {w.run.remote(self.chunk, 3.0): i for i, w in enumerate(self.workers)}
 
@@ -158,7 +160,12 @@ class RaySelfPlay:
                 for line in r["log"]:
                     self.log(f"self-play worker {i}: {line}")
                 out.append({**r, "worker": i})
+                self.failures[i] = 0
             except ray.exceptions.RayError as e:
+                self.failures[i] = self.failures.get(i, 0) + 1
+                if self.failures[i] >= 5:  # a worker that cannot even start would be retried for the whole budget
+                    raise ValueError(f"self-play worker {i} failed 5 times in a row; the last error: "
+                                     f"{str(e).strip().splitlines()[-1][:300]}") from None
                 self.log(f"self-play worker {i} failed ({type(e).__name__}); Ray restarts it and play goes on")
             if i in self.fill and self.last["size"] >= self.min_replay:
                 ray.kill(self.workers[i], no_restart=True)

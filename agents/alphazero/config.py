@@ -54,7 +54,8 @@ class TrainConfig:
     ``onnx-int8`` or ``auto``, the fastest that agrees with fp32 (agents.alphazero.inference)."""
     device: str = "auto"
     """``cpu``, ``cuda`` or ``auto`` (CUDA when PyTorch sees a GPU): the learner (bf16 autocast on CUDA)
-    and, with ``workers: 0``, the self-play search."""
+    and the self-play search (with ``workers: 0`` in this process; Ray workers share the cluster's GPUs
+    when it has any). The ONNX backends run on CPU whatever this says."""
     # -- replay and learner -----------------------------------------------------------------------------
     replay_capacity: int = 100_000
     """Positions kept (a window over the newest)."""
@@ -146,6 +147,8 @@ class TrainConfig:
             bad("gating 'gate' needs eval_every > 0 (the gate is played at each gauntlet)")
         if not 0 < self.full_search_prob <= 1:
             bad(f"full_search_prob must be in (0, 1], got {self.full_search_prob}")
+        if self.min_replay < 1:
+            bad(f"min_replay must be at least 1 (the learner samples from the buffer), got {self.min_replay}")
         if self.min_replay > self.replay_capacity:
             bad(f"min_replay ({self.min_replay}) exceeds replay_capacity ({self.replay_capacity})")
         if self.keep_checkpoints < 0:

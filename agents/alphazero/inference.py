@@ -22,6 +22,7 @@ every refresh takes the fastest that still agrees; eager torch always agrees, so
 """
 
 import contextlib
+import copy
 import io
 import os
 import tempfile
@@ -101,8 +102,8 @@ class OnnxRunner:
     always runs the net's current weights)."""
 
     def __init__(self, net, device="cpu", int8=False):
-        if device != "cpu":
-            raise ValueError("the ONNX backends run on CPU (this ONNX Runtime has no CUDA provider)")
+        # On CPU whatever ``device`` says (this ONNX Runtime has no CUDA provider): a net on the GPU is
+        # exported from a CPU copy.
         import onnxruntime  # here: the other backends run without it
 
         self.ort, self.net, self.int8, self.session = onnxruntime, net, int8, None
@@ -111,9 +112,10 @@ class OnnxRunner:
         with tempfile.TemporaryDirectory() as tmp:
             path = os.path.join(tmp, "net.onnx")
             x = torch.from_numpy(calibration[:1])
+            net = self.net if next(self.net.parameters()).device.type == "cpu" else copy.deepcopy(self.net).cpu()
             with warnings.catch_warnings():  # the TorchScript exporter announces its deprecation each time
                 warnings.simplefilter("ignore")
-                torch.onnx.export(self.net.eval(), x, path, input_names=["obs"], output_names=["logits", "value"],
+                torch.onnx.export(net.eval(), x, path, input_names=["obs"], output_names=["logits", "value"],
                                   dynamic_axes={"obs": {0: "B"}, "logits": {0: "B"}, "value": {0: "B"}},
                                   dynamo=False)
             if self.int8:

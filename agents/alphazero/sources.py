@@ -58,7 +58,9 @@ class LocalSelfPlay:
         self.net = copy.deepcopy(net).to(device).eval()
         self.sp = training_selfplay(cfg, self.net, 0, device, log=lambda line: log(f"self-play: {line}"))
         self.recent, self.version = Recent(), -1
-        self.rng = np.random.default_rng(cfg.seed)  # the replay sampler's stream, as the Ray buffer has its own
+        # The replay sampler's own stream (as the Ray buffer's): seeded like the learner's, its draws would
+        # pick each sample's symmetry in lockstep with the sample.
+        self.rng = np.random.default_rng([cfg.seed, 0x5A4])
 
     def poll(self, wait=True):
         if not wait:

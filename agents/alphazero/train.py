@@ -134,7 +134,13 @@ def train(cfg, run_dir, address=None, resume=False, log=print):
         # workers 0 the trainer runs where Ray is not installed.
         started = cluster.connect(address, namespace=f"selfplay-arena-{os.getpid()}")
         from agents.alphazero.actors import RaySelfPlay
-        source = RaySelfPlay(cfg, net, step, resume_replay, log=log)
+        try:
+            source = RaySelfPlay(cfg, net, step, resume_replay, log=log)
+        except BaseException:
+            if started:  # nothing else will shut the instance this run started
+                import ray
+                ray.shutdown()
+            raise
         where = f"on {cfg.workers} Ray worker(s)"
     os.makedirs(os.path.join(run_dir, "checkpoints"), exist_ok=True)
     atomic_write(os.path.join(run_dir, "config.json"), dumps(cfg))
@@ -237,14 +243,17 @@ def train(cfg, run_dir, address=None, resume=False, log=print):
                     + (f"; gate {row['gate_score']:.0%} {'promoted' if row['promoted'] else 'kept'}"
                        if cfg.gating == "gate" else ""))
     finally:
-        for s, h in old_handlers.items():
-            signal.signal(s, h)
-        progress()  # the run's last figures, however short it was
+        try:
+            progress()  # the run's last figures, however short it was
+        except Exception as e:  # e.g. a full disk: the checkpoint below matters more
+            log(f"could not write the last progress line ({type(e).__name__}: {e})")
         why = "stopped by a signal" if stop["flag"] else "max_steps reached" if cfg.max_steps and step >= cfg.max_steps \
             else "budget spent" if time.time() - start >= budget else "stopping"
         try:
-            save(why)
+            save(why)  # a second Ctrl-C during it is still caught by our handler: the save finishes
         finally:
+            for s, h in old_handlers.items():
+                signal.signal(s, h)
             metrics.close()
             board.close()
             source.close()

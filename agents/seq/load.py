@@ -12,7 +12,7 @@ from agents.seq.tokenizer import Tokenizer
 
 def load_gpt(path, device="cpu"):
     """``(model, checkpoint)`` from a pretraining or fine-tuning checkpoint; one-line errors."""
-    ck = checkpoint.load(path, kind="gpt", map_location=device)
+    ck = checkpoint.load(path, kind="gpt")  # on CPU: a resume restores torch's RNG from it, a CPU tensor
     try:
         model = GPT(GPTConfig(**ck["model"]))
         model.load_state_dict(ck["weights"])

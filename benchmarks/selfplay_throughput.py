@@ -38,25 +38,12 @@ from agents.alphazero.network import new_net
 from agents.alphazero.selfplay import SelfPlay
 from agents.search.evaluators import TorchEvaluator
 from agents.search.mcts import SearchConfig
-
-
-class Timed:
-    """Adds the seconds spent inside an evaluator's ``evaluate``."""
-
-    def __init__(self, inner):
-        self.inner, self.seconds = inner, 0.0
-        self.needs_observation = inner.needs_observation
-
-    def evaluate(self, obs, mask, leaves):
-        t = time.perf_counter()
-        out = self.inner.evaluate(obs, mask, leaves)
-        self.seconds += time.perf_counter() - t
-        return out
+from benchmarks.mcts_throughput import TimedEvaluator
 
 
 def timed_selfplay(cfg, ev, seconds):
     """Positions/s of one in-process self-play worker searching with ``ev``."""
-    timed = Timed(ev)
+    timed = TimedEvaluator(ev)
     sp = SelfPlay(timed, cfg.game, cfg.size, cfg.games_in_flight, cfg.search(), seed=0,
                   cheap_simulations=cfg.cheap_simulations, full_search_prob=cfg.full_search_prob)
     sp.step()  # compile the kernels and warm the backend outside the timing

@@ -16,17 +16,15 @@ The store and the buffer hold the learner's state: :func:`pinned_here` keeps the
 
 import io
 import math
-import os
 from dataclasses import asdict
 
-import numpy as np
 import ray
 import torch
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from agents.alphazero.config import TrainConfig
 from agents.alphazero.network import new_net
-from agents.alphazero.replay import ReplayBuffer
+from agents.alphazero.replay import Replay
 from agents.alphazero.selfplay import Recent, training_selfplay
 from agents.alphazero.sources import play_for
 from envs.core import make_batch
@@ -65,26 +63,7 @@ class WeightStore:
         return (self.version, self.blob) if self.version > have else (have, None)
 
 
-@ray.remote
-class ReplayActor:
-    def __init__(self, capacity, obs_shape, num_actions, seed, path=None):
-        self.buf = ReplayBuffer.load(path) if path and os.path.exists(path) else ReplayBuffer(capacity, obs_shape, num_actions)
-        # Its own stream: seeded like the learner's, its draws would pick each sample's symmetry in lockstep.
-        self.rng = np.random.default_rng([seed, 0x5A4])
-
-    def add(self, records):
-        for r in records:
-            self.buf.add_game(r)
-        return self.stats()
-
-    def sample(self, n):
-        return self.buf.sample(n, self.rng)
-
-    def stats(self):
-        return {"size": self.buf.size, "added": self.buf.added, "games": self.buf.games}
-
-    def save(self, path):
-        self.buf.save(path)
+ReplayActor = ray.remote(Replay)
 
 
 @ray.remote(num_cpus=1)

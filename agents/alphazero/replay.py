@@ -51,6 +51,9 @@ class ReplayBuffer:
                      meta=np.array([self.capacity, self.next, self.added, self.games], np.int64))
         os.replace(tmp, path)
 
+    def stats(self):
+        return {"size": self.size, "added": self.added, "games": self.games}
+
     @classmethod
     def load(cls, path):
         try:
@@ -63,3 +66,27 @@ class ReplayBuffer:
             raise ValueError(f"cannot read replay buffer {path}: {e}") from None
         buf.size, buf.next, buf.added, buf.games = n, nxt, added, games
         return buf
+
+
+class Replay:
+    """A ReplayBuffer with its own sampling stream, resumed from ``path`` when that exists: the buffer of
+    both trainer sources (in this process, and as agents.alphazero.actors.ReplayActor on Ray)."""
+
+    def __init__(self, capacity, obs_shape, num_actions, seed, path=None):
+        self.buf = ReplayBuffer.load(path) if path and os.path.exists(path) else ReplayBuffer(capacity, obs_shape, num_actions)
+        # Its own stream: seeded like the learner's, its draws would pick each sample's symmetry in lockstep.
+        self.rng = np.random.default_rng([seed, 0x5A4])
+
+    def add(self, records):
+        for r in records:
+            self.buf.add_game(r)
+        return self.stats()
+
+    def sample(self, n):
+        return self.buf.sample(n, self.rng)
+
+    def stats(self):
+        return self.buf.stats()
+
+    def save(self, path):
+        self.buf.save(path)

@@ -17,8 +17,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from agents.alphazero.evaluate import load_net
-from agents.alphazero.inference import NetEvaluator, sample_positions
+from agents.alphazero.evaluate import load_net, net_evaluator
 from agents.alphazero.network import forward_flops
 from agents.search.evaluators import TorchEvaluator
 from agents.search.mcts import MCTS, SearchConfig, choose_actions
@@ -151,8 +150,8 @@ def training_selfplay(cfg, net, worker_id, device="cpu", log=None):
     """The self-play of worker ``worker_id`` of a training run (a ``TrainConfig``): ``games_in_flight``
     games searched with ``net`` under ``cfg.inference``, checked first on random-game positions. Returns
     the ``SelfPlay``; its evaluator (a NetEvaluator) is ``.full.evaluator``."""
-    sample = sample_positions(cfg.game, cfg.size, 256, seed=cfg.seed + worker_id, **cfg.game_kwargs())
-    ev = NetEvaluator(net, cfg.inference, device, sample=sample, batch=cfg.games_in_flight, log=log)
+    ev = net_evaluator(net, cfg.game, cfg.size, cfg.inference, device, batch=cfg.games_in_flight,
+                       seed=cfg.seed + worker_id, log=log, **cfg.game_kwargs())
     return SelfPlay(ev, cfg.game, cfg.size, cfg.games_in_flight, cfg.search(), seed=cfg.seed * 1000 + worker_id,
                     cheap_simulations=cfg.cheap_simulations, full_search_prob=cfg.full_search_prob,
                     temperature_moves=cfg.temperature_moves, resign_threshold=cfg.resign_threshold,

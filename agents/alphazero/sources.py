@@ -16,9 +16,8 @@ import copy
 import os
 import time
 
-import numpy as np
 
-from agents.alphazero.replay import ReplayBuffer
+from agents.alphazero.replay import Replay
 from agents.alphazero.selfplay import Recent, training_selfplay
 from envs.core import make_batch
 
@@ -53,30 +52,21 @@ class LocalSelfPlay:
 
     def __init__(self, cfg, net, device, replay_path=None, log=print):
         probe = make_batch(cfg.game, 1, cfg.size, **cfg.game_kwargs())
-        self.buf = (ReplayBuffer.load(replay_path) if replay_path and os.path.exists(replay_path)
-                    else ReplayBuffer(cfg.replay_capacity, probe.obs_shape, probe.num_actions))
+        self.replay = Replay(cfg.replay_capacity, probe.obs_shape, probe.num_actions, cfg.seed, replay_path)
         self.net = copy.deepcopy(net).to(device).eval()
         self.sp = training_selfplay(cfg, self.net, 0, device, log=lambda line: log(f"self-play: {line}"))
         self.recent, self.version = Recent(), -1
-        # The replay sampler's own stream (as the Ray buffer's): seeded like the learner's, its draws would
-        # pick each sample's symmetry in lockstep with the sample.
-        self.rng = np.random.default_rng([cfg.seed, 0x5A4])
 
     def poll(self, wait=True):
         if not wait:
             return []
-        return [{**play_for(self.sp, self.recent, self._add, 1, 0.0), "worker": 0, "version": self.version}]
-
-    def _add(self, records):
-        for r in records:
-            self.buf.add_game(r)
-        return self.stats()
+        return [{**play_for(self.sp, self.recent, self.replay.add, 1, 0.0), "worker": 0, "version": self.version}]
 
     def sample(self, n):
-        return self.buf.sample(n, self.rng)
+        return self.replay.sample(n)
 
     def stats(self):
-        return {"size": self.buf.size, "added": self.buf.added, "games": self.buf.games}
+        return self.replay.stats()
 
     def publish(self, step, net):
         self.net.load_state_dict(net.state_dict())
@@ -84,7 +74,7 @@ class LocalSelfPlay:
         self.sp.full.evaluator.refresh(self.recent.sample())
 
     def save(self, path):
-        self.buf.save(path)
+        self.replay.save(path)
 
     def close(self):
         pass

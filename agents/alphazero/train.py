@@ -196,13 +196,13 @@ def train(cfg, run_dir, address=None, resume=False, log=print):
         while not stop["flag"] and time.time() - start < budget and not (cfg.max_steps and step >= cfg.max_steps):
             learn = stats["size"] >= cfg.min_replay and compute["trained"] <= cfg.max_samples_per_position * stats["added"]
             for r in source.poll(wait=not learn):
-                stats = {"size": r["replay_size"], "added": r["replay_added"], "games": r["replay_games"]}
                 compute["reward_events"] += r["games"]
                 compute["games"] += r["games"]
                 compute["positions"] += r["positions"]
                 compute["forward_passes"] += r["forward_positions"]
                 moves += r["moves"]
                 inference[str(r["worker"])] = r["inference"]
+            stats = source.stats()
             if time.time() - last_tick > (10 if step or time.time() - start > 30 else 3):
                 progress()  # every 3 s in the first half minute: something shows from the start
                 last_tick, losses = time.time(), []

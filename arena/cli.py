@@ -108,7 +108,12 @@ def cmd_train(args):
     from agents.alphazero.train import train
     from agents.common.config import load_config
 
-    cfg = load_config(TrainConfig, args.config, args.set or [])
+    sets = list(args.set or []) + ([f"init_transcripts={args.init_transcripts}"] if args.init_transcripts else [])
+    cfg = load_config(TrainConfig, args.config, sets)
+    if cfg.init_transcripts:
+        from agents.common.transcripts import Dataset
+
+        Dataset(cfg.init_transcripts)  # a wrong path fails now, in one line, before anything starts
     run_dir = run_dir_of(args, "default")
     refuse_unresumed(run_dir, args.resume)
     train(cfg, run_dir, address=args.address, resume=args.resume)
@@ -174,8 +179,8 @@ def cmd_play(args):
 
 def cmd_transcripts(args):
     from agents.alphazero.selfplay import selfplay_games
-    from agents.seq import transcripts as T
-    from agents.seq.tokenizer import Tokenizer
+    from agents.common import transcripts as T
+    from agents.common.tokenizer import Tokenizer
     from arena.results import tournament_games
 
     size = args.size or (8 if args.game == "othello" else 9)
@@ -191,15 +196,23 @@ def cmd_transcripts(args):
     elif kind == "selfplay" and arg:
         games = selfplay_games(arg, args.game, size, args.games, args.seed, args.simulations, compute=compute)
         batches, total = map(T.lists_to_batch, games), args.games
+    elif kind == "gtp" and arg:
+        from arena.engine_games import engine_games, engine_tournament
+
+        tcfg = engine_tournament(arg, args.game, size, args.games, args.levels or "", args.opening_plies,
+                                 args.workers, seed=args.seed)
+        batches = engine_games(tcfg, os.path.join(args.out, "games"), address=args.address, compute=compute)
     elif kind == "tournament" and arg:
-        batches = map(T.lists_to_batch, tournament_games(arg, args.game, size))
+        batches = tournament_games(arg, args.game, size)
     elif kind == "wthor" and arg:
         if (args.game, size) != ("othello", 8):
             raise ValueError("WTHOR files hold 8x8 Othello games")
         batches = T.wthor_source([p for p in arg.split(",") if p])
     else:
-        raise ValueError(f"unknown --source {args.source!r}; use random, selfplay:RUN, tournament:DIR or "
-                         f"wthor:FILE[,FILE...]")
+        raise ValueError(f"unknown --source {args.source!r}; use random, selfplay:RUN, gtp:COMMAND, tournament:DIR "
+                         f"or wthor:FILE[,FILE...]")
+    if args.levels and kind != "gtp":
+        raise ValueError("--levels applies to --source gtp:COMMAND only")
     m = T.write_dataset(args.out, tok, batches, args.source, args.seed, args.val_fraction, total=total,
                         compute=compute)
     print(json.dumps({"out": args.out, **m["counts"], "tokenizer": m["tokenizer"]}))
@@ -361,6 +374,10 @@ def build_parser():
     add_config_options(tr, "YAML config (configs/*_az.yaml); defaults apply where it is silent",
                        "checkpoints, metrics and the replay buffer")
     tr.add_argument("--address", default=None, help="Ray cluster to join (auto, ray://host:port); default: local")
+    tr.add_argument("--init-transcripts", metavar="DATA",
+                    help="bootstrap from engine games first (AlphaGo's supervised start): learn the moves and "
+                         "results of a transcript dataset (arena transcripts --source gtp:...) before "
+                         "self-play; same as --set init_transcripts=DATA (passes: --set init_epochs=N)")
     tr.set_defaults(func=cmd_train)
     ev = sub.add_parser("eval", help="a training checkpoint against fixed anchors, with 95%% intervals",
                         description="Play a checkpoint's network (Gumbel search, no noise) against anchors "
@@ -449,11 +466,23 @@ def build_parser():
                                     "manifest: games deduplicated, split into train/val by a hash of each game. "
                                     "Sources: random (a uniformly random legal move at every ply, in Numba, as "
                                     "Othello-GPT), selfplay:RUN (fresh games of a training run's newest net), "
+                                    "gtp:COMMAND (an outside engine's games with their results, at one level "
+                                    "or mixed --levels, from random openings, as Ray tasks, resumable, kept "
+                                    "in OUT/games: the data of arena train --init-transcripts), "
                                     "tournament:DIR (a tournament's games), wthor:FILE[,FILE] (WTHOR .wtb).")
     tt.add_argument("--game", default="othello", choices=["othello", "go"], help="game (default othello)")
     tt.add_argument("--size", type=int, help="board size (default 8 for Othello, 9 for Go)")
-    tt.add_argument("--source", default="random", help="random | selfplay:RUN | tournament:DIR | wthor:FILES")
-    tt.add_argument("--games", type=int, default=100_000, help="games to generate (random, selfplay)")
+    tt.add_argument("--source", default="random",
+                    help="random | selfplay:RUN | gtp:COMMAND | tournament:DIR | wthor:FILES; COMMAND may hold "
+                         "{level}, or be gnugo or gtp-rhino (the ladder's commands)")
+    tt.add_argument("--games", type=int, default=100_000, help="games to generate (random, selfplay, gtp)")
+    tt.add_argument("--levels", help="gtp: the engine's levels, every pair of them meeting (1-10, 1,3,5); one "
+                                     "level: the engine against itself (default for gnugo 1-10, gtp-rhino 1-5)")
+    tt.add_argument("--opening-plies", type=int, default=None,
+                    help="gtp: random plies before the engines play (default 8 for Othello, 4 for Go)")
+    tt.add_argument("--workers", type=int, default=2, help="gtp: engine games at once, as Ray tasks; 0 without "
+                                                           "Ray (default 2)")
+    tt.add_argument("--address", help="gtp: a Ray cluster to join (default: a local instance)")
     tt.add_argument("--simulations", type=int, default=32,
                     help="selfplay: simulations of the net's Gumbel search per move (default 32)")
     tt.add_argument("--val-fraction", type=float, default=0.05, help="share of games held out (default 0.05)")

@@ -6,6 +6,7 @@ import json
 import os
 
 from agents.common.files import atomic_write
+from agents.common.transcripts import lists_to_batch
 from arena.tournament_config import TournamentConfig
 from envs.game import Game
 
@@ -41,10 +42,22 @@ def append_game(out, rec):
         os.fsync(f.fileno())
 
 
+def game_result(rec):
+    """Black's score in a finished game's record for learning from (a result of the rules or a
+    resignation), or NaN when the game was forfeited (an engine's crash or timeout is not a result)."""
+    if rec["result"] is None or str(rec["reason"]).startswith("forfeit"):
+        return float("nan")
+    return float(rec["result"])
+
+
 def tournament_games(path, game, size):
-    """The games of a results directory as lists of actions (passes included), for ``arena transcripts
-    --source tournament:DIR``; yields one list of them. Refused when the tournament is another game or size."""
+    """The games of a results directory for ``arena transcripts --source tournament:DIR``: yields one
+    batch (agents.common.transcripts.lists_to_batch) of them, passes included, with black's score (NaN
+    for a forfeit). Refused when the tournament is another game or size."""
     cfg = TournamentConfig.from_results(path)
     if (cfg.game, cfg.size) != (game, size):
         raise ValueError(f"{path} holds {cfg.game} {cfg.size}x{cfg.size} games, not {game} {size}x{size}")
-    yield [Game(game, size).play_all(r["moves"]).history for r in read_games(path)]
+    recs = read_games(path)
+    kw = {"komi": cfg.komi_value()} if game == "go" else {}
+    yield lists_to_batch([Game(game, size, **kw).play_all(r["moves"]).history for r in recs],
+                         [game_result(r) for r in recs])

@@ -24,7 +24,7 @@ from agents.alphazero.train import save_checkpoint
 from agents.common import checkpoint
 from agents.seq.gpt import GPT, GPTConfig
 from agents.seq.pretrain import PretrainConfig, save
-from agents.seq.tokenizer import Tokenizer
+from agents.common.tokenizer import Tokenizer
 from benchmarks.env_throughput import best_rate
 
 

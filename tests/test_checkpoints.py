@@ -13,9 +13,9 @@ from agents.alphazero.config import TrainConfig
 from agents.alphazero.network import new_net
 from agents.alphazero.train import save_checkpoint
 from agents.common import checkpoint
-from agents.seq import transcripts as T
+from agents.common import transcripts as T
+from agents.common.tokenizer import Tokenizer
 from agents.seq.finetune import FinetuneConfig, finetune
-from agents.seq.tokenizer import Tokenizer
 from arena.cli import main
 
 

@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 import torch
 
-from agents.seq import transcripts as T
+from agents.common import transcripts as T
+from agents.common.tokenizer import BOS, PAD, Tokenizer
 from agents.seq.gpt import GPT, GPTConfig
 from agents.seq.legal import legal_targets
 from agents.seq.pretrain import PretrainConfig, pretrain
-from agents.seq.tokenizer import BOS, PAD, Tokenizer
 from envs.core import make_batch
 from envs.game import Game
 
@@ -89,7 +89,7 @@ def test_dataset_dedups_splits_by_hash_and_shards(tmp_path):
     m2 = T.write_dataset(str(tmp_path / "b"), tok, iter([(acts[::-1], lens[::-1])]), "random", 2, 0.1,
                          progress=False)
     ds2 = T.Dataset(str(tmp_path / "b"))
-    key = lambda d: {r.tobytes() for r in d.rows("val")}  # noqa: E731
+    key = lambda d: {r.tobytes() for r in d.rows("val")}
     assert key(ds) == key(ds2) and m2["counts"]["val"] == c["val"]
     assert not (key(ds) & {r.tobytes() for r in ds.rows("train")})
     rows = ds.sample("train", 64, np.random.default_rng(0))
@@ -135,9 +135,23 @@ def test_tournament_games_become_a_dataset(tmp_path):
 
     cfg = TournamentConfig(game="othello", size=6, players=("random=random", "greedy=greedy"), games=6, workers=0)
     run_tournament(cfg, str(tmp_path / "t"), progress=False, log=quiet)
-    m = T.write_dataset(str(tmp_path / "d"), Tokenizer("othello", 6), map(T.lists_to_batch, tournament_games(
-                        str(tmp_path / "t"), "othello", 6)), "tournament", 0, 0.5, progress=False)
-    assert m["counts"]["generated"] == 6
+    m = T.write_dataset(str(tmp_path / "d"), Tokenizer("othello", 6), tournament_games(
+                        str(tmp_path / "t"), "othello", 6), "tournament", 0, 0.5, progress=False)
+    assert m["counts"]["generated"] == 6 and m["results"]
+    # Each game's result travels with its row: replayed from the tokens, the final position agrees.
+    ds = T.Dataset(str(tmp_path / "d"))
+    tok = ds.tokenizer
+    checked = 0
+    for split in ("train", "val"):
+        for row, res in zip(ds.rows(split), ds.results(split)):
+            g = Game("othello", 6)
+            for a in tok.decode(row):
+                if g.legal_actions() == [36]:
+                    g.play(36)
+                g.play(a)
+            assert g.terminal and res == {1: 1.0, 0: 0.5, -1: 0.0}[int(np.sign(g.final_margin()))]
+            checked += 1
+    assert checked == m["counts"]["train"] + m["counts"]["val"]
     with pytest.raises(ValueError, match="holds othello 6x6 games, not othello 8x8"):
         list(tournament_games(str(tmp_path / "t"), "othello", 8))
 
@@ -449,8 +463,8 @@ def test_finetune_runs_counts_compute_and_resumes(tmp_path):
 
 
 def test_selfplay_source_plays_a_runs_net(tmp_path):
-    from agents.alphazero.network import new_net
     from agents.alphazero.config import TrainConfig
+    from agents.alphazero.network import new_net
     from agents.alphazero.selfplay import selfplay_games
     from agents.alphazero.train import save_checkpoint
 

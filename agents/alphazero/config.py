@@ -110,6 +110,12 @@ class TrainConfig:
     """Weights to start a new run from (a checkpoint file or run directory of the same game, size and
     network, e.g. ``models/othello8.pt``): a warm start with a fresh optimizer, replay buffer and counters.
     Ignored when the run resumes from its own checkpoint."""
+    init_transcripts: str = ""
+    """A transcript dataset with results (``arena transcripts --source gtp:...``): before self-play, the
+    net learns its moves and results (agents.alphazero.bootstrap, AlphaGo's supervised start). The run's
+    checkpoints record it: the net is then bootstrapped, not zero-knowledge. Ignored on a resume."""
+    init_epochs: float = 4.0
+    """Passes over ``init_transcripts``; the weights of the pass with the lowest held-out loss are kept."""
     seed: int = 0
     """Seeds self-play, the learner and evaluation."""
 
@@ -153,6 +159,8 @@ class TrainConfig:
             bad(f"min_replay ({self.min_replay}) exceeds replay_capacity ({self.replay_capacity})")
         if self.keep_checkpoints < 0:
             bad(f"keep_checkpoints must be 0 (all) or more, got {self.keep_checkpoints}")
+        if self.init_epochs <= 0:
+            bad(f"init_epochs must be positive, got {self.init_epochs}")
         if self.minutes <= 0 or self.lr <= 0 or self.save_minutes <= 0:
             bad("minutes, save_minutes and lr must be positive")
         self.search()  # a search setting out of range fails here, with SearchConfig's message

@@ -27,6 +27,7 @@ import numpy as np
 import torch
 from torch.utils.tensorboard import SummaryWriter
 
+from agents.alphazero.bootstrap import bootstrap
 from agents.alphazero.config import TrainConfig
 from agents.alphazero.evaluate import elo_difference, gate, gauntlet, snapshot
 from agents.alphazero.inference import resolve_device
@@ -37,15 +38,26 @@ from agents.common import checkpoint, cluster
 from agents.common.config import dumps
 from agents.common.files import atomic_write
 
-
 # -- checkpoints ------------------------------------------------------------------------------------
 
-def save_checkpoint(run_dir, net, opt, step, cfg, rng, compute=None):
-    """Write the run's checkpoint at learner ``step`` (``compute``: the totals; none: all zero)."""
+def save_checkpoint(run_dir, net, opt, step, cfg, rng, compute=None, meta=None):
+    """Write the run's checkpoint at learner ``step`` (``compute``: the totals; none: all zero). ``meta``
+    says where the weights started: ``bootstrap`` (the engine bootstrap's summary) and ``init`` (a warm
+    start: its file, step and its own origin); neither means zero-knowledge."""
     compute = compute or checkpoint.zero_compute("positions")
     return checkpoint.save(run_dir, step, kind="alphazero", trainer="train", config=asdict(cfg), model=net.args,
                            weights=net.state_dict(), optimizer=opt.state_dict(), rng=checkpoint.rng_state(rng),
-                           compute=compute, keep=cfg.keep_checkpoints)
+                           compute=compute, keep=cfg.keep_checkpoints, meta=meta or {})
+
+
+def origin(meta):
+    """``"zero-knowledge"`` or how the weights were bootstrapped, from a checkpoint's ``meta``."""
+    while meta:
+        if meta.get("bootstrap"):
+            b = meta["bootstrap"]
+            return f"bootstrapped from {b['games']} games of {b['source']}"
+        meta = (meta.get("init") or {}).get("meta")
+    return "zero-knowledge"
 
 
 def load_checkpoint(path, cfg):
@@ -104,6 +116,7 @@ def train(cfg, run_dir, address=None, resume=False, log=print):
     ckpt = checkpoint.latest(run_dir) if resume else None
     if resume and ckpt is None:
         log(f"no checkpoint in {run_dir}/checkpoints: starting fresh")
+    meta = {}  # where the weights came from (save_checkpoint)
     if ckpt:
         ck = load_checkpoint(ckpt, cfg)
         net.load_state_dict(ck["weights"])
@@ -111,11 +124,23 @@ def train(cfg, run_dir, address=None, resume=False, log=print):
         step = ck["step"]
         compute.update(ck["compute"])
         checkpoint.restore_rng(rng, ck["rng"])
-    elif cfg.init:
-        start_from = load_checkpoint(cfg.init, cfg)
-        net.load_state_dict(start_from["weights"])
-        log(f"warm start from {start_from['path']} (its learner step {start_from['step']}); optimizer, replay "
-            f"buffer and counters start fresh")
+        meta = ck.get("meta") or {}
+    else:
+        if cfg.init:
+            start_from = load_checkpoint(cfg.init, cfg)
+            net.load_state_dict(start_from["weights"])
+            meta["init"] = {"path": start_from["path"], "step": start_from["step"], "meta": start_from.get("meta") or {}}
+            log(f"warm start from {start_from['path']} (its learner step {start_from['step']}, "
+                f"{origin(meta['init']['meta'])}); optimizer, replay buffer and counters start fresh")
+        if cfg.init_transcripts:
+            # Before any self-play worker exists: they would play with the untrained weights meanwhile.
+            meta["bootstrap"] = bootstrap(cfg, net, opt, rng, device, log)
+            compute["trained"] += meta["bootstrap"]["samples"]
+            compute["forward_passes"] += meta["bootstrap"]["samples"]
+            compute["seconds"] += meta["bootstrap"]["seconds"]
+            path = save_checkpoint(run_dir, net, opt, 0, cfg, rng, {**compute, "flops": int(
+                3 * compute["trained"] * per_position)}, meta)
+            log(f"checkpoint {path} (after the engine bootstrap; a resume starts self-play from it)")
     budget = cfg.minutes * 60 - compute["seconds"]  # what this process may spend
     if ckpt:
         log(f"resumed from {ckpt} at learner step {step}: {clock(compute['seconds'])} of the {cfg.minutes:g}-minute "
@@ -154,6 +179,8 @@ def train(cfg, run_dir, address=None, resume=False, log=print):
     if threading.current_thread() is threading.main_thread():  # signals reach the main thread only
         old_handlers = {s: signal.signal(s, lambda *_: stop.update(flag=True)) for s in (signal.SIGINT, signal.SIGTERM)}
     metrics = open(os.path.join(run_dir, "metrics.jsonl"), "a")
+    if meta.get("bootstrap") and not ckpt:
+        metrics.write(json.dumps({"step": 0, "bootstrap": meta["bootstrap"]}) + "\n")
     board = SummaryWriter(os.path.join(run_dir, "tensorboard"))  # TensorBoard next to the JSONL
     best = snapshot(net)  # the weights self-play uses under gating
     earlier = None  # the net of the previous gauntlet: an anchor that moves with training
@@ -189,7 +216,7 @@ def train(cfg, run_dir, address=None, resume=False, log=print):
         log(f"{text} | {clock(budget - el)} left")
 
     def save(why):
-        path = save_checkpoint(run_dir, net, opt, step, cfg, rng, totals())
+        path = save_checkpoint(run_dir, net, opt, step, cfg, rng, totals(), meta)
         source.save(replay_path)
         log(f"checkpoint {path} ({why}; replay buffer of {stats['size']} positions saved with it)")
     try:

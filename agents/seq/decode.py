@@ -9,7 +9,7 @@ sampler that GRPO's games and the ``seq:`` player both use.
 import numpy as np
 import torch
 
-from agents.seq.tokenizer import BOS, FIRST_MOVE
+from agents.common.tokenizer import BOS, FIRST_MOVE
 
 
 class Decoder:

@@ -32,12 +32,12 @@ from tqdm import tqdm
 
 from agents.common import checkpoint
 from agents.common.device import resolve as resolve_device
+from agents.common.tokenizer import Tokenizer, is_move
 from agents.players import make_baseline, random_openings
 from agents.seq.decode import Decoder, choose_moves
 from agents.seq.gpt import GPT, PRESETS, GPTConfig
 from agents.seq.legal import replay_prefixes
 from agents.seq.load import checkpoint_data, checkpoint_tokenizer, load_gpt
-from agents.seq.tokenizer import Tokenizer, is_move
 from envs.core import check_board, make_batch
 
 

@@ -29,7 +29,7 @@ PRESETS = {
 @dataclass(frozen=True)
 class GPTConfig:
     vocab_size: int
-    """Token ids (agents.seq.tokenizer: PAD, BOS, the squares, Go's PASS)."""
+    """Token ids (agents.common.tokenizer: PAD, BOS, the squares, Go's PASS)."""
     block_size: int
     """Longest sequence, BOS included."""
     n_layer: int = 4

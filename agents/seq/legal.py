@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from agents.seq.tokenizer import FIRST_MOVE, is_move
+from agents.common.tokenizer import FIRST_MOVE, is_move
 from envs.core import make_batch
 
 

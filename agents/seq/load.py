@@ -6,8 +6,8 @@ it was trained with.
 """
 
 from agents.common import checkpoint
+from agents.common.tokenizer import Tokenizer
 from agents.seq.gpt import GPT, GPTConfig
-from agents.seq.tokenizer import Tokenizer
 
 
 def load_gpt(path, device="cpu"):

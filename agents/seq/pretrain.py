@@ -27,11 +27,11 @@ from tqdm import tqdm
 
 from agents.common import checkpoint
 from agents.common.device import resolve as resolve_device
+from agents.common.tokenizer import PAD, is_move
+from agents.common.transcripts import Dataset
 from agents.seq.gpt import GPT, PRESETS, GPTConfig
 from agents.seq.legal import evaluate, legal_targets
 from agents.seq.load import load_gpt
-from agents.seq.tokenizer import PAD, is_move
-from agents.seq.transcripts import Dataset
 
 
 @dataclass(frozen=True)

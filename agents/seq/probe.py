@@ -19,10 +19,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from agents.common.tokenizer import is_move
+from agents.common.transcripts import Dataset
 from agents.seq.legal import replay_prefixes
 from agents.seq.load import checkpoint_data, checkpoint_tokenizer, load_gpt
-from agents.seq.tokenizer import is_move
-from agents.seq.transcripts import Dataset
 
 
 def collect(model, tok, rows, device="cpu", batch=256):
@@ -87,7 +87,7 @@ def probe(ckpt, games=3000, out=None, kinds=("linear", "mlp"), epochs=8, seed=0,
     x, labels, game_of = collect(model, tok, rows, device)
     test = (game_of % 5) == 0  # a fifth of the games, whole
     squares = tok.size * tok.size
-    report = {"checkpoint": ckpt, "step": ck["step"], "games": int(len(rows)), "positions": int(len(game_of)),
+    report = {"checkpoint": ckpt, "step": ck["step"], "games": len(rows), "positions": len(game_of),
               "test_positions": int(test.sum()), "layers": int(x.shape[0]), "results": {}, "majority": {}}
     for name, y in labels.items():
         # The majority-class baseline: each square's most common label in training, scored on test.

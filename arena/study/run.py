@@ -32,11 +32,11 @@ from tqdm import tqdm
 from agents.common import checkpoint
 from agents.common.config import load_config
 from agents.common.files import read_json, write_json
+from agents.common.transcripts import Dataset, lists_to_batch
 from agents.seq.legal import evaluate, legal_targets
 from agents.seq.load import checkpoint_tokenizer, load_gpt
 from agents.seq.pretrain import PretrainConfig
 from agents.seq.probe import probe
-from agents.seq.transcripts import Dataset, lists_to_batch
 from arena.study.report import write_report
 
 DONE_MINUTES = 0.05  # an arm within 3 s of its budget has spent it

@@ -7,13 +7,19 @@ A dataset directory holds
                            tokenizer, the split rule and the shard list
     train_00000.npy ...    token ids ``[n, max_len]`` (uint8 up to 256 ids), BOS first, PAD after the end
     val_00000.npy ...      the held-out games
+    train_00000_results.npy ...   (sources that know them: engine games, tournaments) float32 ``[n]``,
+                           black's score per game (1 win, 0.5 draw, 0 loss), row for row with the shard
 
 Games are deduplicated (an 8-byte BLAKE2b digest of the token row) and split deterministically by that
 digest: a game is in validation when ``digest % 10000 < val_fraction * 10000``, whatever the order or
 the source it came from. Sources here: uniformly random games (as Othello-GPT) and WTHOR ``.wtb`` files
 (the French Othello federation's game database). Any other source is handed in by the caller as batches
-(``lists_to_batch`` of its games): the command line adds a training run's self-play
-(``agents.alphazero.selfplay.selfplay_games``) and a tournament's games (``arena.tournament.tournament_games``).
+(``lists_to_batch`` of its games, with their results when known): the command line adds a training run's
+self-play (``agents.alphazero.selfplay.selfplay_games``), a tournament's games
+(``arena.results.tournament_games``) and engine games over GTP (``arena.engine_games``).
+
+The format is shared by the sequence model (pretraining reads the tokens) and AlphaZero (the engine
+bootstrap, agents.alphazero.bootstrap, replays the games and learns the moves and the results).
 """
 
 import hashlib
@@ -25,7 +31,7 @@ import numpy as np
 from tqdm import tqdm
 
 from agents.common.files import write_json
-from agents.seq.tokenizer import Tokenizer, is_move
+from agents.common.tokenizer import Tokenizer, is_move
 from envs.core import make_batch
 from envs.game import Game
 
@@ -45,13 +51,19 @@ def random_source(game, size, games, seed, batch=50_000, **game_kwargs):
         k += 1
 
 
-def lists_to_batch(games):
-    """Games as lists of actions -> ``(actions int16[B, L] padded with -1, lengths int32[B])``."""
+def lists_to_batch(games, results=None):
+    """Games as lists of actions -> ``(actions int16[B, L] padded with -1, lengths int32[B])``, plus
+    ``results float32[B]`` (black's score) when ``results`` are given."""
     L = max((len(a) for a in games), default=1)
     out = np.full((len(games), max(L, 1)), -1, np.int16)
     for i, a in enumerate(games):
         out[i, : len(a)] = a
-    return out, np.array([len(a) for a in games], np.int32)
+    batch = out, np.array([len(a) for a in games], np.int32)
+    if results is None:
+        return batch
+    if len(results) != len(games):
+        raise ValueError(f"{len(games)} games but {len(results)} results")
+    return (*batch, np.asarray(results, np.float32))
 
 
 def read_wthor(path):
@@ -111,30 +123,39 @@ def digests(ids):
 
 def write_dataset(out, tok, batches, source, seed, val_fraction=0.05, shard_games=1_000_000, total=None,
                   progress=True, compute=None):
-    """Tokenize, deduplicate, split and write ``batches`` to ``out``; returns the manifest. Shards and the
-    manifest are written atomically; the manifest is written last, so a dataset without one is unfinished.
-    The manifest records the wall-clock seconds and ``compute`` (a dict the source filled, if any)."""
+    """Tokenize, deduplicate, split and write ``batches`` to ``out``; returns the manifest. A batch is
+    ``(actions, lengths)`` or, from a source that knows the results, ``(actions, lengths, results)``
+    (black's score per game), and then every shard gets its results file. Shards and the manifest are
+    written atomically; the manifest is written last, so a dataset without one is unfinished. The
+    manifest records the wall-clock seconds and ``compute`` (a dict the source filled, if any)."""
     if os.path.exists(os.path.join(out, "manifest.json")):
         raise ValueError(f"{out} already holds a dataset (manifest.json); choose another --out or remove it")
     os.makedirs(out, exist_ok=True)
     seen = set()
-    pending = {"train": [], "val": []}
+    pending = {"train": [], "val": []}  # (token rows, results) pairs not yet in a shard
     shards = {"train": [], "val": []}
     counts = {"generated": 0, "duplicates": 0, "train": 0, "val": 0, "tokens_train": 0, "tokens_val": 0}
     t0 = time.monotonic()
     bar = tqdm(total=total, unit="game", disable=not progress, dynamic_ncols=True)
+    with_results = None  # fixed by the first batch: a dataset has results for every game or for none
+
+    def save(name, arr):
+        tmp = os.path.join(out, name + ".tmp.npy")
+        np.save(tmp, arr)
+        os.replace(tmp, os.path.join(out, name))
 
     def flush(split, final=False):
         rows = pending[split]
-        while rows and (final or sum(len(r) for r in rows) >= shard_games):
-            arr = np.concatenate(rows)
-            take, rest = arr[:shard_games], arr[shard_games:]
+        while rows and (final or sum(len(r) for r, _ in rows) >= shard_games):
+            arr, res = np.concatenate([r for r, _ in rows]), np.concatenate([x for _, x in rows])
             name = f"{split}_{len(shards[split]):05d}.npy"
-            tmp = os.path.join(out, name + ".tmp.npy")
-            np.save(tmp, take)
-            os.replace(tmp, os.path.join(out, name))
-            shards[split].append({"file": name, "games": int(len(take))})
-            rows = [rest] if len(rest) else []
+            save(name, arr[:shard_games])
+            shard = {"file": name, "games": len(arr[:shard_games])}
+            if with_results:
+                shard["results"] = name.replace(".npy", "_results.npy")
+                save(shard["results"], res[:shard_games])
+            shards[split].append(shard)
+            rows = [(arr[shard_games:], res[shard_games:])] if len(arr) > shard_games else []
             if final and not rows:
                 break
         pending[split] = rows
@@ -142,7 +163,13 @@ def write_dataset(out, tok, batches, source, seed, val_fraction=0.05, shard_game
     # Dedup and split by the canonical (unpermuted) ids: a permuted-token control holds the very same
     # games, split the same way, as the dataset it controls for.
     canon = Tokenizer(tok.game, tok.size) if tok.permutation is not None else tok
-    for actions, lengths in batches:
+    for batch in batches:
+        actions, lengths = batch[:2]
+        if with_results is None:
+            with_results = len(batch) == 3
+        elif with_results != (len(batch) == 3):
+            raise ValueError("a source gave results for some batches and not for others")
+        results = batch[2] if with_results else np.full(len(lengths), np.nan, np.float32)
         ids = tok.encode_batch(actions, lengths)
         d = digests(ids if canon is tok else canon.encode_batch(actions, lengths))
         fresh = np.zeros(len(ids), bool)
@@ -155,7 +182,7 @@ def write_dataset(out, tok, batches, source, seed, val_fraction=0.05, shard_game
         is_val = (d % SPLIT) < int(round(val_fraction * SPLIT))
         for split, which in (("train", fresh & ~is_val), ("val", fresh & is_val)):
             if which.any():
-                pending[split].append(ids[which])
+                pending[split].append((ids[which], results[which]))
                 counts[split] += int(which.sum())
                 counts["tokens_" + split] += int(is_move(ids[which]).sum())
             flush(split)
@@ -166,7 +193,8 @@ def write_dataset(out, tok, batches, source, seed, val_fraction=0.05, shard_game
     manifest = {"game": tok.game, "size": tok.size, "source": source, "seed": seed, "counts": counts,
                 "tokenizer": tok.describe(), "val_fraction": val_fraction,
                 "split": f"blake2b-8 digest of the unpermuted token row % {SPLIT} < {int(round(val_fraction * SPLIT))} is val",
-                "shards": shards, "seconds": round(time.monotonic() - t0, 1), "compute": compute or {}}
+                "results": bool(with_results), "shards": shards, "seconds": round(time.monotonic() - t0, 1),
+                "compute": compute or {}}
     write_json(os.path.join(out, "manifest.json"), manifest)
     return manifest
 
@@ -185,6 +213,15 @@ class Dataset:
                                    permutation=self.manifest["tokenizer"].get("permutation"))
         self.train = [np.load(os.path.join(path, s["file"]), mmap_mode="r") for s in self.manifest["shards"]["train"]]
         self.val = [np.load(os.path.join(path, s["file"]), mmap_mode="r") for s in self.manifest["shards"]["val"]]
+
+    def results(self, name):
+        """``float32[n]``: black's score in each game of a split, in row order (``rows``), or None when the
+        dataset's source did not record results."""
+        shards = self.manifest["shards"][name]
+        if not self.manifest.get("results"):
+            return None
+        out = [np.load(os.path.join(self.path, s["results"])) for s in shards]
+        return np.concatenate(out).astype(np.float32) if out else np.zeros(0, np.float32)
 
     def split(self, name):
         return self.train if name == "train" else self.val

@@ -11,8 +11,8 @@ those engines, arena.ladder.ENGINES), every pair of levels meeting equally often
 from random openings of ``opening_plies`` plies kept whatever their balance (variety is the point; each
 is played with both colours by every pair). With one level, two copies of the engine play each other.
 The games run in parallel as Ray tasks (``workers``; 0 plays them in this process), are appended as each
-ends, and a rerun plays only the missing ones; the dataset holds every finished game of the log, so a
-long run stopped early gives its dataset by a rerun with fewer ``--games``. Forfeited games (an engine
+ends, and a rerun plays only the missing ones. The dataset holds every finished game of the log: a
+Ctrl-C (SIGINT) stops the games and writes it from those finished so far. Forfeited games (an engine
 that crashed or did not answer in time) stay in the tournament's log but are left out of the dataset.
 """
 
@@ -28,8 +28,8 @@ from arena.tournament_config import TournamentConfig
 # Random plies before the engines take over: many distinct openings (8x8 Othello has 390,216 move
 # sequences of 8 plies; 9x9 Go more than 40 million of 4), so deterministic engines do not replay a game.
 OPENING_PLIES = {"othello": 8, "go": 4}
-# Openings made whatever --games says (game k of a pair plays opening k // 2), so that a rerun with more or
-# fewer games resumes the same tournament: stop a long run, rerun with the games it has, and get a dataset.
+# Openings made whatever --games says (game k of a pair plays opening k // 2), so that a rerun asking for
+# more or fewer games resumes the same tournament.
 OPENINGS = 5000
 
 
@@ -105,7 +105,10 @@ def engine_games(cfg, out, address=None, log=print, compute=None):
     os.makedirs(out, exist_ok=True)
     log(f"engine games: {', '.join(cfg.players)}; {cfg.games} games per pair, {len(cfg.pairs()) * cfg.games} in "
         f"all, from random openings of {cfg.opening_plies} plies, in {out}")
-    run_tournament(cfg, out, address=address, log=lambda *a, **k: None)
+    try:
+        run_tournament(cfg, out, address=address, log=lambda *a, **k: None)
+    except KeyboardInterrupt:  # Ctrl-C: keep what is played; a rerun goes on from there
+        log("engine games: interrupted; the dataset is written from the games finished so far")
     recs = read_games(out)
     kept = [r for r in recs if game_result(r) == game_result(r)]  # NaN: a forfeit
     kw = {"komi": cfg.komi_value()} if cfg.game == "go" else {}

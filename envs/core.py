@@ -119,6 +119,12 @@ class GameBatch:
         """``int8[N, N]``: +1 black, -1 white, 0 empty for game ``b``."""
         raise NotImplementedError
 
+    def ownership(self, b=0):
+        """``int8[N, N]``: who owns each point of game ``b`` as its score counts it, +1 black, -1 white,
+        0 neither (Othello: the discs; Go: stones and the empty regions reaching only one colour, the
+        Tromp-Taylor count, so the sum is the area score before komi)."""
+        return self.cells(b)
+
     @classmethod
     def from_text(cls, text, to_play="black", **kwargs):
         """A batch of one game set up from a text board as :meth:`render` prints it (``X`` black, ``O``
@@ -335,6 +341,31 @@ class GoBatch(_PackedBatch):
         n, w = self.size, int(self.geo[1])
         pts = np.array([(r + 1) * w + c + 1 for r in range(n) for c in range(n)])
         return self.i16[b, 4 + pts].astype(np.int8).reshape(n, n)
+
+    def ownership(self, b=0):
+        cells = self.cells(b).astype(np.int8)
+        out, n = cells.copy(), self.size
+        seen = cells != 0
+        for start in zip(*np.nonzero(~seen)):
+            if seen[start]:
+                continue
+            region, reach, stack = [], set(), [start]
+            seen[start] = True
+            while stack:  # one empty region and the colours it reaches
+                r, c = stack.pop()
+                region.append((r, c))
+                for q in ((r - 1, c), (r + 1, c), (r, c - 1), (r, c + 1)):
+                    if 0 <= q[0] < n and 0 <= q[1] < n:
+                        if cells[q] == 0 and not seen[q]:
+                            seen[q] = True
+                            stack.append(q)
+                        elif cells[q] != 0:
+                            reach.add(int(cells[q]))
+            if len(reach) == 1:
+                owner = reach.pop()
+                for q in region:
+                    out[q] = owner
+        return out
 
     def move_str(self, action):
         return notation.gtp_move(action, self.size)

@@ -102,6 +102,21 @@ def test_engine_games_become_a_dataset_with_results_and_resume(tmp_path):
     assert sorted(g["id"] for g in games) == sorted({g["id"] for g in games}) and len(games) == 6
 
 
+def test_ctrl_c_writes_the_dataset_from_the_games_so_far(tmp_path, monkeypatch):
+    import arena.engine_games as E
+
+    real = E.run_tournament
+
+    def interrupted(cfg, out, **kw):
+        real(cfg, out, **kw)
+        raise KeyboardInterrupt
+    monkeypatch.setattr(E, "run_tournament", interrupted)
+    cfg = engine_tournament(GREEDY, "othello", 6, 2, levels="3", opening_plies=3, workers=0, openings=20)
+    logs = []
+    batches = list(E.engine_games(cfg, str(tmp_path / "g"), log=logs.append))
+    assert len(batches[0][1]) == 2 and any("interrupted" in x for x in logs)
+
+
 def test_transcripts_cli_gtp_source_errors(tmp_path, capsys):
     from arena.cli import main
 

@@ -154,8 +154,8 @@ class RaySelfPlay:
             self.pending[self.workers[i].run.remote(self.chunk)] = i
         return out
 
-    def sample(self, n):
-        return ray.get(self.replay.sample.remote(n))
+    def sample(self, n, aux=False):
+        return ray.get(self.replay.sample.remote(n, aux))
 
     def stats(self):
         return self.last

@@ -79,6 +79,13 @@ class TrainConfig:
     """Learner steps between checkpoints (also written on SIGINT/SIGTERM and at the end)."""
     keep_checkpoints: int = 5
     """Newest checkpoints kept; 0 keeps every one (the study rates them along the way)."""
+    ownership_weight: float = 0.0
+    """Loss weight of the auxiliary ownership head (KataGo): the final owner of every point, from the
+    side to move (Othello: the final discs; Go: the Tromp-Taylor area), as mean squared error per point.
+    0 leaves the head out of the net. A net with either auxiliary head cannot resume a run without."""
+    score_weight: float = 0.0
+    """Loss weight of the auxiliary score head: the final margin from the side to move (Othello: discs;
+    Go: area after komi) over the number of points, as mean squared error. 0 leaves the head out."""
     # -- evaluation -------------------------------------------------------------------------------------
     eval_every: int = 500
     """Learner steps between gauntlets against the anchors; 0 disables."""
@@ -159,6 +166,8 @@ class TrainConfig:
             bad(f"min_replay ({self.min_replay}) exceeds replay_capacity ({self.replay_capacity})")
         if self.keep_checkpoints < 0:
             bad(f"keep_checkpoints must be 0 (all) or more, got {self.keep_checkpoints}")
+        if self.ownership_weight < 0 or self.score_weight < 0:
+            bad("ownership_weight and score_weight must be >= 0 (0: no such head)")
         if self.init_epochs <= 0:
             bad(f"init_epochs must be positive, got {self.init_epochs}")
         if self.minutes <= 0 or self.lr <= 0 or self.save_minutes <= 0:
@@ -169,6 +178,10 @@ class TrainConfig:
         """The self-play search (Dirichlet noise only under the PUCT root; Gumbel explores by its own noise)."""
         return SearchConfig(simulations=self.simulations, root=self.root, dirichlet_alpha=self.dirichlet_alpha,
                             dirichlet_fraction=self.dirichlet_fraction if self.root == "puct" else 0.0)
+
+    def aux(self):
+        """Whether the net has the auxiliary heads (either loss weight on)."""
+        return self.ownership_weight > 0 or self.score_weight > 0
 
     def game_kwargs(self):
         """Keywords for ``envs.core.make_batch``: Go's komi (None: the size's default)."""

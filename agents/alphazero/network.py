@@ -35,10 +35,12 @@ def square_permutation(size, seed):
 
 
 class PolicyValueNet(nn.Module):
-    def __init__(self, in_planes, size, blocks=6, channels=64, permute_squares=-1):
+    def __init__(self, in_planes, size, blocks=6, channels=64, permute_squares=-1, aux=False):
         super().__init__()
         self.args = dict(in_planes=in_planes, size=size, blocks=blocks, channels=channels,
                          permute_squares=permute_squares)
+        if aux:  # only when on, so that the nets written before these heads existed load unchanged
+            self.args["aux"] = True
         # The study's control: with a seed, the input planes' squares are reshuffled by a fixed permutation
         # before the first convolution, so 3x3 neighbourhoods no longer are board neighbourhoods. The
         # policy still indexes actions canonically; its linear layer can learn any order.
@@ -52,29 +54,43 @@ class PolicyValueNet(nn.Module):
                                     nn.Flatten(), nn.Linear(2 * n2, n2 + 1))
         self.value = nn.Sequential(nn.Conv2d(channels, 1, 1, bias=False), nn.BatchNorm2d(1), nn.ReLU(),
                                    nn.Flatten(), nn.Linear(n2, 64), nn.ReLU(), nn.Linear(64, 1), nn.Tanh())
+        if aux:
+            # KataGo's auxiliary targets, many bits per game instead of one outcome: the final owner of
+            # every point, and the final score margin, both from the side to move.
+            self.ownership = nn.Sequential(nn.Conv2d(channels, 1, 1), nn.Tanh())
+            self.score = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(channels, 1))
 
-    def forward(self, x):
+    def features(self, x):
         if self.perm is not None:
             B, C, N, _ = x.shape
             x = x.flatten(2)[:, :, self.perm].reshape(B, C, N, N)
-        h = self.trunk(self.stem(x))  # (B, C, N, N)
+        return self.trunk(self.stem(x))  # (B, C, N, N)
+
+    def forward(self, x):
+        h = self.features(x)
         return self.policy(h), self.value(h).squeeze(1)  # (B, A), (B,)
 
+    def forward_aux(self, x):
+        """``(logits [B, A], value [B], ownership [B, N, N] in [-1, 1], score [B])``: the auxiliary heads
+        too (a net built with ``aux=True``); the score is the margin divided by the number of points."""
+        h = self.features(x)
+        return self.policy(h), self.value(h).squeeze(1), self.ownership(h).squeeze(1), self.score(h).squeeze(1)
 
-def from_preset(name, in_planes, size, permute_squares=-1):
-    """A network of a named size (``b6c64``: 6 residual blocks of 64 channels); ``permute_squares``: see
-    PolicyValueNet."""
+
+def from_preset(name, in_planes, size, permute_squares=-1, aux=False):
+    """A network of a named size (``b6c64``: 6 residual blocks of 64 channels); ``permute_squares`` and
+    ``aux``: see PolicyValueNet."""
     if name not in PRESETS:
         raise ValueError(f"unknown network preset {name!r}; choose one of {sorted(PRESETS)}")
     blocks, channels = PRESETS[name]
-    return PolicyValueNet(in_planes, size, blocks, channels, permute_squares)
+    return PolicyValueNet(in_planes, size, blocks, channels, permute_squares, aux)
 
 
 def new_net(cfg):
-    """The untrained network a ``TrainConfig`` names (its game's input planes, size, preset and
-    ``permute_squares``)."""
+    """The untrained network a ``TrainConfig`` names (its game's input planes, size, preset,
+    ``permute_squares``, and the auxiliary heads when their loss weights are on)."""
     shape = make_batch(cfg.game, 1, cfg.size, **cfg.game_kwargs()).obs_shape
-    return from_preset(cfg.network, shape[0], cfg.size, cfg.permute_squares)
+    return from_preset(cfg.network, shape[0], cfg.size, cfg.permute_squares, cfg.aux())
 
 
 def forward_flops(net):

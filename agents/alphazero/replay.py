@@ -1,7 +1,9 @@
 """The replay buffer: a window of the most recent positions, sampled uniformly, saved atomically.
 
 Arrays (capacity P positions): obs uint8[P, C, N, N], policy float32[P, A], value float32[P] (the game
-result from the position's side to move). Only full searches are stored (playout-cap randomization).
+result from the position's side to move), and the auxiliary targets from the side to move: ownership
+int8[P, N*N] (the final owner of each point) and score float32[P] (the final margin over N*N). Only
+full searches are stored (playout-cap randomization).
 """
 
 import os
@@ -17,6 +19,8 @@ class ReplayBuffer:
         self.obs = np.zeros((self.capacity, *obs_shape), np.uint8)
         self.policy = np.zeros((self.capacity, num_actions), np.float32)
         self.value = np.zeros(self.capacity, np.float32)
+        self.ownership = np.zeros((self.capacity, obs_shape[-1] * obs_shape[-2]), np.int8)
+        self.score = np.zeros(self.capacity, np.float32)
         self.size = 0
         self.next = 0          # ring position of the next write
         self.added = 0         # positions ever added
@@ -26,28 +30,36 @@ class ReplayBuffer:
         """Store the full-search positions of one GameRecord; returns how many were stored."""
         keep = np.flatnonzero(record.full)
         z = record.value_targets()
+        sign = np.where(record.to_play == 0, 1, -1)  # black's view -> the side to move's
+        points = self.ownership.shape[1]
         for i in keep:
             self.obs[self.next] = record.obs[i]
             self.policy[self.next] = record.policy[i]
             self.value[self.next] = z[i]
+            if record.ownership is not None:
+                self.ownership[self.next] = sign[i] * record.ownership
+                self.score[self.next] = sign[i] * record.margin / points
             self.next = (self.next + 1) % self.capacity
         self.size = min(self.capacity, self.size + keep.size)
         self.added += keep.size
         self.games += 1
         return int(keep.size)
 
-    def sample(self, batch_size, rng):
-        """Uniform sample with replacement: (obs float32[B, C, N, N], policy [B, A], value [B])."""
+    def sample(self, batch_size, rng, aux=False):
+        """Uniform sample with replacement: (obs float32[B, C, N, N], policy [B, A], value [B]), and with
+        ``aux`` also (ownership int8[B, N*N], score [B])."""
         if self.size == 0:
             raise ValueError("the replay buffer is empty")
         idx = rng.integers(0, self.size, size=batch_size)
-        return self.obs[idx].astype(np.float32), self.policy[idx], self.value[idx]
+        out = self.obs[idx].astype(np.float32), self.policy[idx], self.value[idx]
+        return (*out, self.ownership[idx], self.score[idx]) if aux else out
 
     def save(self, path):
         """Write atomically (temporary file, then rename): a crash leaves the old file intact."""
         tmp = f"{path}.tmp"
         with open(tmp, "wb") as f:
             np.savez(f, obs=self.obs[: self.size], policy=self.policy[: self.size], value=self.value[: self.size],
+                     ownership=self.ownership[: self.size], score=self.score[: self.size],
                      meta=np.array([self.capacity, self.next, self.added, self.games], np.int64))
         os.replace(tmp, path)
 
@@ -62,6 +74,8 @@ class ReplayBuffer:
                 buf = cls(capacity, d["obs"].shape[1:], d["policy"].shape[1])
                 n = d["obs"].shape[0]
                 buf.obs[:n], buf.policy[:n], buf.value[:n] = d["obs"], d["policy"], d["value"]
+                if "ownership" in d:  # buffers saved before the auxiliary targets have zeros there
+                    buf.ownership[:n], buf.score[:n] = d["ownership"], d["score"]
         except (OSError, KeyError, ValueError) as e:
             raise ValueError(f"cannot read replay buffer {path}: {e}") from None
         buf.size, buf.next, buf.added, buf.games = n, nxt, added, games
@@ -82,8 +96,8 @@ class Replay:
             self.buf.add_game(r)
         return self.stats()
 
-    def sample(self, n):
-        return self.buf.sample(n, self.rng)
+    def sample(self, n, aux=False):
+        return self.buf.sample(n, self.rng, aux)
 
     def stats(self):
         return self.buf.stats()

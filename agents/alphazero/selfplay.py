@@ -31,7 +31,9 @@ class GameRecord:
     obs: uint8[T, C, N, N] observations (side-to-move relative); policy: float32[T, A] search targets;
     to_play: int8[T]; full: bool[T] (a full search: train on it); result: float (black's view, +1/0/-1);
     resigned: bool; false_resign: bool (a no-resign game in which the side that would have resigned won
-    or drew); moves: int64[T] actions played.
+    or drew); moves: int64[T] actions played; ownership: int8[N*N], each point's owner on the final
+    board (black's view, +1/-1/0; envs.core ``ownership``; the board at resignation for a resigned game);
+    margin: black's final score margin (Othello: discs; Go: area after komi).
     """
 
     obs: np.ndarray
@@ -42,6 +44,8 @@ class GameRecord:
     resigned: bool
     false_resign: bool
     moves: np.ndarray
+    ownership: np.ndarray | None = None
+    margin: float = 0.0
 
     def value_targets(self):
         """float32[T]: the result from each position's side to move."""
@@ -143,7 +147,8 @@ class SelfPlay:
         return GameRecord(obs=np.stack(log["obs"]), policy=np.stack(log["policy"]),
                           to_play=np.array(log["to_play"], np.int8), full=np.array(log["full"]),
                           result=result, resigned=resigned, false_resign=false_resign,
-                          moves=np.array(log["moves"], np.int64))
+                          moves=np.array(log["moves"], np.int64), ownership=g.ownership(b).reshape(-1),
+                          margin=float(g.score(b)))
 
 
 def training_selfplay(cfg, net, worker_id, device="cpu", log=None):

@@ -5,7 +5,8 @@ Ray), or on Ray actors (agents.alphazero.actors.RaySelfPlay). Both offer the sam
                             ``wait``: the learner has nothing to do, so wait a little for them (the
                             in-process source then plays one move of every game in flight, and
                             otherwise nothing: the learner and self-play take turns)
-    src.sample(n)           a uniform replay sample: (obs float32[n, C, N, N], policy [n, A], value [n])
+    src.sample(n, aux)      a uniform replay sample: (obs float32[n, C, N, N], policy [n, A], value [n]),
+                            with ``aux`` also (ownership int8[n, N*N], score [n]) (agents.alphazero.replay)
     src.stats()             {"size", "added", "games"} of the replay buffer
     src.publish(step, net)  the learner's new weights reach self-play (re-checked by its inference backend)
     src.save(path)          the replay buffer, atomically
@@ -62,8 +63,8 @@ class LocalSelfPlay:
             return []
         return [{**play_for(self.sp, self.recent, self.replay.add, 1, 0.0), "worker": 0, "version": self.version}]
 
-    def sample(self, n):
-        return self.replay.sample(n)
+    def sample(self, n, aux=False):
+        return self.replay.sample(n, aux)
 
     def stats(self):
         return self.replay.stats()

@@ -60,15 +60,28 @@ def origin(meta):
     return "zero-knowledge"
 
 
-def load_checkpoint(path, cfg):
-    """The checkpoint to resume ``cfg`` from; refused when it is another game, size or network."""
+def load_checkpoint(path, cfg, warm=False):
+    """The checkpoint to resume ``cfg`` from; refused when it is another game, size or network, or (a
+    resume, not a ``warm`` start) has the auxiliary heads where ``cfg`` has none or the reverse."""
     ck = checkpoint.load(path, kind="alphazero")
     old = TrainConfig.from_dict(ck["config"])
     have = (old.game, old.size, old.network, old.permute_squares)
     want = (cfg.game, cfg.size, cfg.network, cfg.permute_squares)
     if have != want:
         raise ValueError(f"checkpoint {path} is for game/size/network/permute_squares {have}, not {want}")
+    if not warm and old.aux() != cfg.aux():
+        raise ValueError(f"checkpoint {path} was trained {'with' if old.aux() else 'without'} the auxiliary heads "
+                         f"(ownership_weight/score_weight): resume it with the same, or warm-start a new run "
+                         f"from it (--set init=...)")
     return ck
+
+
+def warm_start(net, weights, path):
+    """Load ``weights`` into ``net``; auxiliary heads that only one of them has start fresh or are dropped."""
+    missing, unexpected = net.load_state_dict(weights, strict=False)
+    other = [k for k in missing + unexpected if not k.startswith(("ownership.", "score."))]
+    if other:
+        raise ValueError(f"{path}: the weights do not fit this network (e.g. {other[0]})")
 
 
 # -- the run ----------------------------------------------------------------------------------------
@@ -127,8 +140,8 @@ def train(cfg, run_dir, address=None, resume=False, log=print):
         meta = ck.get("meta") or {}
     else:
         if cfg.init:
-            start_from = load_checkpoint(cfg.init, cfg)
-            net.load_state_dict(start_from["weights"])
+            start_from = load_checkpoint(cfg.init, cfg, warm=True)
+            warm_start(net, start_from["weights"], start_from["path"])
             meta["init"] = {"path": start_from["path"], "step": start_from["step"], "meta": start_from.get("meta") or {}}
             log(f"warm start from {start_from['path']} (its learner step {start_from['step']}, "
                 f"{origin(meta['init']['meta'])}); optimizer, replay buffer and counters start fresh")
@@ -240,8 +253,9 @@ def train(cfg, run_dir, address=None, resume=False, log=print):
                 continue
             for group in opt.param_groups:
                 group["lr"] = lr_at(cfg, step)
-            obs, pol, val = source.sample(cfg.batch_size)
-            losses.append(train_step(net, opt, obs, pol, val, rng, device=device))
+            obs, pol, val, *aux = source.sample(cfg.batch_size, cfg.aux())
+            losses.append(train_step(net, opt, obs, pol, val, rng, device=device, aux=aux or None,
+                                     ownership_weight=cfg.ownership_weight, score_weight=cfg.score_weight))
             step += 1
             compute["trained"] += cfg.batch_size
             compute["forward_passes"] += cfg.batch_size

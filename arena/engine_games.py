@@ -12,14 +12,17 @@ from random openings of ``opening_plies`` plies kept whatever their balance (var
 is played with both colours by every pair). With one level, two copies of the engine play each other.
 The games run in parallel as Ray tasks (``workers``; 0 plays them in this process), are appended as each
 ends, and a rerun plays only the missing ones. The dataset holds every finished game of the log: a
-Ctrl-C (SIGINT) stops the games and writes it from those finished so far. Forfeited games (an engine
+Ctrl-C (SIGINT) or SIGTERM stops the games and writes it from those finished so far. Forfeited games (an engine
 that crashed or did not answer in time) stay in the tournament's log but are left out of the dataset.
 """
 
 import math
 import os
 import re
+import signal
+import threading
 
+from agents.common import cluster
 from arena.ladder import ENGINES, parse_levels
 from arena.results import game_result, read_games
 from arena.tournament import make_openings, run_tournament
@@ -105,10 +108,24 @@ def engine_games(cfg, out, address=None, log=print, compute=None):
     os.makedirs(out, exist_ok=True)
     log(f"engine games: {', '.join(cfg.players)}; {cfg.games} games per pair, {len(cfg.pairs()) * cfg.games} in "
         f"all, from random openings of {cfg.opening_plies} plies, in {out}")
+    def stop(*_):
+        raise KeyboardInterrupt
+    # Ray first (ray.init installs its own SIGTERM handler, which aborts), then our SIGTERM handler: a run
+    # in the background, where a shell's & leaves SIGINT ignored, is stopped with kill.
+    started = cfg.workers > 0 and cluster.connect(address, namespace=f"arena-engine-games-{os.getpid()}",
+                                                  num_cpus=cfg.workers)
+    old = signal.signal(signal.SIGTERM, stop) if threading.current_thread() is threading.main_thread() else None
     try:
         run_tournament(cfg, out, address=address, log=lambda *a, **k: None)
-    except KeyboardInterrupt:  # Ctrl-C: keep what is played; a rerun goes on from there
+    except KeyboardInterrupt:  # keep what is played; a rerun goes on from there
         log("engine games: interrupted; the dataset is written from the games finished so far")
+    finally:
+        if old is not None:
+            signal.signal(signal.SIGTERM, old)
+        if started:
+            import ray  # connected above, so installed
+
+            ray.shutdown()
     recs = read_games(out)
     kept = [r for r in recs if game_result(r) == game_result(r)]  # NaN: a forfeit
     kw = {"komi": cfg.komi_value()} if cfg.game == "go" else {}

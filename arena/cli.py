@@ -251,6 +251,25 @@ def cmd_finetune(args):
     finetune(cfg, args.init, run_dir, resume=args.resume, make_opponent=opponent_factory())
 
 
+def cmd_export(args):
+    from agents.alphazero.train import origin
+    from agents.common import checkpoint
+
+    if os.path.exists(args.out):
+        raise ValueError(f"{args.out} exists; choose another path or remove it")
+    ck = checkpoint.load(args.ckpt, kind="alphazero")
+    meta = {**(ck.get("meta") or {}), "knowledge": origin(ck.get("meta") or {}), "exported_from": ck["path"],
+            "note": "weights only: no optimizer state"}
+    if args.command:
+        meta["source"] = args.command
+    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+    checkpoint.write(args.out, step=ck["step"], kind="alphazero", trainer=ck["trainer"], config=ck["config"],
+                     model=ck["model"], weights=ck["weights"], optimizer={}, rng=ck["rng"], compute=ck["compute"],
+                     meta=meta)
+    print(json.dumps({"out": args.out, "step": ck["step"], "knowledge": meta["knowledge"],
+                      "bytes": os.path.getsize(args.out)}))
+
+
 def cmd_convert(args):
     from arena.convert import convert
 
@@ -530,6 +549,15 @@ def build_parser():
     st.add_argument("--out", help="study directory (default runs/CONFIG)")
     st.add_argument("--report-only", metavar="RUN", help="rebuild RUN/report.md and report.html from its logs")
     st.set_defaults(func=cmd_study)
+    ex = sub.add_parser("export", help="a training checkpoint as a small model file (weights only) to ship",
+                        description="Write an AlphaZero checkpoint (a file, or a run directory: its newest) "
+                                    "without its optimizer state, in the same safe format, with where its "
+                                    "weights came from (zero-knowledge, or bootstrapped from how many engine "
+                                    "games) in its meta: how the nets of models/ are made.")
+    ex.add_argument("--ckpt", required=True, help="checkpoint file or run directory")
+    ex.add_argument("--out", required=True, help="the model file to write (must not exist)")
+    ex.add_argument("--command", help="the training command, recorded in the file's meta")
+    ex.set_defaults(func=cmd_export)
     cv = sub.add_parser("convert-checkpoint", help="convert a checkpoint of the earlier (pickled) layout; trusted files only",
                         description="Turn a checkpoint written before checkpoint version 2 into the safe format. "
                                     "UNSAFE: reading the old layout unpickles it, and unpickling can run any code "

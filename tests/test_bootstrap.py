@@ -161,6 +161,17 @@ def test_train_bootstraps_from_engine_games_and_records_it(tmp_path):
                  str(tmp_path / "warm"), log=logs.append)
     assert warm[1] >= 0
     assert origin(checkpoint.load(str(tmp_path / "warm"), kind="alphazero")["meta"]).startswith("bootstrapped from")
+    # arena export: the small model file to ship says where its weights came from, and plays.
+    from arena.cli import main
+    from arena.specs import make_agent
+
+    out = str(tmp_path / "models" / "net.pt")
+    assert main(["export", "--ckpt", str(run), "--out", out, "--command", "arena train ..."]) == 0
+    shipped = checkpoint.load(out, kind="alphazero")
+    assert shipped["optimizer"] == {} and shipped["meta"]["knowledge"] == origin(ck["meta"])
+    assert shipped["meta"]["source"] == "arena train ..." and shipped["step"] == 6
+    assert make_agent(f"az:{out},sims=4", "othello", 6).act(Game("othello", 6))[0] >= 0
+    assert main(["export", "--ckpt", str(run), "--out", out]) == 2  # never overwrites
 
 
 def test_zero_knowledge_is_said(tmp_path):

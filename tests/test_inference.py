@@ -229,8 +229,26 @@ def test_shipped_nets_by_name():
     assert make_agent("az:othello8,sims=8,inference=torch", "othello", 8).config.simulations == 8
     with pytest.raises(ValueError, match="trained on othello 8x8, not go 9x9"):
         make_agent("az:othello8", "go", 9)
-    import os
-    from arena.specs import MODELS
-    if not os.path.exists(os.path.join(MODELS, "go9.pt")):
-        with pytest.raises(ValueError, match="no shipped net 'go9'"):
-            make_agent("az:go9", "go", 9)
+    go = make_agent("az:go9,inference=torch", "go", 9)  # auto's timing is covered by othello8 above
+    assert go.config.simulations == SHIPPED_SIMS
+    with pytest.raises(ValueError, match="trained on go 9x9, not go 7x7"):
+        make_agent("az:go9", "go", 7)
+
+
+def test_shipped_nets_answer_over_gtp():
+    import sys
+
+    from arena.gtp import GTPEngine
+
+    for game, size, vertex in (("othello", 8, r"[A-H][1-8]"), ("go", 9, r"[A-HJ][1-9]|PASS")):
+        eng = GTPEngine(f"{sys.executable} -m arena.cli gtp --game {game} --size {size} --agent az:{game}{size},sims=16,"
+                        "inference=torch",
+                        timeout=120)
+        try:
+            if game == "go":
+                eng.send(f"boardsize {size}")
+                eng.send("clear_board")
+            import re
+            assert re.fullmatch(vertex, eng.send("genmove b").upper())
+        finally:
+            eng.close()

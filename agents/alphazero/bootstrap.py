@@ -133,7 +133,7 @@ def bootstrap(cfg, net, opt, rng, device="cpu", log=print):
     log(f"engine bootstrap from {cfg.init_transcripts} ({data.manifest['source']}): {counts['games']} games, "
         f"{len(obs)} positions to learn ({vcounts['games']} games, {len(vobs)} positions held out); {total} "
         f"steps of {cfg.batch_size} ({cfg.init_epochs:g} passes)")
-    best, best_loss, passes, step, last = None, math.inf, [], 0, time.time()
+    best, best_loss, passes, step, samples, last = None, math.inf, [], 0, 0, time.time()
     for epoch in range(epochs):
         order = rng.permutation(len(obs))
         losses = []
@@ -146,6 +146,7 @@ def bootstrap(cfg, net, opt, rng, device="cpu", log=print):
             losses.append(train_step(net, opt, obs[idx].astype(np.float32), one_hot(act[idx], net.args["size"] ** 2 + 1),
                                      z[idx], rng, device=device))
             step += 1
+            samples += len(idx)
             if time.time() - last > 10:
                 el = time.time() - t0
                 log(f"bootstrap step {step}/{total}: loss {np.mean([x['loss'] for x in losses[-50:]]):.3f} | "
@@ -169,7 +170,7 @@ def bootstrap(cfg, net, opt, rng, device="cpu", log=print):
     summary = {"dataset": cfg.init_transcripts, "source": data.manifest["source"], "games": counts["games"],
                "positions": len(obs), "held_out_games": vcounts["games"], "held_out_positions": len(vobs),
                "no_result": counts["no_result"], "cut_short": counts["cut_short"], "steps": step,
-               "samples": step * cfg.batch_size, "kept_pass": kept, "passes": passes,
+               "samples": samples, "kept_pass": kept, "passes": passes,
                "engine_compute": data.manifest.get("compute", {}), "seconds": round(time.time() - t0, 1)}
     log(f"engine bootstrap done in {summary['seconds']:.0f}s: kept the weights after pass {kept}")
     return summary

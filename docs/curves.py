@@ -73,9 +73,10 @@ def plot(out):
             ax.errorbar(h, s, yerr=err, marker="o", capsize=3, label=f"{run['engine']} level {level}")
             for x, y, p in zip(h, s, pts):
                 ax.annotate(f"{p['games']}", (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7)
+        ax.set_xlim(0, 1.1 * max(p["hours"] for p in run["points"]) + 0.1)  # from the start of training
         ax.axhline(0.5, color="grey", lw=0.6, ls="--")
         ax.set_ylim(-0.02, 1.02)
-        ax.set_xlabel("training hours (2-core CPU)")
+        ax.set_xlabel("training hours (one core of a 2-core CPU)")
         ax.set_ylabel("score (95% Wilson interval; label: games)")
         ax.set_title(name)
         ax.legend(fontsize=8)

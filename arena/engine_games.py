@@ -18,13 +18,12 @@ that crashed or did not answer in time) stay in the tournament's log but are lef
 
 import math
 import os
-import re
 import signal
 import threading
 
 from agents.common import cluster
-from arena.ladder import ENGINES, parse_levels
-from arena.results import game_result, read_games
+from arena.ladder import ENGINES, level_set, parse_levels
+from arena.results import game_result, read_games, records_batch
 from arena.tournament import make_openings, run_tournament
 from arena.tournament_config import TournamentConfig
 
@@ -53,9 +52,7 @@ def engine_players(command, levels, game):
     elif "{level}" in command:
         if not levels:
             raise ValueError("the command holds {level}: give --levels (1-5, 1,3,5 ...)")
-        if not re.fullmatch(r"[\d,\-\s]+", levels):
-            raise ValueError(f"bad levels {levels!r}: write them as 1-5, 1,3,5 or 2-3,5")
-        level_list = sorted({n for part in levels.split(",") for n in _span(part, levels)})
+        level_list = level_set(levels)
     else:
         if levels:
             raise ValueError("--levels needs {level} in the command (or gtp:gnugo / gtp:gtp-rhino)")
@@ -64,16 +61,6 @@ def engine_players(command, levels, game):
         only = command.replace("{level}", str(level_list[0]))
         return (f"{prefix}{level_list[0]}a=gtp:{only}", f"{prefix}{level_list[0]}b=gtp:{only}")
     return tuple(f"{prefix}{lv}=gtp:{command.replace('{level}', str(lv))}" for lv in level_list)
-
-
-def _span(part, text):
-    lo, _, hi = part.strip().partition("-")
-    if not lo.strip().isdigit() or (hi and not hi.strip().isdigit()):
-        raise ValueError(f"bad levels {text!r}: write them as 1-5, 1,3,5 or 2-3,5")
-    lo, hi = int(lo), int(hi or lo)
-    if hi < lo:
-        raise ValueError(f"bad levels {text!r}: {lo}-{hi} runs downwards")
-    return range(lo, hi + 1)
 
 
 def engine_tournament(command, game, size, games, levels="", opening_plies=None, workers=2, move_timeout=60.0,
@@ -102,9 +89,6 @@ def engine_games(cfg, out, address=None, log=print, compute=None):
     """Play (or finish) the tournament ``cfg`` in ``out`` and yield its games as one batch of
     ``(actions, lengths, results)`` (agents.common.transcripts), forfeits left out; ``compute`` (a dict)
     gets the games, the forfeits and the engines' seconds."""
-    from agents.common.transcripts import lists_to_batch
-    from envs.game import Game
-
     os.makedirs(out, exist_ok=True)
     log(f"engine games: {', '.join(cfg.players)}; {cfg.games} games per pair, {len(cfg.pairs()) * cfg.games} in "
         f"all, from random openings of {cfg.opening_plies} plies, in {out}")
@@ -127,11 +111,9 @@ def engine_games(cfg, out, address=None, log=print, compute=None):
 
             ray.shutdown()
     recs = read_games(out)
-    kept = [r for r in recs if game_result(r) == game_result(r)]  # NaN: a forfeit
-    kw = {"komi": cfg.komi_value()} if cfg.game == "go" else {}
+    kept = [r for r in recs if not math.isnan(game_result(r))]  # NaN: a forfeit
     if compute is not None:
         compute.update({"engine_games": len(kept), "forfeits": len(recs) - len(kept), "players": list(cfg.players),
                         "engine_seconds": round(sum(r["seconds"] for r in recs), 1)})
     log(f"engine games: {len(kept)} finished, {len(recs) - len(kept)} forfeited (left out)")
-    yield lists_to_batch([Game(cfg.game, cfg.size, **kw).play_all(r["moves"]).history for r in kept],
-                         [game_result(r) for r in kept])
+    yield records_batch(kept, cfg)

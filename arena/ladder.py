@@ -94,6 +94,16 @@ ENGINES = {
 
 def parse_levels(text, engine):
     """``"1-5"``, ``"1,3,5"``, ``"2-3,5"`` -> sorted distinct levels, each one the engine accepts."""
+    levels = set(level_set(text))
+    bad = sorted(levels - set(engine.levels))
+    if bad:
+        raise ValueError(f"{engine.name} has levels {engine.levels[0]}-{engine.levels[-1]}, not "
+                         f"{', '.join(map(str, bad))}")
+    return sorted(levels)
+
+
+def level_set(text):
+    """``"1-5"``, ``"1,3,5"``, ``"2-3,5"`` -> sorted distinct levels (any engine's)."""
     levels = set()
     for part in str(text).split(","):
         m = re.fullmatch(r"\s*(\d+)\s*(?:-\s*(\d+)\s*)?", part)
@@ -103,10 +113,6 @@ def parse_levels(text, engine):
         if hi < lo:
             raise ValueError(f"bad levels {text!r}: {lo}-{hi} runs downwards")
         levels.update(range(lo, hi + 1))
-    bad = sorted(levels - set(engine.levels))
-    if bad:
-        raise ValueError(f"{engine.name} has levels {engine.levels[0]}-{engine.levels[-1]}, not "
-                         f"{', '.join(map(str, bad))}")
     return sorted(levels)
 
 

@@ -57,7 +57,12 @@ def tournament_games(path, game, size):
     cfg = TournamentConfig.from_results(path)
     if (cfg.game, cfg.size) != (game, size):
         raise ValueError(f"{path} holds {cfg.game} {cfg.size}x{cfg.size} games, not {game} {size}x{size}")
-    recs = read_games(path)
-    kw = {"komi": cfg.komi_value()} if game == "go" else {}
-    yield lists_to_batch([Game(game, size, **kw).play_all(r["moves"]).history for r in recs],
-                         [game_result(r) for r in recs])
+    yield records_batch(read_games(path), cfg)
+
+
+def records_batch(recs, cfg):
+    """Finished games' records of the tournament ``cfg`` as one transcript batch (agents.common.transcripts
+    ``lists_to_batch``): actions, passes included, and black's score (:func:`game_result`)."""
+    kw = {"komi": cfg.komi_value()} if cfg.game == "go" else {}
+    return lists_to_batch([Game(cfg.game, cfg.size, **kw).play_all(r["moves"]).history for r in recs],
+                          [game_result(r) for r in recs])

@@ -12,22 +12,14 @@ The plot draws each (run, level) as score against hours, with 95% Wilson interva
 
 import argparse
 import json
-import math
 import os
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 POINTS = os.path.join(HERE, "strength.json")
+sys.path.insert(0, os.path.dirname(HERE))  # the repository: run as a script from anywhere
 
-
-def wilson(s, n, z=1.96):
-    if n == 0:
-        return 0.0, 1.0
-    p = s / n
-    d = 1 + z * z / n
-    c = (p + z * z / (2 * n)) / d
-    h = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / d
-    return max(0.0, c - h), min(1.0, c + h)
+from agents.players import wilson  # noqa: E402
 
 
 def load():
@@ -39,7 +31,6 @@ def add(args):
         lad = json.load(f)
     hours = args.hours
     if hours is None:
-        sys.path.insert(0, os.path.dirname(HERE))
         from agents.common import checkpoint
 
         hours = checkpoint.load(args.ckpt, kind="alphazero")["compute"]["seconds"] / 3600

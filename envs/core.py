@@ -337,35 +337,18 @@ class GoBatch(_PackedBatch):
         """Black's margin after komi (positive: black ahead)."""
         return self.area_score(b) - self.komi
 
-    def cells(self, b=0):
+    def _points(self):
+        """``int64[N*N]``: the padded point of each board point, row by row."""
         n, w = self.size, int(self.geo[1])
-        pts = np.array([(r + 1) * w + c + 1 for r in range(n) for c in range(n)])
-        return self.i16[b, 4 + pts].astype(np.int8).reshape(n, n)
+        return np.array([(r + 1) * w + c + 1 for r in range(n) for c in range(n)])
+
+    def cells(self, b=0):
+        return self.i16[b, 4 + self._points()].astype(np.int8).reshape(self.size, self.size)
 
     def ownership(self, b=0):
-        cells = self.cells(b).astype(np.int8)
-        out, n = cells.copy(), self.size
-        seen = cells != 0
-        for start in zip(*np.nonzero(~seen)):
-            if seen[start]:
-                continue
-            region, reach, stack = [], set(), [start]
-            seen[start] = True
-            while stack:  # one empty region and the colours it reaches
-                r, c = stack.pop()
-                region.append((r, c))
-                for q in ((r - 1, c), (r + 1, c), (r, c - 1), (r, c + 1)):
-                    if 0 <= q[0] < n and 0 <= q[1] < n:
-                        if cells[q] == 0 and not seen[q]:
-                            seen[q] = True
-                            stack.append(q)
-                        elif cells[q] != 0:
-                            reach.add(int(cells[q]))
-            if len(reach) == 1:
-                owner = reach.pop()
-                for q in region:
-                    out[q] = owner
-        return out
+        out = np.empty(int(self.geo[2]), np.int8)
+        GK.area_owners(self.i16, b, self.geo, out)
+        return out[self._points()].reshape(self.size, self.size)
 
     def move_str(self, action):
         return notation.gtp_move(action, self.size)

@@ -400,19 +400,18 @@ def apply_paths(i16, u64, paths, start, depth, geo):
 
 
 @nb.njit(cache=True)
-def area_score(i16, b, geo):
-    """Black area minus white area (stones plus empty regions reaching only that colour), no komi."""
+def area_owners(i16, b, geo, out):
+    """``out: int8[P]`` (the padded points): who each point belongs to in the Tromp-Taylor count, BLACK
+    or WHITE for a stone or an empty region reaching only that colour, 0 otherwise (walls included)."""
     n, w, p, t, zob, empty_hash = geo
     seen = np.zeros(p, np.bool_)
     stack = np.empty(p, np.int64)
-    score = 0
+    region = np.empty(p, np.int64)
     for i in range(p):
         v = i16[b, 4 + i]
-        if v == BLACK:
-            score += 1
-        elif v == WHITE:
-            score -= 1
-        elif v == EMPTY and not seen[i]:
+        out[i] = v if v == BLACK or v == WHITE else 0
+    for i in range(p):  # then each empty region, whose points may come before or after its first one
+        if i16[b, 4 + i] == EMPTY and not seen[i]:
             top = 0
             stack[0] = i
             seen[i] = True
@@ -422,6 +421,7 @@ def area_score(i16, b, geo):
             while top >= 0:
                 s = stack[top]
                 top -= 1
+                region[size] = s
                 size += 1
                 for k in range(4):
                     q = _neighbour(s, k, w)
@@ -434,10 +434,19 @@ def area_score(i16, b, geo):
                         reach_b = True
                     elif u == WHITE:
                         reach_w = True
-            if reach_b and not reach_w:
-                score += size
-            elif reach_w and not reach_b:
-                score -= size
+            owner = BLACK if reach_b and not reach_w else (WHITE if reach_w and not reach_b else 0)
+            for j in range(size):
+                out[region[j]] = owner
+
+
+@nb.njit(cache=True)
+def area_score(i16, b, geo):
+    """Black area minus white area (stones plus empty regions reaching only that colour), no komi."""
+    out = np.empty(geo[2], np.int8)
+    area_owners(i16, b, geo, out)
+    score = 0
+    for i in range(out.shape[0]):
+        score += out[i]
     return score
 
 

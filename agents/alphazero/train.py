@@ -38,6 +38,7 @@ from agents.common import checkpoint, cluster
 from agents.common.config import dumps
 from agents.common.files import atomic_write
 
+
 # -- checkpoints ------------------------------------------------------------------------------------
 
 def save_checkpoint(run_dir, net, opt, step, cfg, rng, compute=None, meta=None):
@@ -123,9 +124,11 @@ def train(cfg, run_dir, address=None, resume=False, log=print):
     compute = checkpoint.zero_compute("positions")
     per_position = forward_flops(net)
 
-    def totals():  # a trained sample is a forward pass plus a backward pass of about two forward passes
-        return {**compute, "seconds": round(compute["seconds"] + time.time() - start, 1),
-                "flops": int((compute["forward_passes"] + 2 * compute["trained"]) * per_position)}
+    def flops(c):  # a trained sample is a forward pass plus a backward pass of about two forward passes
+        return int((c["forward_passes"] + 2 * c["trained"]) * per_position)
+
+    def totals():
+        return {**compute, "seconds": round(compute["seconds"] + time.time() - start, 1), "flops": flops(compute)}
     ckpt = checkpoint.latest(run_dir) if resume else None
     if resume and ckpt is None:
         log(f"no checkpoint in {run_dir}/checkpoints: starting fresh")
@@ -151,8 +154,7 @@ def train(cfg, run_dir, address=None, resume=False, log=print):
             compute["trained"] += meta["bootstrap"]["samples"]
             compute["forward_passes"] += meta["bootstrap"]["samples"]
             compute["seconds"] += meta["bootstrap"]["seconds"]
-            path = save_checkpoint(run_dir, net, opt, 0, cfg, rng, {**compute, "flops": int(
-                3 * compute["trained"] * per_position)}, meta)
+            path = save_checkpoint(run_dir, net, opt, 0, cfg, rng, {**compute, "flops": flops(compute)}, meta)
             log(f"checkpoint {path} (after the engine bootstrap; a resume starts self-play from it)")
     budget = cfg.minutes * 60 - compute["seconds"]  # what this process may spend
     if ckpt:

@@ -129,8 +129,6 @@ def cmd_gtp(args):
 
 
 def cmd_tournament(args):
-    import dataclasses
-
     from agents.common.config import load_config
     from arena.tournament import run_tournament
     from arena.tournament_config import TournamentConfig
@@ -138,9 +136,8 @@ def cmd_tournament(args):
     sets = list(args.set or [])
     if args.player:
         sets = [s for s in sets if not s.startswith("players=")]
-    cfg = load_config(TournamentConfig, args.config, sets)
-    if args.player:
-        cfg = dataclasses.replace(cfg, players=tuple(args.player))
+    # The players before the checks, which hold the anchor and focus to them.
+    cfg = load_config(TournamentConfig, args.config, sets, **({"players": tuple(args.player)} if args.player else {}))
     name = os.path.splitext(os.path.basename(args.config))[0] if args.config else "tournament"
     run_tournament(cfg, args.out or os.path.join("runs", name), address=args.address)
 

@@ -132,6 +132,9 @@ def test_yaml_mapping_of_players(tmp_path):
                  "  rhino: gtp:/usr/games/gtp-rhino -l 1\n")
     cfg = load_config(TournamentConfig, p)
     assert cfg.roster() == {"random": "random", "m50": "mcts:rollouts=50", "rhino": "gtp:/usr/games/gtp-rhino -l 1"}
+    # The command line's --player list replaces the players before the checks: --set anchor= may name one.
+    cfg = load_config(TournamentConfig, p, ["anchor=m", "size=6"], players=("m=mcts:rollouts=50", "g=greedy"))
+    assert cfg.anchor == "m" and cfg.roster() == {"m": "mcts:rollouts=50", "g": "greedy"}
 
 
 def test_schedule_round_robin_and_gauntlet():

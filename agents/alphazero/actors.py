@@ -16,6 +16,7 @@ The store and the buffer hold the learner's state: :func:`pinned_here` keeps the
 
 import io
 import math
+import time
 from dataclasses import asdict
 
 import ray
@@ -76,7 +77,7 @@ class SelfPlayWorker:
         torch.set_num_threads(1)
         cfg = TrainConfig.from_dict(cfg_dict)
         self.store, self.replay, self.version = ray.get_actor(names[0]), ray.get_actor(names[1]), -1
-        self.net = new_net(cfg)
+        self.net, self.cfg = new_net(cfg), cfg
         self.lines = []  # the inference backend's choices, handed to the trainer's log with the next report
         self.sp = training_selfplay(cfg, self.net, worker_id, device, log=self.lines.append)
         self.recent = Recent()
@@ -86,6 +87,7 @@ class SelfPlayWorker:
         if blob is not None:
             load_blob(self.net, blob)
             self.version = version
+            self.sp.set_simulations(self.cfg.simulations_at(version))
             self.sp.full.evaluator.refresh(self.recent.sample())
         report = play_for(self.sp, self.recent, lambda records: ray.get(self.replay.add.remote(records)),
                           games, seconds)
@@ -139,13 +141,21 @@ class RaySelfPlay:
                 for line in r["log"]:
                     self.log(f"self-play worker {i}: {line}")
                 out.append({**r, "worker": i})
-                self.failures[i] = 0
+                self.failures.pop(i, None)
             except ray.exceptions.RayError as e:
-                self.failures[i] = self.failures.get(i, 0) + 1
-                if self.failures[i] >= 5:  # a worker that cannot even start would be retried for the whole budget
-                    raise ValueError(f"self-play worker {i} failed 5 times in a row; the last error: "
+                # A worker that cannot even start would be retried for the whole budget: five failures in a
+                # row over a minute end the run. The calls made while Ray restarts a worker fail at once
+                # (ActorUnavailableError), and a loaded machine takes a while to restart one: those count
+                # but never end the run before the minute is out.
+                n, since = self.failures.get(i, (0, time.time()))
+                self.failures[i] = (n + 1, since)
+                if n + 1 >= 5 and time.time() - since > 60:
+                    raise ValueError(f"self-play worker {i} failed {n + 1} times in a row over "
+                                     f"{time.time() - since:.0f} s; the last error: "
                                      f"{str(e).strip().splitlines()[-1][:300]}") from None
-                self.log(f"self-play worker {i} failed ({type(e).__name__}); Ray restarts it and play goes on")
+                if n == 0 or not isinstance(e, ray.exceptions.ActorUnavailableError):
+                    self.log(f"self-play worker {i} failed ({type(e).__name__}); Ray restarts it and play goes on")
+                time.sleep(0.2)  # while it restarts: not a busy loop of failing calls
             if i in self.fill and self.last["size"] >= self.min_replay:
                 ray.kill(self.workers[i], no_restart=True)
                 self.fill.discard(i)

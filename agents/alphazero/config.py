@@ -3,6 +3,7 @@ overridable with ``--set key=value``, printed at start, written to the run direc
 every checkpoint. The self-play search's settings are built from it in one place, :meth:`TrainConfig.search`."""
 
 import dataclasses
+import math
 from dataclasses import dataclass
 
 from agents.alphazero.inference import CHOICES
@@ -35,6 +36,13 @@ class TrainConfig:
     """Root policy: ``gumbel`` (sound at 8-32 simulations) or ``puct``."""
     simulations: int = 16
     """Simulations of a full search."""
+    progressive_steps: int = 0
+    """MiniZero's progressive simulation (Wu et al. 2023, arXiv:2310.11305): over the first this many
+    learner steps the full search's simulations start at ``progressive_start`` and double at equal
+    intervals up to ``simulations`` (a young net's values are worth little search; the games come
+    faster). Workers switch when new weights reach them. 0 keeps ``simulations`` throughout."""
+    progressive_start: int = 4
+    """The full search's simulations at learner step 0 under ``progressive_steps``."""
     cheap_simulations: int = 4
     """Simulations of a cheap search (KataGo playout-cap randomization); not trained on."""
     full_search_prob: float = 1.0
@@ -152,6 +160,9 @@ class TrainConfig:
                      "batch_size", "publish_every", "checkpoint_every", "eval_games", "eval_simulations"):
             if getattr(self, name) < 1:
                 bad(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.progressive_steps < 0 or not 2 <= self.progressive_start <= self.simulations:
+            bad(f"progressive_steps must be >= 0 and progressive_start in [2, simulations={self.simulations}], "
+                f"got {self.progressive_steps} and {self.progressive_start}")
         if self.optimizer not in ("adamw", "sgd"):
             bad(f"optimizer must be 'adamw' or 'sgd', got {self.optimizer!r}")
         if self.gating not in ("latest", "gate"):
@@ -174,9 +185,19 @@ class TrainConfig:
             bad("minutes, save_minutes and lr must be positive")
         self.search()  # a search setting out of range fails here, with SearchConfig's message
 
-    def search(self):
-        """The self-play search (Dirichlet noise only under the PUCT root; Gumbel explores by its own noise)."""
-        return SearchConfig(simulations=self.simulations, root=self.root, dirichlet_alpha=self.dirichlet_alpha,
+    def simulations_at(self, step):
+        """The full search's simulations for weights of learner ``step`` (``progressive_steps``): the
+        doublings from ``progressive_start`` are spread evenly over the steps, e.g. 4, 8, 16 over thirds."""
+        if not self.progressive_steps or step >= self.progressive_steps:
+            return self.simulations
+        stages = 1 + math.ceil(math.log2(self.simulations / self.progressive_start))
+        return min(self.simulations, self.progressive_start << (max(step, 0) * stages // self.progressive_steps))
+
+    def search(self, step=None):
+        """The self-play search for weights of learner ``step`` (None: the full ``simulations``). Dirichlet
+        noise only under the PUCT root; Gumbel explores by its own noise."""
+        sims = self.simulations if step is None else self.simulations_at(step)
+        return SearchConfig(simulations=sims, root=self.root, dirichlet_alpha=self.dirichlet_alpha,
                             dirichlet_fraction=self.dirichlet_fraction if self.root == "puct" else 0.0)
 
     def aux(self):

@@ -73,6 +73,12 @@ class SelfPlay:
         self.logs = None  # per game in flight: its positions so far (made at the first step)
         self.moves = 0
 
+    def set_simulations(self, n):
+        """Full searches use ``n`` simulations from the next move on (progressive simulation); the games
+        in flight carry on."""
+        if n != self.full.config.simulations:
+            self.full.reconfigure(replace(self.full.config, simulations=n))
+
     def play(self, num_games):
         """Yield ``num_games`` GameRecords as games finish (others keep running in flight)."""
         done = 0
@@ -157,7 +163,7 @@ def training_selfplay(cfg, net, worker_id, device="cpu", log=None):
     the ``SelfPlay``; its evaluator (a NetEvaluator) is ``.full.evaluator``."""
     ev = net_evaluator(net, cfg.game, cfg.size, cfg.inference, device, batch=cfg.games_in_flight,
                        seed=cfg.seed + worker_id, log=log, **cfg.game_kwargs())
-    return SelfPlay(ev, cfg.game, cfg.size, cfg.games_in_flight, cfg.search(), seed=cfg.seed * 1000 + worker_id,
+    return SelfPlay(ev, cfg.game, cfg.size, cfg.games_in_flight, cfg.search(0), seed=cfg.seed * 1000 + worker_id,
                     cheap_simulations=cfg.cheap_simulations, full_search_prob=cfg.full_search_prob,
                     temperature_moves=cfg.temperature_moves, resign_threshold=cfg.resign_threshold,
                     no_resign_fraction=cfg.no_resign_fraction, **cfg.game_kwargs())

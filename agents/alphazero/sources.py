@@ -49,14 +49,17 @@ def play_for(sp, recent, add, games, seconds):
 class LocalSelfPlay:
     """Self-play in this process: one ``SelfPlay`` of ``games_in_flight`` games on ``device``, searching
     with its own copy of the learner's net, and a replay buffer here (``replay_path``: resumed from it
-    when it exists)."""
+    when it exists). ``step``: the learner step of ``net``, which sets the simulations under
+    progressive simulation."""
 
-    def __init__(self, cfg, net, device, replay_path=None, log=print):
+    def __init__(self, cfg, net, device, replay_path=None, log=print, step=0):
         probe = make_batch(cfg.game, 1, cfg.size, **cfg.game_kwargs())
         self.replay = Replay(cfg.replay_capacity, probe.obs_shape, probe.num_actions, cfg.seed, replay_path)
         self.net = copy.deepcopy(net).to(device).eval()
+        self.cfg = cfg
         self.sp = training_selfplay(cfg, self.net, 0, device, log=lambda line: log(f"self-play: {line}"))
         self.recent, self.version = Recent(), -1
+        self.sp.set_simulations(cfg.simulations_at(step))  # a resumed run searches as its step says
 
     def poll(self, wait=True):
         if not wait:
@@ -72,6 +75,7 @@ class LocalSelfPlay:
     def publish(self, step, net):
         self.net.load_state_dict(net.state_dict())
         self.version = step
+        self.sp.set_simulations(self.cfg.simulations_at(step))
         self.sp.full.evaluator.refresh(self.recent.sample())
 
     def save(self, path):

@@ -166,7 +166,7 @@ def train(cfg, run_dir, address=None, resume=False, log=print):
     resume_replay = replay_path if ckpt and os.path.exists(replay_path) else None
     started = False
     if cfg.workers == 0:
-        source = LocalSelfPlay(cfg, net, device, resume_replay, log=log)
+        source = LocalSelfPlay(cfg, net, device, resume_replay, log=log, step=step)
         where = f"in this process on {device}"
     else:
         # One namespace per driver: the actors are named in it (workers find the store and the buffer by
@@ -215,6 +215,8 @@ def train(cfg, run_dir, address=None, resume=False, log=print):
                 "games_per_s": round(games / el, 2), "positions_per_s": round(positions / el, 1),
                 "moves_per_s": round(moves / el, 1), "steps_per_s": round((step - at_start_step) / el, 2),
                 "replay": stats["size"], **loss}
+        if cfg.progressive_steps:
+            line["simulations"] = cfg.simulations_at(step)
         metrics.write(json.dumps({**line, "inference": inference, "compute": totals()}) + "\n")
         metrics.flush()
         for k, v in line.items():

@@ -53,9 +53,10 @@ def _coerce(name, typ, value, where):
     return value
 
 
-def load_config(cls, path=None, sets=()):
-    """An instance of the frozen dataclass ``cls`` from a YAML mapping at ``path`` (optional) and
-    ``sets``: ``["key=value", ...]`` applied last."""
+def load_config(cls, path=None, sets=(), **fixed):
+    """An instance of the frozen dataclass ``cls`` from a YAML mapping at ``path`` (optional),
+    ``sets``: ``["key=value", ...]`` applied over it, and ``fixed``, typed values applied last (a
+    command's own flags), all before the config checks itself."""
     fields = {f.name: f for f in dataclasses.fields(cls)}
     hints = typing.get_type_hints(cls)
     values = {}
@@ -83,7 +84,7 @@ def load_config(cls, path=None, sets=()):
         if k not in fields:
             raise ValueError(f"--set: unknown key {k!r}; known keys: {', '.join(sorted(fields))}")
         values[k] = _coerce(k, hints[k], yaml.safe_load(v) if v.strip() else v, "--set")
-    return cls(**values)
+    return cls(**{**values, **fixed})
 
 
 def to_dict(cfg):

@@ -142,6 +142,12 @@ class MCTS:
         self._last_ok = None
 
     # -- public ------------------------------------------------------------------------------------
+    def reconfigure(self, config):
+        """Search with ``config`` from the next call on (e.g. another simulation count); the tree is
+        reallocated to its size and no earlier tree is reused. The random stream carries on."""
+        self.config = config
+        self._shape = self._last = self._last_ok = None
+
     def search(self, games, which=None, streams=None):
         """Search every unfinished game of ``games`` (an ``envs.core`` batch, left unchanged), or only
         those where ``which: bool[B]`` is true (the others get action -1), keeping one tree allocation

@@ -19,6 +19,7 @@ def test_the_schedule_doubles_at_equal_intervals_and_ends_at_simulations():
     cfg = TrainConfig(simulations=32, progressive_steps=800, progressive_start=4)
     assert [cfg.simulations_at(s) for s in range(0, 1000, 100)] == [4, 4, 8, 8, 16, 16, 32, 32, 32, 32]
     assert TrainConfig(simulations=32).simulations_at(0) == 32  # off by default
+    assert TrainConfig(simulations=2).simulations_at(0) == 2  # progressive_start matters only when it is on
     assert TrainConfig(simulations=24, progressive_steps=90).simulations_at(89) == 24  # not a power of two
     for bad in ({"progressive_start": 1}, {"progressive_start": 64}, {"progressive_steps": -1}):
         with pytest.raises(ValueError, match="progressive"):

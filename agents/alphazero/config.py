@@ -160,7 +160,8 @@ class TrainConfig:
                      "batch_size", "publish_every", "checkpoint_every", "eval_games", "eval_simulations"):
             if getattr(self, name) < 1:
                 bad(f"{name} must be at least 1, got {getattr(self, name)}")
-        if self.progressive_steps < 0 or not 2 <= self.progressive_start <= self.simulations:
+        start_ok = 2 <= self.progressive_start <= self.simulations
+        if self.progressive_steps < 0 or (self.progressive_steps and not start_ok):
             bad(f"progressive_steps must be >= 0 and progressive_start in [2, simulations={self.simulations}], "
                 f"got {self.progressive_steps} and {self.progressive_start}")
         if self.optimizer not in ("adamw", "sgd"):

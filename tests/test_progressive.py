@@ -46,7 +46,7 @@ def test_selfplay_switches_its_search_between_moves():
     assert len(records) == 4 and all(len(r.moves) >= 9 for r in records)
 
 
-def test_local_selfplay_follows_the_published_step(tmp_path):
+def test_local_selfplay_follows_the_published_step():
     cfg = TrainConfig(size=4, network="b4c64", workers=0, games_in_flight=4, simulations=16, progressive_steps=30,
                       progressive_start=4, inference="torch")
     net = new_net(cfg)

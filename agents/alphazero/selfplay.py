@@ -157,13 +157,14 @@ class SelfPlay:
                           margin=float(g.score(b)))
 
 
-def training_selfplay(cfg, net, worker_id, device="cpu", log=None):
+def training_selfplay(cfg, net, worker_id, device="cpu", log=None, step=0):
     """The self-play of worker ``worker_id`` of a training run (a ``TrainConfig``): ``games_in_flight``
-    games searched with ``net`` under ``cfg.inference``, checked first on random-game positions. Returns
+    games searched with ``net`` (the weights of learner ``step``, which sets the simulations under
+    progressive simulation) under ``cfg.inference``, checked first on random-game positions. Returns
     the ``SelfPlay``; its evaluator (a NetEvaluator) is ``.full.evaluator``."""
     ev = net_evaluator(net, cfg.game, cfg.size, cfg.inference, device, batch=cfg.games_in_flight,
                        seed=cfg.seed + worker_id, log=log, **cfg.game_kwargs())
-    return SelfPlay(ev, cfg.game, cfg.size, cfg.games_in_flight, cfg.search(0), seed=cfg.seed * 1000 + worker_id,
+    return SelfPlay(ev, cfg.game, cfg.size, cfg.games_in_flight, cfg.search(step), seed=cfg.seed * 1000 + worker_id,
                     cheap_simulations=cfg.cheap_simulations, full_search_prob=cfg.full_search_prob,
                     temperature_moves=cfg.temperature_moves, resign_threshold=cfg.resign_threshold,
                     no_resign_fraction=cfg.no_resign_fraction, **cfg.game_kwargs())

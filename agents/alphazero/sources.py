@@ -57,9 +57,8 @@ class LocalSelfPlay:
         self.replay = Replay(cfg.replay_capacity, probe.obs_shape, probe.num_actions, cfg.seed, replay_path)
         self.net = copy.deepcopy(net).to(device).eval()
         self.cfg = cfg
-        self.sp = training_selfplay(cfg, self.net, 0, device, log=lambda line: log(f"self-play: {line}"))
+        self.sp = training_selfplay(cfg, self.net, 0, device, log=lambda line: log(f"self-play: {line}"), step=step)
         self.recent, self.version = Recent(), -1
-        self.sp.set_simulations(cfg.simulations_at(step))  # a resumed run searches as its step says
 
     def poll(self, wait=True):
         if not wait:

@@ -237,6 +237,25 @@ def cmd_probe(args):
         k: [round(a, 4) for a in v] for k, v in rep["results"].items()}, "out": out}))
 
 
+def cmd_seq_eval(args):
+    from agents.seq.evaluate import seq_eval
+    from arena.specs import seq_path
+
+    kind, _, rest = args.agent.partition(":")
+    path = rest.partition(",")[0]
+    if kind != "seq" or not path:
+        raise ValueError(f"--agent must be a sequence model, seq:CHECKPOINT or seq:othello8; got {args.agent!r}")
+    if args.threads < 0:
+        raise ValueError("--threads must be 0 (torch's default) or more")
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    out = seq_eval(seq_path(path), args.games, args.seed, mlp=args.mlp,
+                   log=lambda s: print(s, file=sys.stderr, flush=True))
+    print(json.dumps({"agent": args.agent, **out}))
+
+
 def cmd_finetune(args):
     from agents.common.config import load_config
     from agents.seq.finetune import FinetuneConfig, finetune
@@ -254,13 +273,15 @@ def cmd_export(args):
 
     if os.path.exists(args.out):
         raise ValueError(f"{args.out} exists; choose another path or remove it")
-    ck = checkpoint.load(args.ckpt, kind="alphazero")
-    meta = {**(ck.get("meta") or {}), "knowledge": origin(ck.get("meta") or {}), "exported_from": ck["path"],
+    ck = checkpoint.load(args.ckpt)
+    knowledge = origin(ck.get("meta") or {}) if ck["kind"] == "alphazero" else (
+        f"transcripts: {ck['config'].get('data')}" if ck["trainer"] == "pretrain" else "fine-tuned on outcomes")
+    meta = {**(ck.get("meta") or {}), "knowledge": knowledge, "exported_from": ck["path"],
             "note": "weights only: no optimizer state"}
     if args.command:
         meta["source"] = args.command
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-    checkpoint.write(args.out, step=ck["step"], kind="alphazero", trainer=ck["trainer"], config=ck["config"],
+    checkpoint.write(args.out, step=ck["step"], kind=ck["kind"], trainer=ck["trainer"], config=ck["config"],
                      model=ck["model"], weights=ck["weights"], optimizer={}, rng=ck["rng"], compute=ck["compute"],
                      meta=meta)
     print(json.dumps({"out": args.out, "step": ck["step"], "knowledge": meta["knowledge"],
@@ -282,7 +303,17 @@ def cmd_study(args):
     if args.report_only:
         if args.config or args.set:
             raise ValueError("--report-only rebuilds the report from a study's logs: give no --config or --set")
-        write_report(args.report_only)
+        from agents.common.files import read_json
+        from arena.study.seeds import write_seed_report
+
+        saved = read_json(os.path.join(args.report_only, "study.json"))
+        seeds = StudyConfig.from_dict(saved).seeds if saved else ()
+        for s in seeds:
+            write_report(os.path.join(args.report_only, f"seed_{s}"))
+        if seeds:
+            write_seed_report(args.report_only)
+        else:
+            write_report(args.report_only)
         return
     if not args.config:
         raise ValueError("give --config (configs/study_othello6.yaml), or --report-only RUN")
@@ -290,7 +321,7 @@ def cmd_study(args):
     name = os.path.splitext(os.path.basename(args.config))[0]
     out = args.out or os.path.join("runs", name)
     command = " ".join(["arena study --config", args.config, *(f"--set {x}" for x in args.set or []), "--out", out])
-    run_study(cfg, out, command=command)
+    run_study(cfg, out, command=command, address=args.address)
 
 
 def add_config_options(p, config_help, run_dir=None):
@@ -526,6 +557,18 @@ def build_parser():
     pr.add_argument("--out", help="output directory (default RUN/probe)")
     pr.add_argument("--seed", type=int, default=0, help="seed (default 0)")
     pr.set_defaults(func=cmd_probe)
+    se = sub.add_parser("seq-eval", help="a GPT's legal-move error and board probes on fresh random games (JSON)",
+                        description="Measure a sequence model on N fresh uniformly random games held out from "
+                                    "every random training set (the validation side of the split): legal_error "
+                                    "(top-1 prediction after every prefix, illegal = error; Othello-GPT's "
+                                    "definition) and probe_linear, the best layer's linear probe of empty/mine/"
+                                    "theirs. Prints one JSON line.")
+    se.add_argument("--agent", required=True, help="seq:CHECKPOINT (a file or run directory) or seq:othello8")
+    se.add_argument("--games", type=int, default=2000, help="fresh games (default 2000)")
+    se.add_argument("--seed", type=int, default=0, help="seed of the games and the probes (default 0)")
+    se.add_argument("--mlp", action="store_true", help="also fit the 2-layer MLP probes (probe_mlp; slower)")
+    se.add_argument("--threads", type=int, default=0, help="CPU threads for torch (default 0: torch's default)")
+    se.set_defaults(func=cmd_seq_eval)
     ft = sub.add_parser("finetune", help="RL fine-tuning of the GPT on game outcomes (GRPO, KL to the start)",
                         description="Policy-gradient fine-tuning (GRPO: group-relative advantages over games "
                                     "that share an opening, opponent and colour) with a KL penalty to the "
@@ -536,21 +579,26 @@ def build_parser():
     ft.add_argument("--init", required=True, help="pretrained GPT checkpoint or run directory, or none")
     ft.set_defaults(func=cmd_finetune)
     st = sub.add_parser("study", help="the comparison: AlphaZero vs pretraining + RL vs RL, matched compute, one report",
-                        description="Run the study's arms (AlphaZero; the GPT pretrained on random or expert "
-                                    "transcripts, each then fine-tuned by RL; the GPT trained by RL alone; two "
-                                    "controls: permuted move ids, permuted board squares) at a matched wall-clock "
-                                    "budget, measure every sequence model, rate every arm's checkpoints in one "
-                                    "tournament with fixed anchors and write OUT/report.md and report.html. "
-                                    "Resumable: rerun the same command after an interruption.")
+                        description="Run the study's arms (AlphaZero from scratch and bootstrapped on an engine's "
+                                    "games; the GPT pretrained on random, expert or engine transcripts, each then "
+                                    "fine-tuned by RL; the GPT trained by RL alone; two controls: permuted move "
+                                    "ids, permuted board squares) at a matched wall-clock or FLOP budget, once per "
+                                    "seed, measure every sequence model, rate every arm's checkpoints in one "
+                                    "tournament per seed with fixed anchors and write OUT/report.md and "
+                                    "report.html (with seeds: one per seed and one across them). Resumable: "
+                                    "rerun the same command after an interruption.")
     add_config_options(st, "YAML config (configs/study_othello6.yaml: about an hour on 2 cores)")
     st.add_argument("--out", help="study directory (default runs/CONFIG)")
     st.add_argument("--report-only", metavar="RUN", help="rebuild RUN/report.md and report.html from its logs")
+    st.add_argument("--address", help="a Ray cluster whose room lets the arms run at once (parallel: auto); "
+                                      "default RAY_ADDRESS, else one stage after another on this machine")
     st.set_defaults(func=cmd_study)
     ex = sub.add_parser("export", help="a training checkpoint as a small model file (weights only) to ship",
-                        description="Write an AlphaZero checkpoint (a file, or a run directory: its newest) "
-                                    "without its optimizer state, in the same safe format, with where its "
-                                    "weights came from (zero-knowledge, or bootstrapped from how many engine "
-                                    "games) in its meta: how the nets of models/ are made.")
+                        description="Write an AlphaZero or GPT checkpoint (a file, or a run directory: its "
+                                    "newest) without its optimizer state, in the same safe format, with where "
+                                    "its weights came from (zero-knowledge, bootstrapped from how many engine "
+                                    "games, or the GPT's transcripts) in its meta: how the nets of models/ are "
+                                    "made.")
     ex.add_argument("--ckpt", required=True, help="checkpoint file or run directory")
     ex.add_argument("--out", required=True, help="the model file to write (must not exist)")
     ex.add_argument("--command", help="the training command, recorded in the file's meta")

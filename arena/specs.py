@@ -11,6 +11,7 @@
                                    (sims=0: the policy head alone, temp=T to sample; root=puct for PUCT;
                                    inference=torch|compile|bf16|onnx|onnx-int8|auto, device=cpu|cuda|auto);
                                    PATH may be a run directory: its newest checkpoint
+    seq:othello8                   the GPT shipped in models/ (othello8_gpt.pt)
     seq:PATH,temp=0                the sequence model (a GPT checkpoint or run directory) playing its
                                    next-token prediction, masked to legal moves (legal_only=false: an
                                    illegal prediction forfeits); temp=T samples; device=cpu|cuda|auto
@@ -31,22 +32,30 @@ from agents.players import BASELINE_FORMS, MCTSAgent, PolicyAgent, is_baseline, 
 from agents.seq.agent import SeqAgent
 from arena.gtp import GTPAgent
 
-FORMS = f"{BASELINE_FORMS}, az:CHECKPOINT[,sims=N], az:othello8, az:go9, seq:CHECKPOINT[,temp=T], gtp:COMMAND"
+FORMS = (f"{BASELINE_FORMS}, az:CHECKPOINT[,sims=N], az:othello8, az:go9, seq:CHECKPOINT[,temp=T], seq:othello8, "
+         "gtp:COMMAND")
 
 # The nets shipped in the repository's models/ directory, by the name an ``az:`` spec gives them.
 MODELS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "models")
 SHIPPED = {"othello8": ("othello", 8), "go9": ("go", 9)}
+SHIPPED_SEQ = {"othello8": "othello8_gpt"}  # seq:NAME -> models/FILE.pt
 SHIPPED_SIMS = 400  # b6c64 at batch 1 on one core: ~0.8 s a move in eager fp32, ~0.3 s under onnx (arena bench mcts)
 
 
-def shipped_model(name):
-    """The path of shipped net ``name`` (``models/NAME.pt``); a one-line ``ValueError`` when it is not there."""
-    path = os.path.join(MODELS, f"{name}.pt")
+def shipped_model(name, file=None):
+    """The path of shipped net ``name`` (``models/FILE.pt``, FILE = name unless given); a one-line
+    ``ValueError`` when it is not there."""
+    path = os.path.join(MODELS, f"{file or name}.pt")
     if not os.path.exists(path):
         raise ValueError(f"no shipped net {name!r}: {path} is not there (this checkout has "
                          f"{', '.join(sorted(f for f in os.listdir(MODELS) if f.endswith('.pt'))) or 'none'})"
                          if os.path.isdir(MODELS) else f"no shipped net {name!r}: there is no {MODELS} directory")
     return path
+
+
+def seq_path(path):
+    """A ``seq:`` spec's checkpoint: a shipped model's file for its name (``othello8``), else the path."""
+    return shipped_model(path, SHIPPED_SEQ[path]) if path in SHIPPED_SEQ else path
 
 
 def make_agent(spec, game="othello", size=8, komi=None, seed=0, move_timeout=30.0):
@@ -85,6 +94,7 @@ def make_agent(spec, game="othello", size=8, komi=None, seed=0, move_timeout=30.
         if not path:
             raise ValueError(f"bad agent spec {spec!r}: seq needs a checkpoint path (seq:runs/x,temp=0)")
         o = split_options(spec, opts, ("temp", "legal_only", "device"))
+        path = seq_path(path)
         legal_only = o.get("legal_only", "true").lower()
         if legal_only not in ("true", "false"):
             raise ValueError(f"bad agent spec {spec!r}: legal_only must be true or false")

@@ -26,6 +26,11 @@ TINY = ["--set", "minutes=10", "--set", "max_steps=20", "--set", "random_games=5
                  "checkpoint_every=10,publish_every=10,anchors=greedy,inference=torch,workers=0",
         "--set", "pretrain_set=eval_every=20,eval_games=50,checkpoint_every=20,warmup_steps=10",
         "--set", "finetune_set=eval_every=5,eval_games=10,checkpoint_every=5,groups=2,group_size=4,eval_opponents=greedy"]
+# The engine arms learn from our own GTP server playing greedy (always installed; the study's default
+# engine, gtp-rhino, is exercised by the ladder's tests), two levels (seeds) in one round robin.
+ENGINE = f"gtp:{sys.executable} -m arena.cli gtp --game othello --size 6 --agent greedy --seed {{level}}"
+TINY += ["--set", "arms=" + ",".join(ARMS), "--set", f"engine={ENGINE}", "--set", "engine_levels=1-2",
+         "--set", "engine_games=40"]
 
 
 def arena(*args):
@@ -35,16 +40,25 @@ def arena(*args):
 
 def test_config_checks_and_budgets():
     cfg = load_config(StudyConfig, os.path.join(ROOT, "configs", "study_othello6.yaml"))
-    assert set(cfg.arms) == set(ARMS)
+    # The quick 6x6 default has no engine arms (gtp-rhino plays 8x8 only); the 8x8 study has every arm.
+    assert set(cfg.arms) == set(ARMS) - {"seq_engine", "rl_engine", "az_boot"}
     # Equal compute: AlphaZero, pretraining + RL and RL alone each get the arm budget.
-    assert cfg.budget("az") == cfg.budget("rl_scratch") == cfg.minutes
-    assert cfg.budget("seq_random") + cfg.budget("rl_random") == pytest.approx(cfg.minutes)
+    assert cfg.arm_minutes("az") == cfg.arm_minutes("rl_scratch") == cfg.arm_minutes("az_boot") == cfg.minutes
+    assert cfg.arm_minutes("seq_random") + cfg.arm_minutes("rl_random") == pytest.approx(cfg.minutes)
+    assert cfg.arm_flops("az") == 0 and cfg.seed_runs() == (cfg.seed,)
+    f = StudyConfig(budget="flops", flops=1e12, seeds=(0, 1, 2))
+    assert f.arm_flops("az") == 1e12 and f.arm_flops("seq_engine") + f.arm_flops("rl_engine") == pytest.approx(1e12)
+    assert f.seed_runs() == (0, 1, 2)
     for bad, match in (({"arms": ("rl_expert",)}, "starts from arm seq_expert"), ({"arms": ("zz",)}, "unknown arm"),
                        ({"games": 3}, "games must be even"), ({"game": "go"}, "othello"),
-                       ({"pretrain_share": 1.0}, "pretrain_share")):
+                       ({"pretrain_share": 1.0}, "pretrain_share"), ({"budget": "flops"}, "needs flops"),
+                       ({"budget": "tokens"}, "budget must be"), ({"seeds": (1, 1)}, "seeds must differ"),
+                       ({"parallel": "maybe"}, "parallel must be"), ({"arms": ("rl_engine",)}, "seq_engine"),
+                       ({"arms": ("az_boot",), "engine": "gnugo"}, "engine must be gtp:")):
         with pytest.raises(ValueError, match=match):
             StudyConfig(**bad)
-    load_config(StudyConfig, os.path.join(ROOT, "configs", "study_othello8.yaml"))
+    big = load_config(StudyConfig, os.path.join(ROOT, "configs", "study_othello8.yaml"))
+    assert set(big.arms) == set(ARMS) - {"seq_expert", "rl_expert"} and big.seed_runs() == (0, 1, 2)
 
 
 def test_pick_spaces_checkpoints_in_wall_clock():
@@ -70,7 +84,7 @@ def test_tiny_study_end_to_end_resume_and_report_only(tmp_path):
     summary = json.load(open(os.path.join(out, "summary.json")))
     inv = json.load(open(os.path.join(out, "inventory.json")))
     finals = [n for n, m in inv["players"].items() if m["final"]]
-    assert set(finals) == set(ARMS) | {"az_nosearch", "az_permuted_nosearch"}
+    assert set(finals) == set(ARMS) | {"az_nosearch", "az_permuted_nosearch", "az_boot_nosearch"}
     ratings = json.load(open(os.path.join(out, "tournament", "ratings.json")))
     assert {r["player"] for r in ratings["rows"]} == set(inv["players"]) | {"random", "greedy"}
     for name in finals:
@@ -90,8 +104,20 @@ def test_tiny_study_end_to_end_resume_and_report_only(tmp_path):
     for text in ("## Final Elo at equal compute", "## Sample efficiency", "## The sequence models", "## Controls",
                  "## Discussion", "arena train --config configs/othello6_az.yaml", "permute_squares=1", "--permute 1"):
         assert text in report
-    for f in ("report.html", "curves.png", "rl_curves.png"):
+    for f in ("report.html", "curves.png", "rl_curves.png", "feedback.png"):
         assert os.path.getsize(os.path.join(out, f)) > 1000
+    # The engine arms: the engine's games made once, a GPT pretrained on them, AlphaZero bootstrapped on them.
+    assert "gtp --game othello --size 6 --agent greedy" in " ".join(stages["data_engine"]["command"])
+    assert "init_transcripts=" in " ".join(stages["az_boot"]["command"])
+    assert "target=next_token" in " ".join(stages["seq_engine"]["command"])
+    assert summary["seq_engine"]["seconds"] > inv["checkpoints"]["seq_engine"][-1]["seconds"]  # + the games
+    feed = summary["feedback"]
+    assert {feed[a]["target"] for a in ("seq_random", "rl_random", "az", "az_boot")} == {"next_token", "outcome",
+                                                                                        "search"}
+    assert feed["seq_random"]["reward_events"] == 0 and feed["rl_random"]["reward_events"] > 0
+    # A pretraining target per token (log2 60 bits) is worth more per forward pass than one outcome per game.
+    assert feed["seq_random"]["bits_per_forward"] > 10 * feed["rl_scratch"]["bits_per_forward"]
+    assert feed["az_boot"]["target_bits"] > 0 and "## Bits of feedback" in report
 
     # A rerun finds every stage done and plays nothing again; an arm whose budget is spent is not rerun.
     del stages["rl_scratch"]
@@ -161,3 +187,83 @@ def test_sample_efficiency_averages_three_evaluations():
     assert first_reaching(pts, 0.9) is None
     assert first_reaching([(0, 0.8)], 0.6) == 0
     assert first_reaching([(0, 0.71), (640, 0.66), (1280, 0.7)], 0.6) == 0  # a start already past the target
+
+
+def fake_seed(out, seed, elos, se=20.0):
+    """A seed's study as the report across seeds reads it: its ratings (independent errors of ``se``), the
+    tournament's player order and a summary."""
+    d = os.path.join(out, f"seed_{seed}")
+    os.makedirs(os.path.join(d, "tournament"))
+    names = list(elos)
+    rows = [{"player": p, "elo": e, "ci95_low": e - 1.96 * se, "ci95_high": e + 1.96 * se} for p, e in elos.items()]
+    cov = [[se * se if i == j else 0.0 for j in names] for i in names]
+    json.dump({"rows": rows, "cov": cov, "anchor": "random", "games": 100}, open(os.path.join(d, "tournament",
+                                                                                            "ratings.json"), "w"))
+    json.dump({"players": [f"{p}=x" for p in names]}, open(os.path.join(d, "tournament", "tournament.json"), "w"))
+    feed = {"target": "outcome", "reward_events": 10, "forward": 1000, "forward_per_event": 100.0,
+            "target_bits": 15.8, "bits_per_forward": 0.0158}
+    summary = {p: {"elo": e, "ci95": [e - 40, e + 40], "seconds": 60.0, "flops": 1e9, "reward_events": 10}
+               for p, e in elos.items() if p != "random"}
+    summary["feedback"] = {"rl_random": feed, "rl_scratch": feed}
+    json.dump(summary, open(os.path.join(d, "summary.json"), "w"))
+
+
+def test_report_across_seeds_separates_what_survives_the_seed_spread(tmp_path):
+    """Three seeds: RL over pretraining is large in every seed (survives); pretraining + RL over RL alone is
+    large in each seed's tournament but flips sign between seeds (does not survive)."""
+    from arena.study.seeds import survives, write_seed_report
+
+    out = str(tmp_path / "s")
+    os.makedirs(out)
+    json.dump({**json.loads(json.dumps(StudyConfig(arms=("seq_random", "rl_random", "rl_scratch"),
+                                                   seeds=(0, 1, 2)).__dict__))},
+              open(os.path.join(out, "study.json"), "w"))
+    for seed, (rl, scratch) in enumerate(((400, 250), (420, 560), (390, 300))):
+        fake_seed(out, seed, {"random": 0, "seq_random": 10 * seed, "rl_random": rl, "rl_scratch": scratch})
+    summary = write_seed_report(out, log=lambda *a: None)
+    assert summary["seeds"] == [0, 1, 2]
+    p = summary["players"]["rl_random"]
+    assert p["per_seed"] == {"0": 400, "1": 420, "2": 390} and p["elo_mean"] == pytest.approx(403.33, abs=0.01)
+    assert p["elo_sd"] == pytest.approx(15.275, abs=0.01)
+    by = {(v["a"], v["b"]): v for v in summary["comparisons"]}
+    gain = by[("rl_random", "seq_random")]
+    assert gain["survives"] and gain["tournament_significant"] == 3 and gain["per_seed"] == [400, 410, 370]
+    mixed = by[("rl_random", "rl_scratch")]
+    assert not mixed["survives"] and mixed["tournament_significant"] == 3  # each tournament is sure, the seeds disagree
+    report = open(os.path.join(out, "report.md")).read()
+    yes, no = report.split("**Does not survive the seed spread**")
+    assert "RL's gain over random-transcript pretraining" in yes.split("**Survives the seed spread:**")[1]
+    assert "Pretraining on random transcripts, then RL, against RL alone" in no
+    assert "## Bits of feedback" in report and "[seed 2](seed_2/report.md)" in report
+    assert summary["feedback"]["rl_random"]["bits_per_forward"] == pytest.approx(0.0158)
+    # The test itself: same sign and a mean outside t(0.975, n-1) * sd / sqrt(n).
+    assert survives([100, 110, 90]) and not survives([100, -10, 90]) and not survives([100])
+    assert not survives([10, 200, 15])  # one sign, but the spread swamps the mean (t = 4.30 for 3 seeds)
+
+
+@pytest.mark.slow
+def test_two_seeds_at_a_flop_budget_run_at_once_as_ray_tasks(tmp_path):
+    """Two seeds of a two-arm study under a FLOP budget, the stages as Ray tasks on this machine: each seed
+    has its own directory, datasets and tournament; every arm stops at its FLOPs; the report across seeds
+    is written, and --report-only rebuilds it."""
+    out = str(tmp_path / "study")
+    two = ["--set", "arms=seq_random,rl_random", "--set", "seeds=0,1", "--set", "budget=flops",
+           "--set", "flops=4e10", "--set", "max_steps=0", "--set", "parallel=ray", "--set", "threads=1"]
+    r = arena("study", "--config", "configs/study_othello6.yaml", *TINY, *two, "--out", out)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "run at once as Ray tasks" in r.stdout
+    for seed in (0, 1):
+        d = os.path.join(out, f"seed_{seed}")
+        assert json.load(open(os.path.join(d, "study.json")))["seed"] == seed
+        for arm, share in (("seq_random", 0.5), ("rl_random", 0.5)):
+            ck = checkpoint.load(checkpoint.latest(os.path.join(d, arm)))
+            assert ck["compute"]["flops"] >= share * 4e10  # stopped by the FLOP budget, not the 10 minutes
+            assert ck["compute"]["seconds"] < 5 * 60
+        assert os.path.exists(os.path.join(d, "report.md"))
+    summary = json.load(open(os.path.join(out, "summary.json")))
+    assert summary["seeds"] == [0, 1] and {"rl_random", "seq_random"} <= set(summary["players"])
+    assert len(summary["players"]["rl_random"]["per_seed"]) == 2
+    os.remove(os.path.join(out, "report.md"))
+    r = arena("study", "--report-only", out)
+    assert r.returncode == 0, r.stderr
+    assert "## Comparisons" in open(os.path.join(out, "report.md")).read()

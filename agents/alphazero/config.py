@@ -121,6 +121,9 @@ class TrainConfig:
     besides those every ``checkpoint_every`` steps and at every stop."""
     max_steps: int = 0
     """Stop after this many learner steps; 0 means no limit."""
+    max_flops: float = 0.0
+    """Stop once the run's estimated FLOPs (self-play search and training, ``compute.flops``) reach this;
+    0 means no limit. A FLOP budget, where ``minutes`` stays the wall-clock cap."""
     init: str = ""
     """Weights to start a new run from (a checkpoint file or run directory of the same game, size and
     network, e.g. ``models/othello8.pt``): a warm start with a fresh optimizer, replay buffer and counters.
@@ -182,6 +185,8 @@ class TrainConfig:
             bad("ownership_weight and score_weight must be >= 0 (0: no such head)")
         if self.init_epochs <= 0:
             bad(f"init_epochs must be positive, got {self.init_epochs}")
+        if self.max_flops < 0:
+            bad(f"max_flops must be 0 (no limit) or positive, got {self.max_flops}")
         if self.minutes <= 0 or self.lr <= 0 or self.save_minutes <= 0:
             bad("minutes, save_minutes and lr must be positive")
         self.search()  # a search setting out of range fails here, with SearchConfig's message

@@ -237,7 +237,8 @@ def train(cfg, run_dir, address=None, resume=False, log=print):
         source.save(replay_path)
         log(f"checkpoint {path} ({why}; replay buffer of {stats['size']} positions saved with it)")
     try:
-        while not stop["flag"] and time.time() - start < budget and not (cfg.max_steps and step >= cfg.max_steps):
+        while not stop["flag"] and time.time() - start < budget and not (cfg.max_steps and step >= cfg.max_steps) \
+                and not (cfg.max_flops and flops(compute) >= cfg.max_flops):
             learn = stats["size"] >= cfg.min_replay and compute["trained"] <= cfg.max_samples_per_position * stats["added"]
             for r in source.poll(wait=not learn):
                 compute["reward_events"] += r["games"]
@@ -293,6 +294,7 @@ def train(cfg, run_dir, address=None, resume=False, log=print):
         except Exception as e:  # e.g. a full disk: the checkpoint below matters more
             log(f"could not write the last progress line ({type(e).__name__}: {e})")
         why = "stopped by a signal" if stop["flag"] else "max_steps reached" if cfg.max_steps and step >= cfg.max_steps \
+            else "max_flops reached" if cfg.max_flops and flops(compute) >= cfg.max_flops \
             else "budget spent" if time.time() - start >= budget else "stopping"
         try:
             save(why)  # a second Ctrl-C during it is still caught by our handler: the save finishes

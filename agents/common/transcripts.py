@@ -199,6 +199,46 @@ def write_dataset(out, tok, batches, source, seed, val_fraction=0.05, shard_game
     return manifest
 
 
+class FreshGames:
+    """Uniformly random games made on the fly in Numba, on one side of the split rule of every dataset
+    here (``digest % SPLIT < val_fraction * SPLIT`` is validation). A pretraining run on the ``train``
+    side never sees a game twice (1M stored games are 57M tokens, a few CPU-hours of training), and no
+    game on the ``val`` side is ever trained on, by it or by a run on a stored random dataset, so
+    ``arena seq-eval`` scores held-out games. ``sample(step, n)`` is a pure function of ``(seed, step)``:
+    a resumed run draws the same games."""
+
+    def __init__(self, tok, seed, val_fraction=0.05, side="train"):
+        if side not in ("train", "val"):
+            raise ValueError(f"side must be train or val, got {side!r}")
+        self.tok, self.canon = tok, Tokenizer(tok.game, tok.size)  # the split reads unpermuted ids
+        self.val_cut, self.side, self.seed = int(round(val_fraction * SPLIT)), side, int(seed)
+
+    @classmethod
+    def training_side(cls, dataset, seed):
+        """Fresh training games for a ``random`` dataset (its tokenizer, its split)."""
+        m = dataset.manifest
+        if m.get("source") != "random":
+            raise ValueError(f"{dataset.path}: fresh games are uniformly random; this dataset's source is "
+                             f"{m.get('source')!r}")
+        return cls(dataset.tokenizer, seed, m.get("val_fraction", 0.05), "train")
+
+    def sample(self, step, n):
+        """``int64[n, max_len]`` fresh rows for ``step`` (token ids of ``tok``)."""
+        out, got, k = [], 0, 0
+        keep_share = 1 - self.val_cut / SPLIT if self.side == "train" else self.val_cut / SPLIT
+        while got < n:
+            b = int((n - got) / max(keep_share, 1e-3) * 1.1) + 8  # spare games for the other side's share
+            key = np.random.SeedSequence([0xF5E, self.seed, int(step), k]).generate_state(1, np.uint64)[0]
+            actions, lengths = make_batch(self.tok.game, b, self.tok.size, seed=int(key)).random_games(
+                2 * self.tok.size ** 2 + 8)
+            is_val = (digests(self.canon.encode_batch(actions, lengths)) % SPLIT) < self.val_cut
+            keep = is_val if self.side == "val" else ~is_val
+            out.append(self.tok.encode_batch(actions[keep], lengths[keep]))
+            got += int(keep.sum())
+            k += 1
+        return np.concatenate(out)[:n].astype(np.int64)
+
+
 class Dataset:
     """A written dataset: ``train`` and ``val`` as lists of memory-mapped ``[n, max_len]`` arrays."""
 

@@ -71,6 +71,9 @@ class FinetuneConfig:
     """Updates (or stop at ``minutes``)."""
     minutes: float = 0.0
     """Wall-clock budget; 0 = none."""
+    max_flops: float = 0.0
+    """FLOP budget of this run (play and training, ``compute.flops``; a fine-tuned start's own are not
+    counted); 0 = none. The run stops at whichever of ``steps``, ``minutes`` and ``max_flops`` comes first."""
     snapshot_every: int = 20
     """Steps between refreshes of the ``snapshot`` opponent."""
     eval_every: int = 20
@@ -102,6 +105,8 @@ class FinetuneConfig:
             raise ValueError("temperature must be positive (sampling is what GRPO compares)")
         if self.device not in ("auto", "cpu", "cuda"):
             raise ValueError(f"device must be auto, cpu or cuda, got {self.device!r}")
+        if self.max_flops < 0:
+            raise ValueError(f"max_flops must be 0 (no limit) or positive, got {self.max_flops}")
 
 
 # -- batched play ----------------------------------------------------------------------------------------
@@ -312,7 +317,8 @@ def finetune(cfg, init, run_dir, resume=False, log=print, progress=True, make_op
     last = do_eval() if step == 0 else None
     bar = tqdm(total=cfg.steps, initial=step, disable=not progress, unit="step", dynamic_ncols=True)
     try:
-        while step < cfg.steps and not stop["now"] and time.monotonic() < deadline:
+        while step < cfg.steps and not stop["now"] and time.monotonic() < deadline and not (
+                cfg.max_flops and compute_of(counts, flops_tok)["flops"] >= cfg.max_flops):
             G, S = cfg.groups, cfg.group_size
             opens = new_openings(tok, G, cfg.opening_plies, rng)
             which = rng.integers(0, len(pool), G)

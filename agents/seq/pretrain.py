@@ -28,7 +28,7 @@ from tqdm import tqdm
 from agents.common import checkpoint
 from agents.common.device import resolve as resolve_device
 from agents.common.tokenizer import PAD, is_move
-from agents.common.transcripts import Dataset
+from agents.common.transcripts import Dataset, FreshGames
 from agents.seq.gpt import GPT, PRESETS, GPTConfig
 from agents.seq.legal import evaluate, legal_targets
 from agents.seq.load import load_gpt
@@ -38,6 +38,10 @@ from agents.seq.load import load_gpt
 class PretrainConfig:
     data: str = "data/othello8_random"
     """Transcript dataset directory (``arena transcripts``)."""
+    fresh_games: bool = False
+    """Train on uniformly random games made on the fly in Numba instead of the stored train games (a
+    ``random`` dataset only; its val games stay held out, since a fresh game whose digest falls on the
+    validation side of the split is dropped). No game repeats however long the run."""
     preset: str = "small"
     """GPT size: tiny, small, othello_gpt (agents.gpt.PRESETS)."""
     dropout: float = 0.0
@@ -52,6 +56,9 @@ class PretrainConfig:
     """Steps of the cosine schedule (the run stops here or at ``minutes``)."""
     minutes: float = 0.0
     """Wall-clock budget; 0 = none."""
+    max_flops: float = 0.0
+    """FLOP budget (forward + backward, ``compute.flops``); 0 = none. The run stops at whichever of
+    ``max_steps``, ``minutes`` and ``max_flops`` comes first; the schedule follows ``max_steps``."""
     weight_decay: float = 0.1
     """AdamW weight decay on matrices (not on biases, LayerNorms or embeddings' positions)."""
     grad_clip: float = 1.0
@@ -86,6 +93,8 @@ class PretrainConfig:
         for k in ("batch_size", "max_steps", "eval_every", "eval_games", "checkpoint_every"):
             if getattr(self, k) < 1:
                 raise ValueError(f"{k} must be at least 1")
+        if self.max_flops < 0:
+            raise ValueError(f"max_flops must be 0 (no limit) or positive, got {self.max_flops}")
         if self.keep_checkpoints < 0:
             raise ValueError(f"keep_checkpoints must be 0 (all) or more, got {self.keep_checkpoints}")
         if self.device not in ("auto", "cpu", "cuda"):
@@ -183,6 +192,7 @@ def pretrain(cfg, run_dir, resume=False, log=print, progress=True):
     if cfg.target == "legal_set" and data.manifest.get("source") != "random":
         raise ValueError(f"target legal_set is the true next-token distribution only for random transcripts; "
                          f"{cfg.data} has source {data.manifest.get('source')!r}: use target next_token")
+    fresh = FreshGames.training_side(data, cfg.seed) if cfg.fresh_games else None
     val_rows = data.rows("val", cfg.eval_games)
     legal = legal_targets(tok, val_rows)
     tb = SummaryWriter(os.path.join(run_dir, "tensorboard"))
@@ -213,10 +223,12 @@ def pretrain(cfg, run_dir, resume=False, log=print, progress=True):
     bar = tqdm(total=cfg.max_steps, initial=step, disable=not progress, unit="step", dynamic_ncols=True)
     model.train()
     try:
-        while step < cfg.max_steps and not stop["now"] and time.monotonic() < deadline:
+        while step < cfg.max_steps and not stop["now"] and time.monotonic() < deadline and not (
+                cfg.max_flops and 3 * flops_tok * stats["tokens"] >= cfg.max_flops):
             for g in opt.param_groups:
                 g["lr"] = lr_at(cfg, step)
-            x = torch.from_numpy(data.sample("train", cfg.batch_size, rng)).to(device)
+            rows = fresh.sample(step, cfg.batch_size) if fresh else data.sample("train", cfg.batch_size, rng)
+            x = torch.from_numpy(rows).to(device)
             with torch.autocast("cuda", torch.bfloat16, enabled=x.is_cuda):  # the weights stay fp32
                 logits = model(x[:, :-1]).float()
             y = x[:, 1:]

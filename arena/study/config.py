@@ -12,19 +12,29 @@ The arms, what each trains, and from what (``DEPENDS``):
     rl_random_permuted    seq_random_permuted fine-tuned the same way (control (a) after RL)
     rl_expert             seq_expert fine-tuned the same way
     rl_scratch            the same GPT trained by RL alone, from random weights
+    seq_engine            the GPT pretrained on a real engine's games (``engine``, gtp-rhino by default)
+    rl_engine             seq_engine fine-tuned the same way
+    az_boot               AlphaGo's recipe: the AlphaZero net bootstrapped on the engine's games (supervised
+                          moves and results), then self-play
 
-Equal compute is equal wall-clock on the same machine: ``az``, ``az_permuted`` and ``rl_scratch`` get
-``minutes``; a pretrained arm gets ``pretrain_share`` of it and its RL arm the rest, so pretraining + RL
-costs what AlphaZero costs. ``seq_expert`` also stands on all of ``az`` and on the expert games; the
-report counts those separately.
+Equal compute is equal wall-clock on the same machine (``budget: wallclock``) or equal estimated FLOPs
+(``budget: flops``): ``az``, ``az_permuted``, ``az_boot`` and ``rl_scratch`` get the whole budget; a
+pretrained arm gets ``pretrain_share`` of it and its RL arm the rest, so pretraining + RL costs what
+AlphaZero costs. ``seq_expert`` also stands on all of ``az`` and on the expert games, and the engine arms
+on the engine's games; the report counts those separately.
+
+``seeds: [0, 1, 2]`` runs the whole study once per seed (``OUT/seed_S/``, each with its own datasets,
+arms, tournament and report) and writes a report across seeds at ``OUT``.
 """
 
 from dataclasses import dataclass
 
 ARMS = ("az", "az_permuted", "seq_random", "seq_random_permuted", "seq_expert", "rl_random", "rl_random_permuted",
-        "rl_expert", "rl_scratch")
+        "rl_expert", "rl_scratch", "seq_engine", "rl_engine", "az_boot")
 DEPENDS = {"seq_expert": "az", "rl_random": "seq_random", "rl_random_permuted": "seq_random_permuted",
-           "rl_expert": "seq_expert"}
+           "rl_expert": "seq_expert", "rl_engine": "seq_engine"}
+BUDGETS = ("wallclock", "flops")
+PARALLEL = ("auto", "ray", "serial")
 
 
 @dataclass(frozen=True)
@@ -37,12 +47,22 @@ class StudyConfig:
     arms: tuple[str, ...] = ARMS
     """The arms to run (see the module docstring); an arm needs the arm it starts from."""
     seed: int = 0
-    """Seeds every arm, dataset, evaluation and the tournament."""
+    """Seeds every arm, dataset, evaluation and the tournament (when ``seeds`` is empty)."""
+    seeds: tuple[int, ...] = ()
+    """Run the study once per seed, in ``OUT/seed_S/``, and report the mean and spread across seeds;
+    empty: one run with ``seed``, in ``OUT``."""
     permute_seed: int = 1
     """Seed of both controls' fixed permutations (move ids; board squares)."""
     # -- budgets ---------------------------------------------------------------------------------------
+    budget: str = "wallclock"
+    """What equal compute means: ``wallclock`` (every arm gets ``minutes``) or ``flops`` (every arm gets
+    ``flops`` estimated FLOPs, and ``minutes`` is only its wall-clock cap)."""
     minutes: float = 6.0
-    """The matched wall-clock budget of an arm: AlphaZero, pretraining + RL, RL from scratch."""
+    """The matched wall-clock budget of an arm: AlphaZero, pretraining + RL, RL from scratch (the cap under
+    ``budget: flops``)."""
+    flops: float = 0.0
+    """The matched FLOP budget of an arm under ``budget: flops`` (forward + backward estimates, the
+    checkpoints' ``compute.flops``)."""
     pretrain_share: float = 0.5
     """The share of ``minutes`` a pretrained arm spends pretraining; its RL arm gets the rest."""
     max_steps: int = 0
@@ -55,6 +75,13 @@ class StudyConfig:
     """Self-play games of the trained ``az`` generated for ``seq_expert`` (costly: a search per move)."""
     expert_simulations: int = 8
     """Simulations of the expert's Gumbel search per move."""
+    engine: str = "gtp:gtp-rhino"
+    """The real engine whose games teach ``seq_engine`` and bootstrap ``az_boot`` (``arena transcripts
+    --source``)."""
+    engine_levels: str = "1-3"
+    """Its levels, mixed in one round robin (``arena transcripts --levels``)."""
+    engine_games: int = 2_000
+    """Engine games generated for the engine arms."""
     # -- the arms' own configs (each overridden by its ``*_set`` items, then by the study's budget) -----
     az_config: str = "configs/othello6_az.yaml"
     """``arena train`` config of the AlphaZero arms."""
@@ -88,6 +115,11 @@ class StudyConfig:
     """Held-out games for each sequence model's legal-move error and board probes."""
     threads: int = 2
     """CPU threads of the training arms (torch)."""
+    parallel: str = "auto"
+    """``auto``: the arms that do not wait on each other run at once as Ray tasks (``threads`` CPUs each)
+    when a Ray cluster is given (``RAY_ADDRESS`` or ``--address``) with room for two of them, else one
+    after another; ``ray``: as Ray tasks on this machine too; ``serial``: one after another. (Not on/off:
+    YAML reads those as booleans.)"""
 
     def __post_init__(self):
         def bad(msg):
@@ -105,8 +137,18 @@ class StudyConfig:
                 bad(f"arm {arm} starts from arm {DEPENDS[arm]}: add it to arms")
         if self.minutes <= 0 or not 0 < self.pretrain_share < 1:
             bad("minutes must be positive and pretrain_share strictly between 0 and 1")
-        for k in ("random_games", "expert_games", "expert_simulations", "checkpoints", "games", "eval_games",
-                  "threads"):
+        if self.budget not in BUDGETS:
+            bad(f"budget must be one of {', '.join(BUDGETS)}, got {self.budget!r}")
+        if self.budget == "flops" and self.flops <= 0:
+            bad("budget: flops needs flops, the FLOP budget of an arm (e.g. 1e14)")
+        if self.parallel not in PARALLEL:
+            bad(f"parallel must be one of {', '.join(PARALLEL)}, got {self.parallel!r}")
+        if len(set(self.seeds)) != len(self.seeds):
+            bad(f"seeds must differ, got {list(self.seeds)}")
+        if any(a in self.arms for a in ("seq_engine", "az_boot")) and not self.engine.startswith("gtp:"):
+            bad(f"engine must be gtp:COMMAND, got {self.engine!r}")
+        for k in ("random_games", "expert_games", "expert_simulations", "engine_games", "checkpoints", "games",
+                  "eval_games", "threads"):
             if getattr(self, k) < 1:
                 bad(f"{k} must be at least 1, got {getattr(self, k)}")
         if self.games % 2:
@@ -118,13 +160,25 @@ class StudyConfig:
         if not self.anchors:
             bad("anchors must name at least one player (the first is the rating anchor)")
 
-    def budget(self, arm):
-        """Wall-clock minutes of an arm's own training."""
+    def share(self, arm):
+        """The share of the matched budget an arm's own training gets."""
         if arm.startswith("seq_"):
-            return self.minutes * self.pretrain_share
+            return self.pretrain_share
         if arm.startswith("rl_") and arm != "rl_scratch":
-            return self.minutes * (1 - self.pretrain_share)
-        return self.minutes
+            return 1 - self.pretrain_share
+        return 1.0
+
+    def arm_minutes(self, arm):
+        """Wall-clock minutes of an arm's own training (its cap under ``budget: flops``)."""
+        return self.minutes * self.share(arm)
+
+    def arm_flops(self, arm):
+        """FLOPs of an arm's own training under ``budget: flops``; 0 under ``wallclock``."""
+        return self.flops * self.share(arm) if self.budget == "flops" else 0.0
+
+    def seed_runs(self):
+        """The seeds of the runs: ``seeds``, or ``(seed,)``."""
+        return tuple(self.seeds) or (self.seed,)
 
     @classmethod
     def from_dict(cls, d):

@@ -1,10 +1,23 @@
 """The study's report, rebuilt from its logs alone (``arena study --report-only RUN``): ``report.md``,
 ``report.html``, ``curves.png`` (Elo against forward passes, wall-clock and FLOPs), ``rl_curves.png`` (win
-rate against greedy over the games of RL) and ``summary.json``.
+rate against greedy over the games of RL), ``feedback.png`` (bits of feedback) and ``summary.json``.
 
 Compute of an arm is cumulative over what it stands on: an RL arm adds its pretrained start's, and the
-expert arms add the expert games' generation. The AlphaZero training that made the expert is *not* added
-(it is shown beside them), so ``seq_expert``/``rl_expert`` rows understate their true cost.
+expert and engine arms add their games' generation. The AlphaZero training that made the expert is *not*
+added (it is shown beside them), so ``seq_expert``/``rl_expert`` rows understate their true cost; the
+engine's own search is not network FLOPs and counts only in wall-clock.
+
+**Bits of feedback.** Per arm, its own training's reward events (games whose outcome was trained on),
+forward passes per reward event, and the *target bits*: how many bits it takes to write down every
+training target the arm received, an upper bound on the information the learner was handed:
+- next-token pretraining: one of M move ids per position, log2 M bits (M = 60 on 8x8 Othello);
+- ``legal_set`` pretraining: the set of legal ids per position, M bits (one per id);
+- RL on outcomes: one of win/draw/loss per game, log2 3 bits;
+- AlphaZero: per searched position the visit counts of n simulations over k legal moves,
+  log2 C(n + k - 1, k - 1) bits (k = the mean legal-move count, measured on random games), plus the
+  outcome per game; the ownership head adds N*N * log2 3 per position; an engine bootstrap adds one move
+  (log2 M) per position and an outcome per game.
+Pretraining gets a graded target at every forward pass, RL one outcome per trajectory.
 """
 
 import html
@@ -23,7 +36,9 @@ WHAT = {"az": "AlphaZero from scratch, search at play", "az_nosearch": "the same
         "seq_random": "GPT pretrained on random transcripts", "seq_random_permuted": "control (a): the same, move ids permuted",
         "seq_expert": "GPT pretrained on AlphaZero's games", "rl_random": "seq_random + RL",
         "rl_random_permuted": "control (a): seq_random_permuted + RL", "rl_expert": "seq_expert + RL",
-        "rl_scratch": "the GPT trained by RL alone"}
+        "rl_scratch": "the GPT trained by RL alone", "seq_engine": "GPT pretrained on the engine's games",
+        "rl_engine": "seq_engine + RL", "az_boot": "AlphaZero bootstrapped on the engine's games, then self-play",
+        "az_boot_nosearch": "the same net, policy head alone"}
 KEYS = ("seconds", "forward", "flops", "reward_events", "games", "trained")
 
 
@@ -40,8 +55,9 @@ def prefix(inv, arm):
     start = DEPENDS.get(arm)
     if arm.startswith("rl_") and start and inv.get(start):
         base = {k: base[k] + v for k, v in total(inv, start, inv[start][-1]).items()}
-    if arm == "seq_expert" and "data_expert" in inv:
-        base = {k: base[k] + inv["data_expert"].get(k, 0) for k in KEYS}
+    data = {"seq_expert": "data_expert", "seq_engine": "data_engine", "az_boot": "data_engine"}.get(arm)
+    if data in inv:
+        base = {k: base[k] + inv[data].get(k, 0) for k in KEYS}
     return base
 
 
@@ -197,6 +213,88 @@ def plot_rl(out, arms, target):
     os.replace(os.path.join(out, "rl_curves.png.tmp.png"), os.path.join(out, "rl_curves.png"))
 
 
+def target_bits(fb, row, legal_moves, moves, squares):
+    """Bits of an arm's own training targets (see the module docstring) from its ``feedback`` entry and
+    the compute ``row`` of its final checkpoint."""
+    log3 = math.log2(3)
+    t = fb.get("target")
+    if t == "next_token":
+        return row["trained"] * math.log2(moves)
+    if t == "legal_set":
+        return row["trained"] * moves
+    if t == "outcome":
+        return row["reward_events"] * log3
+    n, k = fb["simulations"], legal_moves
+    per = (math.lgamma(n + k) - math.lgamma(n + 1) - math.lgamma(k)) / math.log(2)  # log2 C(n + k - 1, k - 1)
+    bits = row.get("positions", 0) * (per + (squares * log3 if fb.get("aux") else 0)) + row["reward_events"] * log3
+    return bits + fb.get("bootstrap_positions", 0) * math.log2(moves) + fb.get("bootstrap_games", 0) * log3
+
+
+def feedback_table(inv, fb, cfg):
+    """``{arm: {reward_events, forward, forward_per_event, target_bits, bits_per_forward, target}}`` of each
+    arm's own training (not what it stands on)."""
+    from agents.common.tokenizer import FIRST_MOVE, Tokenizer
+
+    if not fb:
+        return {}
+    moves = Tokenizer(cfg.game, cfg.size).vocab_size - FIRST_MOVE
+    out = {}
+    for arm in cfg.arms:
+        if not inv.get(arm) or arm not in fb:
+            continue
+        row = inv[arm][-1]
+        bits = target_bits(fb[arm], row, fb["mean_legal_moves"], moves, cfg.size * cfg.size)
+        ev = row["reward_events"]
+        out[arm] = {"target": fb[arm]["target"], "reward_events": ev, "forward": row["forward"],
+                    "forward_per_event": row["forward"] / ev if ev else None, "target_bits": bits,
+                    "bits_per_forward": bits / row["forward"] if row["forward"] else None}
+    return out
+
+
+def plot_feedback(path, feed, title):
+    """Bar charts, log scale: target bits per forward pass and forward passes per reward event, per arm."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    arms = list(feed)
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.2))
+    for ax, key, label in ((axes[0], "bits_per_forward", "target bits per forward pass"),
+                           (axes[1], "forward_per_event", "forward passes per reward event")):
+        vals = [feed[a][key] or 0 for a in arms]
+        ax.bar(range(len(arms)), [max(v, 1e-6) for v in vals], color=["#c44" if a.startswith("az") else "#48c"
+                                                                   if a.startswith("seq") else "#4a4" for a in arms])
+        ax.set_yscale("log")
+        ax.set_xticks(range(len(arms)))
+        ax.set_xticklabels(arms, rotation=40, ha="right", fontsize=8)
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3, axis="y")
+        for i, v in enumerate(vals):
+            if not v:
+                ax.annotate("none", (i, 1e-6), ha="center", fontsize=7)
+    fig.suptitle(title + " (red: AlphaZero, blue: pretraining, green: RL)", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path + ".tmp.png", dpi=100)
+    plt.close(fig)
+    os.replace(path + ".tmp.png", path)
+
+
+def feedback_md(feed, legal_moves):
+    rows = [[a, f["target"], fmt_si(f["reward_events"]), fmt_si(f["forward"]), fmt_si(f["forward_per_event"]),
+             fmt_si(f["target_bits"]), f"{f['bits_per_forward']:.3g}" if f["bits_per_forward"] else "-"]
+            for a, f in feed.items()]
+    return (["## Bits of feedback", "",
+             "Each arm's own training (not what it stands on). Target bits: what it takes to write down every target "
+             "the arm was trained on, an upper bound on the information handed to the learner: next-token log2 M per "
+             "position, legal_set M per position, an outcome log2 3 per game, AlphaZero's search log2 C(n+k-1, k-1) "
+             f"per searched position (n simulations over k = {legal_moves:.1f} legal moves, the mean over random "
+             "games) plus the outcome.", ""]
+            + table(["arm", "target", "reward events", "forward passes", "forward passes / reward event",
+                     "target bits", "target bits / forward pass"], rows)
+            + ["", "![Bits of feedback](feedback.png)", ""])
+
+
 def table(header, rows):
     return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)] + ["| " + " | ".join(map(str, r)) + " |"
                                                                         for r in rows]
@@ -244,10 +342,14 @@ def write_report(out, log=print):
           "## Setup", "", f"- Command: `{command}` (the config as run: `{out}/study.json`).",
           f"- Machine: {platform.platform()}, {os.cpu_count()} CPU threads, Python {platform.python_version()}"
           + _torch_version() + ".",
-          f"- Budget: {cfg.minutes:g} min of wall-clock per arm on this machine (AlphaZero; pretraining "
-          f"{cfg.pretrain_share:.0%} + RL {1 - cfg.pretrain_share:.0%}; RL from scratch), seed {cfg.seed}.",
+          (f"- Budget: {cfg.minutes:g} min of wall-clock per arm on this machine" if cfg.budget == "wallclock" else
+           f"- Budget: {fmt_si(cfg.flops)} estimated FLOPs per arm (at most {cfg.minutes:g} min of wall-clock)")
+          + f" (AlphaZero; pretraining {cfg.pretrain_share:.0%} + RL {1 - cfg.pretrain_share:.0%}; RL from scratch), "
+          f"seed {cfg.seed}.",
           f"- Datasets: {cfg.random_games:,} uniformly random games; {cfg.expert_games:,} self-play games of the "
-          f"final `az` net with {cfg.expert_simulations} Gumbel simulations per move (the expert).",
+          f"final `az` net with {cfg.expert_simulations} Gumbel simulations per move (the expert)"
+          + (f"; {cfg.engine_games:,} games of `{cfg.engine}` at levels {cfg.engine_levels}, every pair of levels "
+             f"meeting (the engine arms)" if any(a in cfg.arms for a in ("seq_engine", "az_boot")) else "") + ".",
           f"- Tournament: {R.games} games; every arm's final player meets every player, the {cfg.checkpoints - 1} "
           f"earlier checkpoints per arm meet the finals and the anchors; {cfg.games} games per pair over "
           f"{cfg.games // 2} random {cfg.opening_plies}-ply openings with colours swapped; AlphaZero searches "
@@ -301,6 +403,13 @@ def write_report(out, log=print):
                       pct(m.get("probe_relative_majority")), pct(last[-1]["illegal_rate"]) if last else "-"])
     md += table(["model", "legal error, random games", "legal error, expert games", "probe empty/mine/theirs",
                  "probe empty/black/white", "majority baseline", "raw illegal (RL)"], srows)
+
+    # bits of feedback
+    feed = feedback_table(inv, invj.get("feedback"), cfg)
+    if feed:
+        md += [""] + feedback_md(feed, invj["feedback"]["mean_legal_moves"])
+        plot_feedback(os.path.join(out, "feedback.png"), feed, f"Othello {cfg.size}x{cfg.size}, seed {cfg.seed}")
+        summary["feedback"] = feed
 
     # controls and the discussion
     md += ["", "## Controls", ""]
@@ -363,7 +472,8 @@ def discussion(cfg, R, meta, measure, summary, eff):
 
     finals = sorted((n for n, m in meta.items() if m["final"] and n in R.rows), key=lambda n: -R.elo(n))
     if finals:
-        out.append(f"- At equal wall-clock the order is: {', '.join(f'{n} ({round(R.elo(n))})' for n in finals)}.")
+        out.append(f"- At equal {'wall-clock' if cfg.budget == 'wallclock' else 'FLOPs'} the order is: "
+                   f"{', '.join(f'{n} ({round(R.elo(n))})' for n in finals)}.")
     said("az", "az_nosearch", "Search at play time (AlphaZero with its search against its own policy head)")
     best_seq = next((n for n in finals if not n.startswith("az")), None)
     if best_seq:
@@ -374,6 +484,12 @@ def discussion(cfg, R, meta, measure, summary, eff):
     said("rl_expert", "seq_expert", "RL's gain over expert pretraining")
     said("seq_expert", "seq_random", "Expert against random transcripts, pretraining alone")
     said("rl_expert", "rl_random", "Expert against random transcripts, after RL")
+    said("seq_engine", "seq_random", "A real engine's games against random transcripts, pretraining alone")
+    said("rl_engine", "rl_random", "A real engine's games against random transcripts, after RL")
+    said("rl_engine", "rl_scratch", "Engine-game pretraining, then RL, against RL alone")
+    said("az_boot", "az", "AlphaGo's recipe (bootstrapped on the engine's games, then self-play) against "
+                          "AlphaZero from scratch")
+    said("az_boot", "rl_engine", "The same engine games as a start for AlphaZero against as a start for the GPT")
     reach = {r[0]: r[4] for r in eff}
     if "rl_random" in reach and "rl_scratch" in reach:
         out.append(f"- Sample efficiency to {cfg.target_win_rate:.0%} against greedy: pretrained {reach['rl_random']} "
@@ -389,11 +505,14 @@ def discussion(cfg, R, meta, measure, summary, eff):
                    f"size of the run-to-run difference they make (same seed, same batches).")
     said("az_permuted", "az", "Control (b): the spatial prior, board squares permuted against plain AlphaZero")
     out += ["", "What these numbers do not show:",
-            f"- One seed per arm: the intervals are the tournament's (game sampling), not the spread between "
-            f"training runs, which at budgets of {cfg.minutes:g} minutes can be as large.",
-            "- Equal compute here is equal wall-clock on one CPU machine. AlphaZero's self-play worker and learner "
-            "share two cores; the GPT arms use two threads. FLOPs are estimates (2 per multiply-add of the main "
-            "layers, backward = 2 forwards); on a GPU the ratios between arms would differ.",
+            f"- One seed per arm in this report: the intervals are the tournament's (game sampling), not the spread "
+            f"between training runs, which at budgets of {cfg.minutes:g} minutes can be as large (`seeds` runs "
+            f"the study once per seed and reports the spread).",
+            ("- Equal compute here is equal wall-clock on one CPU machine." if cfg.budget == "wallclock" else
+             "- Equal compute here is equal estimated FLOPs; wall-clock differs between arms.")
+            + " AlphaZero's self-play worker and learner share two cores; the GPT arms use two threads. FLOPs are "
+            "estimates (2 per multiply-add of the main layers, backward = 2 forwards); on a GPU the ratios between "
+            "arms would differ.",
             "- The expert arms stand on the whole AlphaZero run as well as the expert games; their compute columns "
             "add only the games.",
             "- Small budgets favour methods that learn fast; the ranking at ten or a hundred times the compute "

@@ -22,7 +22,7 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 
 import numpy as np
 import torch
@@ -32,11 +32,13 @@ from tqdm import tqdm
 from agents.common import checkpoint
 from agents.common.config import load_config
 from agents.common.files import read_json, write_json
-from agents.common.transcripts import Dataset, lists_to_batch
+from agents.common.tokenizer import Tokenizer
+from agents.common.transcripts import Dataset, FreshGames, lists_to_batch
 from agents.seq.legal import evaluate, legal_targets
 from agents.seq.load import checkpoint_tokenizer, load_gpt
 from agents.seq.pretrain import PretrainConfig
 from agents.seq.probe import probe
+from arena.study.config import DEPENDS
 from arena.study.report import write_report
 
 DONE_MINUTES = 0.05  # an arm within 3 s of its budget has spent it
@@ -46,6 +48,11 @@ def cli(*args):
     return [sys.executable, "-m", "arena.cli", *map(str, args)]
 
 
+def held_out(games):
+    """The validation share of a recorded dataset of ``games``: 5%, or 20 games where that is more."""
+    return f"{min(0.5, max(0.05, 20 / games)):.3g}"
+
+
 def sets(items):
     return [x for item in items for x in ("--set", item)]
 
@@ -53,9 +60,11 @@ def sets(items):
 # -- the plan ------------------------------------------------------------------------------------------
 
 class Study:
+    """One seed's study in ``out``: its datasets, arms and their commands."""
+
     def __init__(self, cfg, out):
         self.cfg, self.out = cfg, out
-        self.data = {k: os.path.join(out, "data", k) for k in ("random", "random_permuted", "expert")}
+        self.data = {k: os.path.join(out, "data", k) for k in ("random", "random_permuted", "expert", "engine")}
 
     def arm_dir(self, arm):
         return os.path.join(self.out, arm)
@@ -64,43 +73,64 @@ class Study:
         return load_config(PretrainConfig, self.cfg.pretrain_config, self.cfg.pretrain_set).preset
 
     def stages(self):
-        """``[(name, kind)]`` in the order they run; kinds: data, az, pretrain, finetune."""
+        """``[(name, kind)]`` in the order they run one after another; kinds: data, az, pretrain, finetune."""
         arms, out = self.cfg.arms, []
         if any(a.startswith(("seq_", "rl_")) for a in arms):
             out.append(("data_random", "data"))  # also the held-out games every sequence model is measured on
         if "seq_random_permuted" in arms:
             out.append(("data_random_permuted", "data"))
-        out += [(a, "az") for a in ("az", "az_permuted") if a in arms]
+        if any(a in arms for a in ("seq_engine", "az_boot")):
+            out.append(("data_engine", "data"))
+        out += [(a, "az") for a in ("az", "az_permuted", "az_boot") if a in arms]
         if "seq_expert" in arms:
             out.append(("data_expert", "data"))
         out += [(a, "pretrain") for a in arms if a.startswith("seq_")]
         out += [(a, "finetune") for a in arms if a.startswith("rl_")]
         return out
 
-    def command(self, name, kind, minutes):
-        """The stage's command line; ``minutes`` is what is left of a training arm's budget."""
+    @staticmethod
+    def needs(name):
+        """The stages a stage starts from (run before it, or at once when they are done)."""
+        if name in DEPENDS:
+            return [DEPENDS[name]]
+        return {"data_expert": ["az"], "seq_random": ["data_random"], "seq_random_permuted": ["data_random_permuted"],
+                "seq_expert": ["data_expert"], "seq_engine": ["data_engine"], "az_boot": ["data_engine"]}.get(name, [])
+
+    def command(self, name, kind, left):
+        """The stage's command line; ``left`` is what is left of a training arm's wall-clock budget (its cap
+        under ``budget: flops``), in minutes."""
         c, n = self.cfg, self.cfg.size
         if kind == "data":
             key = name[len("data_"):]
             base = ["transcripts", "--game", "othello", "--size", n, "--seed", c.seed, "--out", self.data[key]]
+            # A recorded dataset holds out 5% of its games, or 20 on average where 5% would be fewer: the
+            # split is by hash, and a few hundred games at 5% can leave none out.
             if key == "expert":
                 return cli(*base, "--source", f"selfplay:{self.arm_dir('az')}", "--games", c.expert_games,
-                           "--simulations", c.expert_simulations)
+                           "--simulations", c.expert_simulations, "--val-fraction", held_out(c.expert_games))
+            if key == "engine":
+                return cli(*base, "--source", c.engine, "--levels", c.engine_levels, "--games", c.engine_games,
+                           "--workers", c.workers, "--val-fraction", held_out(c.engine_games))
             perm = ["--permute", c.permute_seed] if key == "random_permuted" else []
             return cli(*base, "--games", c.random_games, *perm)
-        budget = [f"minutes={minutes:.3f}", f"seed={c.seed}"]
+        flops = [f"max_flops={c.arm_flops(name):.6g}"] if c.budget == "flops" else []
+        budget = [f"minutes={left:.3f}", f"seed={c.seed}", *flops]
         steps = [f"max_steps={c.max_steps}"] if c.max_steps else []
         if kind == "az":  # arena train counts its budget across resumes itself: it gets the whole
-            budget = [f"minutes={c.budget(name):.3f}", f"seed={c.seed}"]
-            perm = [f"permute_squares={c.permute_seed}"] if name == "az_permuted" else []
+            budget = [f"minutes={c.arm_minutes(name):.3f}", f"seed={c.seed}", *flops]
+            extra = [f"permute_squares={c.permute_seed}"] if name == "az_permuted" else []
+            if name == "az_boot":
+                extra = [f"init_transcripts={self.data['engine']}"]
             return cli("train", "--config", c.az_config, "--run-dir", self.arm_dir(name), "--resume",
-                       *sets([f"game={c.game}", f"size={n}", *c.az_set, *budget, *steps, "keep_checkpoints=0", *perm]))
+                       *sets([f"game={c.game}", f"size={n}", *c.az_set, *budget, *steps, "keep_checkpoints=0", *extra]))
         if kind == "pretrain":
-            data = self.data[{"seq_random": "random", "seq_random_permuted": "random_permuted",
-                              "seq_expert": "expert"}[name]]
+            key = {"seq_random": "random", "seq_random_permuted": "random_permuted", "seq_expert": "expert",
+                   "seq_engine": "engine"}[name]
+            # Recorded play has no legal-set target and no fresh games: its arms learn the moves as played.
+            recorded = ["target=next_token", "fresh_games=false"] if key in ("expert", "engine") else []
             return cli("pretrain", "--config", c.pretrain_config, "--run-dir", self.arm_dir(name), "--resume",
-                       *sets([*c.pretrain_set, f"data={data}", *budget, *steps, "keep_checkpoints=0",
-                              f"threads={c.threads}"]))
+                       *sets([*c.pretrain_set, f"data={self.data[key]}", *recorded, *budget, *steps,
+                              "keep_checkpoints=0", f"threads={c.threads}"]))
         init = "none" if name == "rl_scratch" else self.arm_dir("seq_" + name[len("rl_"):])
         # The budget (or max_steps), not the config's step count, ends an RL arm; from scratch it is the
         # pretrained arms' GPT.
@@ -109,14 +139,18 @@ class Study:
                                       *budget, f"steps={c.max_steps or 100000000}", f"threads={c.threads}"]))
 
     def left_minutes(self, arm):
-        """What is left of an arm's budget: 0 once it is spent or the arm has taken ``max_steps`` steps."""
+        """What is left of an arm's wall-clock budget (or cap): 0 once it is spent, once the arm has taken
+        ``max_steps`` steps, or, under ``budget: flops``, once it has spent its FLOPs."""
+        c = self.cfg
         path = checkpoint.latest(self.arm_dir(arm))
         if path is None:
-            return self.cfg.budget(arm)
+            return c.arm_minutes(arm)
         ck = checkpoint.load(path)
-        if self.cfg.max_steps and ck["step"] >= self.cfg.max_steps:
+        if c.max_steps and ck["step"] >= c.max_steps:
             return 0.0
-        return self.cfg.budget(arm) - ck["compute"]["seconds"] / 60
+        if c.budget == "flops" and ck["compute"]["flops"] >= c.arm_flops(arm):
+            return 0.0
+        return c.arm_minutes(arm) - ck["compute"]["seconds"] / 60
 
 
 # -- running -------------------------------------------------------------------------------------------
@@ -164,64 +198,198 @@ def check_config(cfg, out):
     write_json(os.path.join(out, "study.json"), asdict(cfg))
 
 
-def run_study(cfg, out, log=print, command=None):
-    """Run (or resume) every stage, then measure, rate and report. Returns the report's summary dict."""
+class Stages:
+    """One seed's stages as they run: ``state`` (``OUT/stages.json``) records the finished ones."""
+
+    def __init__(self, study):
+        self.study = study
+        self.path = os.path.join(study.out, "stages.json")
+        self.state = read_json(self.path, {})
+        self.plan = study.stages()
+
+    def start(self, name, kind):
+        """``(command, log file, left)``, or ``(None, log file, left)`` for an arm whose budget is spent;
+        ``left`` is None for a dataset."""
+        study = self.study
+        if kind == "data":
+            path = study.data[name[len("data_"):]]
+            if os.path.isdir(path) and not os.path.exists(os.path.join(path, "manifest.json")):
+                shutil.rmtree(path)  # an unfinished dataset (the manifest is written last): make it again
+            left = None
+        else:
+            left = study.left_minutes(name)
+        cmd = study.command(name, kind, max(left or 0, 0))
+        logf = os.path.join(study.out, "logs", f"{name}.log")
+        return (cmd if left is None or left > DONE_MINUTES else None), logf, left
+
+    def finish(self, name, kind, left, t0, ran, log):
+        study, cfg = self.study, self.study.cfg
+        if left is not None and checkpoint.latest(study.arm_dir(name)) is None:
+            raise ValueError(f"arm {name} wrote no checkpoint within its budget of {cfg.arm_minutes(name):.2f} min "
+                             f"(start-up took it all?): raise minutes; see {study.out}/logs/{name}.log")
+        # The command as a user types it; a training arm's minutes are its budget (a resume gets what is left).
+        shown = study.command(name, kind, cfg.arm_minutes(name))
+        self.state[name] = {"command": ["arena", *shown[3:]],
+                            "budget_minutes": None if left is None else cfg.arm_minutes(name),
+                            "budget_flops": cfg.arm_flops(name) or None if left is not None else None,
+                            "seconds": round(time.time() - t0, 1)}
+        write_json(self.path, self.state)
+        logf = os.path.join(study.out, "logs", f"{name}.log")
+        log(f"\nstage {name}{seed_tag(study)} done in {(time.time() - t0) / 60:.1f} min: "
+            + (tail(logf, 1) if ran else "its budget was already spent"))
+
+
+def seed_tag(study):
+    return f" (seed {study.cfg.seed})" if os.path.basename(study.out).startswith("seed_") else ""
+
+
+def seed_studies(cfg, out):
+    """``[Study]``: one in ``out`` itself, or one per seed in ``out/seed_S`` (each with its own study.json,
+    so ``--report-only`` rebuilds any of them)."""
+    if not cfg.seeds:
+        return [Study(cfg, out)]
+    return [Study(replace(cfg, seed=s, seeds=()), os.path.join(out, f"seed_{s}")) for s in cfg.seeds]
+
+
+def use_parallel(cfg, address, log=print):
+    """Whether the stages run at once as Ray tasks (``StudyConfig.parallel``)."""
+    if cfg.parallel == "serial":
+        return False
+    address = address or os.environ.get("RAY_ADDRESS")
+    if cfg.parallel == "auto" and not address:
+        return False  # one machine: one stage after another, each with the whole machine
+    from agents.common.cluster import connect
+    import ray
+
+    connect(address, namespace=f"study-{os.getpid()}")
+    cpus = ray.cluster_resources().get("CPU", 0)
+    if cfg.parallel == "auto" and cpus < 2 * cfg.threads:
+        log(f"study: the Ray cluster has {cpus:g} CPUs, room for fewer than two arms of {cfg.threads} threads: "
+            f"one stage after another")
+        return False
+    log(f"study: stages that do not wait on each other run at once as Ray tasks ({cpus:g} CPUs, {cfg.threads} "
+        f"per stage)")
+    return True
+
+
+def run_study(cfg, out, log=print, command=None, address=None):
+    """Run (or resume) every stage of every seed, then measure, rate and report each seed and, with
+    ``seeds``, the seeds together. Returns the (last) report's summary dict."""
     os.makedirs(os.path.join(out, "logs"), exist_ok=True)
     check_config(cfg, out)
     if command:
         write_json(os.path.join(out, "command.json"), {"command": command})
-    study = Study(cfg, out)
-    state_path = os.path.join(out, "stages.json")
-    state = read_json(state_path, {})
-    plan = study.stages()
-    log(f"study {out}: {len(plan)} training stages, then measurements, a tournament and the report; "
-        f"{sum(cfg.budget(a) for a, k in plan if k != 'data'):.1f} min of arm budgets (logs in {out}/logs)")
-    bar = tqdm(total=len(plan) + 2, unit="stage", dynamic_ncols=True, initial=sum(s in state for s, _ in plan))
+    studies = seed_studies(cfg, out)
+    runs = []
+    for study in studies:
+        if study.out != out:
+            os.makedirs(os.path.join(study.out, "logs"), exist_ok=True)
+            check_config(study.cfg, study.out)
+            if command:
+                write_json(os.path.join(study.out, "command.json"), {"command": command})
+        runs.append(Stages(study))
+    n_train = sum(len(r.plan) for r in runs)
+    unit = "GFLOPs" if cfg.budget == "flops" else "min"
+    per_seed = sum((cfg.arm_flops(a) / 1e9 if cfg.budget == "flops" else cfg.arm_minutes(a))
+                   for a, k in runs[0].plan if k != "data")
+    log(f"study {out}: {len(runs)} seed(s) x {len(runs[0].plan)} training stages, then measurements, a tournament "
+        f"and a report per seed; {per_seed:.4g} {unit} of arm budgets per seed (logs in */logs)")
+    bar = tqdm(total=n_train + 2 * len(runs), unit="stage", dynamic_ncols=True,
+               initial=sum(s in r.state for r in runs for s, _ in r.plan))
     try:
-        for name, kind in plan:
-            if name in state:
-                continue
-            bar.set_description(name)
-            t0 = time.time()
-            if kind == "data":
-                path = study.data[name[len("data_"):]]
-                if os.path.isdir(path) and not os.path.exists(os.path.join(path, "manifest.json")):
-                    shutil.rmtree(path)  # an unfinished dataset (the manifest is written last): make it again
-                left = None
-            else:
-                left = study.left_minutes(name)
-            cmd = study.command(name, kind, max(left or 0, 0))
-            ran = left is None or left > DONE_MINUTES
-            logf = os.path.join(out, "logs", f"{name}.log")
-            if ran:
-                run_child(cmd, logf, f"stage {name}")
-            if left is not None and checkpoint.latest(study.arm_dir(name)) is None:
-                raise ValueError(f"arm {name} wrote no checkpoint within its budget of {cfg.budget(name):.2f} min "
-                                 f"(start-up took it all?): raise minutes; see {out}/logs/{name}.log")
-            # The command as a user types it; a training arm's minutes are its budget (a resume gets what is left).
-            shown = study.command(name, kind, cfg.budget(name)) if left is not None else cmd
-            state[name] = {"command": ["arena", *shown[3:]], "budget_minutes": None if left is None else cfg.budget(name),
-                           "seconds": round(time.time() - t0, 1)}
-            write_json(state_path, state)
-            log(f"\nstage {name} done in {(time.time() - t0) / 60:.1f} min: "
-                + (tail(logf, 1) if ran else "its budget was already spent"))
+        if use_parallel(cfg, address, log):
+            run_parallel(runs, cfg.threads, bar, log)
+        else:
+            for r in runs:
+                for name, kind in r.plan:
+                    if name in r.state:
+                        continue
+                    bar.set_description(name + seed_tag(r.study))
+                    t0 = time.time()
+                    cmd, logf, left = r.start(name, kind)
+                    if cmd:
+                        run_child(cmd, logf, f"stage {name}{seed_tag(r.study)}")
+                    r.finish(name, kind, left, t0, cmd is not None, log)
+                    bar.update(1)
+        summary = None
+        for r in runs:
+            bar.set_description("measure" + seed_tag(r.study))
+            if "measure" not in r.state:
+                t0 = time.time()
+                measure(r.study, log)
+                r.state["measure"] = {"seconds": round(time.time() - t0, 1)}
+                write_json(r.path, r.state)
             bar.update(1)
-        bar.set_description("measure")
-        if "measure" not in state:
-            t0 = time.time()
-            measure(study, log)
-            state["measure"] = {"seconds": round(time.time() - t0, 1)}
-            write_json(state_path, state)
-        bar.update(1)
-        bar.set_description("tournament")
-        tournament(study, state, log)
-        write_json(state_path, state)
-        bar.update(1)
+            bar.set_description("tournament" + seed_tag(r.study))
+            tournament(r.study, r.state, log)
+            write_json(r.path, r.state)
+            bar.update(1)
+            summary = write_report(r.study.out, log=log)
     except KeyboardInterrupt:
         bar.close()
-        raise KeyboardInterrupt(f"study interrupted; rerun the same command to resume ({out}/stages.json)") from None
+        raise KeyboardInterrupt(f"study interrupted; rerun the same command to resume ({out})") from None
     bar.close()
-    return write_report(out, log=log)
+    if cfg.seeds:
+        from arena.study.seeds import write_seed_report
+
+        summary = write_seed_report(out, log=log)
+    return summary
+
+
+def _stage_task(cmd, log_path, cwd):
+    """A stage as a Ray task: its command on the node the task landed on (the study directory must be on
+    a file system every node shares). An interrupted task stops its child, which checkpoints."""
+    with open(log_path, "a") as f:
+        f.write(f"\n$ {' '.join(cmd)}\n")
+        f.flush()
+        proc = subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT, cwd=cwd,
+                                env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        try:
+            return proc.wait()
+        except BaseException:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait()
+            raise
+
+
+def run_parallel(runs, threads, bar, log):
+    """Every stage of every seed as a Ray task of ``threads`` CPUs, each once the stages it starts from are
+    done, as many at once as the cluster has room for."""
+    import ray
+
+    task = ray.remote(num_cpus=threads, max_retries=0)(_stage_task)
+    waiting = [(r, name, kind) for r in runs for name, kind in r.plan if name not in r.state]
+    running = {}
+    try:
+        while waiting or running:
+            for item in list(waiting):
+                r, name, kind = item
+                if all(n in r.state for n in Study.needs(name) if n in dict(r.plan)):
+                    waiting.remove(item)
+                    t0 = time.time()
+                    cmd, logf, left = r.start(name, kind)
+                    if cmd is None:
+                        r.finish(name, kind, left, t0, False, log)
+                        bar.update(1)
+                        continue
+                    running[task.remote(cmd, logf, os.getcwd())] = (r, name, kind, left, t0, logf)
+            if not running:
+                if waiting:
+                    raise ValueError(f"stages {[n for _, n, _ in waiting]} wait on stages that are not planned")
+                break
+            done, _ = ray.wait(list(running), num_returns=1)
+            r, name, kind, left, t0, logf = running.pop(done[0])
+            rc = ray.get(done[0])
+            if rc in (130, -signal.SIGINT, -signal.SIGTERM):
+                raise KeyboardInterrupt
+            if rc != 0:
+                raise ValueError(f"stage {name}{seed_tag(r.study)} failed (exit {rc}); the end of {logf}:\n"
+                                 + tail(logf))
+            r.finish(name, kind, left, t0, True, log)
+            bar.update(1)
+    finally:
+        for ref in running:
+            ray.cancel(ref)  # KeyboardInterrupt in the task: it stops its child, which checkpoints
 
 
 # -- checkpoints and their compute -------------------------------------------------------------------
@@ -231,7 +399,31 @@ def checkpoint_compute(ck):
     ``compute`` (agents.common.checkpoint.COMPUTE, the same keys for every trainer)."""
     c = ck["compute"]
     return {"seconds": c["seconds"], "forward": c["forward_passes"], "flops": c["flops"],
-            "reward_events": c["reward_events"], "games": c["games"], "trained": c["trained"]}
+            "reward_events": c["reward_events"], "games": c["games"], "trained": c["trained"],
+            "positions": c.get("positions", 0)}
+
+
+def feedback_of(ck):
+    """What an arm's training targets were, for the report's bits of feedback: the trainer and its
+    target, AlphaZero's simulations per searched (trained) position, its auxiliary heads and an engine
+    bootstrap's positions and games."""
+    cfg, meta = ck["config"], ck.get("meta") or {}
+    if ck["trainer"] == "pretrain":
+        return {"target": cfg.get("target", "next_token")}
+    if ck["trainer"] == "finetune":
+        return {"target": "outcome"}
+    boot = meta.get("bootstrap") or {}
+    return {"target": "search", "simulations": cfg["simulations"], "aux": bool(cfg.get("ownership_weight", 0)),
+            "bootstrap_positions": boot.get("positions", 0), "bootstrap_games": boot.get("games", 0)}
+
+
+def mean_legal_moves(game, size, games=300, seed=0):
+    """The mean number of legal moves over the positions of uniformly random games (a position with a
+    move to choose), measured with the rules kernels: the size of the choice a policy target spreads over."""
+    tok = Tokenizer(game, size)
+    rows = FreshGames(tok, seed).sample(0, games)
+    n = legal_targets(tok, rows).sum(-1)
+    return float(n[n > 0].mean())
 
 
 def inventory(study):
@@ -245,13 +437,21 @@ def inventory(study):
             ck = checkpoint.load(os.path.join(d, f))
             rows.append({"path": os.path.join(d, f), "step": ck["step"], **checkpoint_compute(ck)})
         inv[arm] = rows
-    manifest = read_json(os.path.join(study.data["expert"], "manifest.json"))
-    if manifest:
-        c = manifest.get("compute", {})
-        inv["data_expert"] = {"seconds": manifest.get("seconds", 0.0), "forward": c.get("forward_positions", 0),
-                              "flops": c.get("flops", 0), "games": manifest["counts"]["generated"],
-                              "reward_events": 0, "trained": 0}
+    for key in ("expert", "engine"):  # what the expert and engine datasets cost to make
+        manifest = read_json(os.path.join(study.data[key], "manifest.json"))
+        if manifest:
+            c = manifest.get("compute", {})
+            inv[f"data_{key}"] = {"seconds": manifest.get("seconds", 0.0), "forward": c.get("forward_positions", 0),
+                                  "flops": c.get("flops", 0), "games": manifest["counts"]["generated"],
+                                  "reward_events": 0, "trained": 0}
     return inv
+
+
+def feedback(study, inv):
+    """``{arm: feedback_of(its final checkpoint)}`` and the game's ``mean_legal_moves``."""
+    out = {arm: feedback_of(checkpoint.load(inv[arm][-1]["path"])) for arm in study.cfg.arms if inv.get(arm)}
+    out["mean_legal_moves"] = mean_legal_moves(study.cfg.game, study.cfg.size)
+    return out
 
 
 def pick(rows, k):
@@ -352,7 +552,8 @@ def tournament(study, state, log=print):
         return
     inv = inventory(study)
     roster, meta, focus = players(study, inv)
-    write_json(os.path.join(study.out, "inventory.json"), {"checkpoints": inv, "players": meta})
+    write_json(os.path.join(study.out, "inventory.json"), {"checkpoints": inv, "players": meta,
+                                                           "feedback": feedback(study, inv)})
     tcfg = {"game": cfg.game, "size": cfg.size, "players": roster, "mode": "gauntlet", "focus": ",".join(focus),
             "games": cfg.games, "openings": cfg.games // 2, "opening_plies": cfg.opening_plies, "balance": 1.0,
             "anchor": focus[0], "workers": cfg.workers, "seed": cfg.seed}

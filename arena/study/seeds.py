@@ -1,0 +1,227 @@
+"""The study across seeds (``seeds: [0, 1, 2]``): ``OUT/report.md``, ``report.html``, ``curves.png`` and
+``summary.json`` from the per-seed studies in ``OUT/seed_S/`` (each a whole study with its own tournament
+and report).
+
+Each seed's tournament rates its arms on its own scale with the same anchor (Elo 0), so an arm's Elo is
+comparable across seeds. For every player the report gives the mean and the spread (sample standard
+deviation) across seeds beside the mean half-width of the tournaments' 95% intervals: the first is the
+run-to-run variation of training, the second the game sampling of one tournament.
+
+A comparison (arm a against arm b) *survives the seed spread* when the per-seed differences all have
+the same sign and their mean is outside the 95% interval of a one-sample t-test across seeds,
+``|mean| > t(0.975, n-1) * sd / sqrt(n)`` (t = 4.30 for three seeds). With one seed nothing can survive.
+"""
+
+import math
+import os
+import time
+
+from agents.common.files import atomic_write, read_json, write_json
+from arena.study.config import StudyConfig
+from arena.study.report import (WHAT, Ratings, feedback_md, fmt_si, plot_feedback, table, to_html, total)
+
+T975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262, 10: 2.228}
+"""Student's t, two-sided 95% (the 97.5% quantile), by degrees of freedom."""
+
+COMPARISONS = (
+    ("az", "az_nosearch", "Search at play time (AlphaZero against its own policy head)"),
+    ("rl_random", "rl_scratch", "Pretraining on random transcripts, then RL, against RL alone"),
+    ("rl_random", "seq_random", "RL's gain over random-transcript pretraining"),
+    ("rl_expert", "seq_expert", "RL's gain over expert pretraining"),
+    ("seq_expert", "seq_random", "Expert against random transcripts, pretraining alone"),
+    ("rl_expert", "rl_random", "Expert against random transcripts, after RL"),
+    ("seq_engine", "seq_random", "A real engine's games against random transcripts, pretraining alone"),
+    ("rl_engine", "rl_random", "A real engine's games against random transcripts, after RL"),
+    ("rl_engine", "rl_scratch", "Engine-game pretraining, then RL, against RL alone"),
+    ("az_boot", "az", "AlphaGo's recipe (engine bootstrap, then self-play) against AlphaZero from scratch"),
+    ("az_boot", "rl_engine", "The engine's games as a start for AlphaZero against as a start for the GPT"),
+    ("az", "rl_random", "AlphaZero against pretraining + RL"),
+    ("az_nosearch", "rl_random", "AlphaZero's policy head alone against pretraining + RL (neither searches)"),
+    ("seq_random_permuted", "seq_random", "Control (a): move ids permuted, pretrained"),
+    ("rl_random_permuted", "rl_random", "Control (a): move ids permuted, after RL"),
+    ("az_permuted", "az", "Control (b): board squares permuted, with search"),
+    ("az_permuted_nosearch", "az_nosearch", "Control (b): board squares permuted, policy head alone"),
+)
+
+
+def mean_sd(xs):
+    n = len(xs)
+    m = sum(xs) / n
+    return m, (math.sqrt(sum((x - m) ** 2 for x in xs) / (n - 1)) if n > 1 else None)
+
+
+def survives(diffs):
+    """Whether per-seed differences survive the seed spread (see the module docstring)."""
+    n = len(diffs)
+    if n < 2 or len({d > 0 for d in diffs}) > 1:
+        return False
+    m, sd = mean_sd(diffs)
+    return abs(m) > T975.get(n - 1, 1.96) * sd / math.sqrt(n)
+
+
+def verdicts(seeds, ratings):
+    """Every comparison whose two players were rated in every seed: per-seed differences and SEs, their mean
+    and spread, how many seeds' tournaments call it, and whether it survives the seed spread."""
+    out = []
+    for a, b, text in COMPARISONS:
+        ds = [ratings[s].diff(a, b) for s in seeds]
+        if any(d is None for d, _ in ds):
+            continue
+        diffs = [d for d, _ in ds]
+        m, sd = mean_sd(diffs)
+        out.append({"a": a, "b": b, "what": text, "per_seed": diffs, "se": [se for _, se in ds], "mean": m, "sd": sd,
+                    "tournament_significant": sum(abs(d) > 1.96 * se for d, se in ds), "survives": survives(diffs)})
+    return out
+
+
+def write_seed_report(out, log=print):
+    """Write the report across seeds from ``out/seed_S/``; returns its summary dict."""
+    cfg_d = read_json(os.path.join(out, "study.json"))
+    if cfg_d is None:
+        raise ValueError(f"{out} is not a study directory (no study.json)")
+    cfg = StudyConfig.from_dict(cfg_d)
+    seeds = list(cfg.seed_runs())
+    dirs = {s: os.path.join(out, f"seed_{s}") for s in seeds}
+    sums = {s: read_json(os.path.join(d, "summary.json")) for s, d in dirs.items()}
+    missing = [s for s, v in sums.items() if v is None]
+    if missing:
+        raise ValueError(f"{out}: seeds {missing} have no report yet (seed_S/summary.json); run the study to the end")
+    ratings = {s: Ratings(d) for s, d in dirs.items()}
+    n = len(seeds)
+    players = [p for p in sums[seeds[0]] if isinstance(sums[seeds[0]][p], dict) and "elo" in sums[seeds[0]][p]
+               and all(p in sums[s] for s in seeds)]
+    anchors = [a.partition("=")[0] for a in cfg.anchors]
+    rows, psum = [], {}
+    for p in players + [a for a in anchors if all(a in ratings[s].rows for s in seeds)]:
+        elos = [ratings[s].elo(p) for s in seeds]
+        if any(e is None for e in elos):
+            continue
+        m, sd = mean_sd(elos)
+        half = [(ratings[s].rows[p]["ci95_high"] - ratings[s].rows[p]["ci95_low"]) / 2 for s in seeds]
+        comp = {k: mean_sd([sums[s][p][k] for s in seeds])[0] for k in ("seconds", "flops", "reward_events")} \
+            if p in players else {}
+        psum[p] = {"elo_mean": m, "elo_sd": sd, "per_seed": dict(zip(map(str, seeds), elos)),
+                   "tournament_ci95_halfwidth_mean": sum(half) / n, **comp}
+        rows.append([f"**{p}**" if p in players else p, WHAT.get(p, "anchor" if p in anchors else ""),
+                     f"{m:.0f}", "-" if sd is None else f"{sd:.0f}", " / ".join(f"{e:.0f}" for e in elos),
+                     f"±{sum(half) / n:.0f}", f"{comp['seconds'] / 60:.1f}" if comp else "",
+                     fmt_si(comp.get("flops")) if comp else "", fmt_si(comp.get("reward_events")) if comp else ""])
+    rows.sort(key=lambda r: -float(r[2]))
+    vs = verdicts(seeds, ratings)
+    feed = {}
+    for arm in cfg.arms:
+        fs = [sums[s].get("feedback", {}).get(arm) for s in seeds]
+        if all(fs):
+            feed[arm] = {"target": fs[0]["target"], **{k: (mean_sd([f[k] for f in fs])[0] if fs[0][k] is not None
+                                                             else None)
+                                                      for k in ("reward_events", "forward", "forward_per_event",
+                                                                "target_bits", "bits_per_forward")}}
+    legal = read_json(os.path.join(dirs[seeds[0]], "inventory.json"), {}).get("feedback", {}).get("mean_legal_moves")
+
+    budget = (f"{cfg.minutes:g} min of wall-clock per arm" if cfg.budget == "wallclock"
+              else f"{fmt_si(cfg.flops)} estimated FLOPs per arm (at most {cfg.minutes:g} min of wall-clock)")
+    command = read_json(os.path.join(out, "command.json"), {}).get("command",
+                                                                    f"arena study --config CONFIG --out {out}")
+    md = [f"# The comparison study across seeds: Othello {cfg.size}x{cfg.size}", "",
+          f"Generated {time.strftime('%Y-%m-%d %H:%M')} from `{out}/seed_*/` (rebuild: `arena study --report-only "
+          f"{out}`). Each seed is a whole study with its own report: "
+          + ", ".join(f"[seed {s}](seed_{s}/report.md)" for s in seeds) + ".", "",
+          "## Setup", "", f"- Command: `{command}`.",
+          f"- Seeds: {', '.join(map(str, seeds))}; each seeds every arm, dataset, evaluation and its tournament.",
+          f"- Budget: {budget}; pretraining {cfg.pretrain_share:.0%} + RL {1 - cfg.pretrain_share:.0%}.",
+          f"- Every seed's tournament anchors {anchors[0]} at 0; {', '.join(str(ratings[s].games) for s in seeds)} "
+          f"games.", "",
+          "## Elo across seeds", "",
+          f"Mean and spread (sample standard deviation over {n} seeds) of each player's Elo, beside the mean "
+          "half-width of one tournament's 95% interval. Where the spread is as large as the interval, one run's "
+          "ranking is as much the seed's as the method's.", ""]
+    md += table(["player", "what", "Elo, mean", "sd across seeds", "per seed", "tournament 95% CI (mean)",
+                 "wall-clock min (mean)", "FLOPs (mean)", "reward events (mean)"], rows)
+    md += ["", "![Elo against compute, every seed](curves.png)", "",
+           "Every rated checkpoint of every seed against FLOPs and wall-clock (one colour per arm, one marker per "
+           "seed).", ""]
+    if feed:
+        md += feedback_md(feed, legal or 0.0)
+        plot_feedback(os.path.join(out, "feedback.png"), feed, f"Othello {cfg.size}x{cfg.size}, mean of {n} seeds")
+    md += ["## Comparisons", "",
+           f"Per-seed Elo differences with the tournament's 95% interval; their mean and spread; whether the "
+           f"difference survives the seed spread (the same sign in every seed, and the mean outside a t-test's "
+           f"95% interval across seeds, t = {T975.get(n - 1, 1.96):.2f} for {n} seeds).", ""]
+    crow = [[v["what"], f"{v['a']} − {v['b']}", " / ".join(f"{d:+.0f} ± {1.96 * se:.0f}" for d, se in
+                                                            zip(v["per_seed"], v["se"])),
+             f"{v['mean']:+.0f}", "-" if v["sd"] is None else f"{v['sd']:.0f}",
+             f"{v['tournament_significant']} of {n}", "**yes**" if v["survives"] else "no"] for v in vs]
+    md += table(["comparison", "difference", "per seed (95% CI)", "mean", "sd", "tournament calls it",
+                 "survives the seed spread"], crow)
+    md += ["", "## Discussion", ""] + discussion(vs, n) + [""]
+    atomic_write(os.path.join(out, "report.md"), "\n".join(md) + "\n")
+    atomic_write(os.path.join(out, "report.html"), to_html("\n".join(md), f"Study across seeds: Othello {cfg.size}"))
+    plot_seeds(out, seeds, dirs, ratings, cfg)
+    summary = {"seeds": seeds, "arms": list(cfg.arms), "budget": cfg.budget, "minutes": cfg.minutes,
+               "flops": cfg.flops, "players": psum, "comparisons": vs, "feedback": feed}
+    write_json(os.path.join(out, "summary.json"), summary)
+    log(f"wrote {out}/report.md, report.html, curves.png, feedback.png, summary.json ({n} seeds)")
+    return summary
+
+
+def discussion(vs, n):
+    """What survives the seed spread, and what does not, each with its numbers."""
+    def line(v):
+        sd = "" if v["sd"] is None else f", sd {v['sd']:.0f} across seeds"
+        return (f"- {v['what']}: {v['mean']:+.0f} Elo on average{sd} (per seed "
+                f"{', '.join(f'{d:+.0f}' for d in v['per_seed'])}; the tournament calls it in "
+                f"{v['tournament_significant']} of {n}).")
+
+    yes = [line(v) for v in vs if v["survives"]]
+    no = [line(v) for v in vs if not v["survives"]]
+    out = ["**Survives the seed spread:**", ""] + (yes or ["- nothing" + (" (one seed: no spread to test against)"
+                                                                        if n < 2 else "")])
+    out += ["", "**Does not survive the seed spread** (the seeds disagree in sign, or the mean is within the spread):",
+            ""] + (no or ["- nothing"])
+    out += ["", f"With {n} seeds the t-test is strict (t = {T975.get(n - 1, 1.96):.2f}): a difference must be large "
+            "against its spread to count. A comparison the tournament calls in every seed but that does not survive "
+            "has a real effect in each run whose size depends on the run."]
+    return out
+
+
+def plot_seeds(out, seeds, dirs, ratings, cfg):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(14, 5.2))
+    colours = plt.get_cmap("tab20").colors
+    markers = "osD^v<>p*h"
+    arms = {}
+    for si, s in enumerate(seeds):
+        invj = read_json(os.path.join(dirs[s], "inventory.json"), {})
+        inv, meta = invj.get("checkpoints", {}), invj.get("players", {})
+        for name, m in meta.items():
+            r = ratings[s].rows.get(name)
+            if r is None:
+                continue
+            t = total(inv, m["arm"].replace("_nosearch", ""), m)
+            arms.setdefault(m["arm"], {}).setdefault(s, []).append((t["flops"], t["seconds"] / 60, r["elo"]))
+    for i, (arm, by_seed) in enumerate(sorted(arms.items())):
+        for si, s in enumerate(seeds):
+            pts = sorted(by_seed.get(s, []), key=lambda p: p[1])
+            if not pts:
+                continue
+            for ax, k in ((axes[0], 0), (axes[1], 1)):
+                ax.plot([p[k] for p in pts], [p[2] for p in pts], marker=markers[si % len(markers)], ms=4, lw=1,
+                        ls="--" if "nosearch" in arm else "-", color=colours[i % 20], label=arm if si == 0 else None)
+    for ax, label, logx in ((axes[0], "estimated FLOPs (cumulative)", True), (axes[1], "wall-clock minutes", False)):
+        if logx:
+            ax.set_xscale("log")
+        ax.set_xlabel(label)
+        ax.set_ylabel(f"Elo ({ratings[seeds[0]].anchor} = 0)")
+        ax.grid(alpha=0.3)
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=7, fontsize=8)
+    fig.suptitle(f"Othello {cfg.size}x{cfg.size}: every arm's checkpoints, seeds {', '.join(map(str, seeds))} "
+                 f"(markers: {', '.join(f'{markers[i]} seed {s}' for i, s in enumerate(seeds))})", fontsize=10)
+    fig.tight_layout(rect=(0, 0.1, 1, 1))
+    fig.savefig(os.path.join(out, "curves.png.tmp.png"), dpi=100)
+    plt.close(fig)
+    os.replace(os.path.join(out, "curves.png.tmp.png"), os.path.join(out, "curves.png"))

@@ -1,0 +1,118 @@
+"""Fresh random games for pretraining (no game repeats, validation stays held out, resumes draw the same
+games), ``arena seq-eval`` and the shipped ``seq:`` model's file."""
+
+import dataclasses
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from agents.common import transcripts as T
+from agents.common.tokenizer import Tokenizer, is_move
+from agents.seq.legal import legal_targets
+from agents.seq.pretrain import PretrainConfig, pretrain
+
+
+def quiet(*a, **k):
+    pass
+
+
+def dataset(tmp_path, games=1500, source="random"):
+    tok = Tokenizer("othello", 6)
+    out = str(tmp_path / f"d_{source.replace(':', '_')}")
+    T.write_dataset(out, tok, T.random_source("othello", 6, games, 0), source, 0, 0.1, progress=False)
+    return T.Dataset(out)
+
+
+def side_of(rows, val_fraction):
+    d = T.digests(rows.astype(np.uint8))
+    return np.where(d % T.SPLIT < int(round(val_fraction * T.SPLIT)), "val", "train")
+
+
+def test_fresh_games_are_legal_seeded_and_on_their_side_of_the_split(tmp_path):
+    data = dataset(tmp_path)
+    fresh = T.FreshGames.training_side(data, seed=3)
+    a, b = fresh.sample(7, 200), fresh.sample(7, 200)
+    assert a.shape == (200, data.tokenizer.max_len) and a.dtype == np.int64
+    assert (a == b).all()  # a pure function of (seed, step): a resumed run draws the same games
+    assert not (fresh.sample(8, 200) == a).all(axis=1).any()  # the next step's games are others
+    assert (side_of(a, 0.1) == "train").all()
+    val = T.FreshGames(data.tokenizer, 3, 0.1, side="val").sample(0, 100)
+    assert (side_of(val, 0.1) == "val").all()
+    # Every game is complete and legal: replaying it, each move is in the legal set after its prefix.
+    legal = legal_targets(data.tokenizer, a)
+    nxt = a[:, 1:]
+    ok = np.take_along_axis(legal[:, :-1], nxt[..., None], -1)[..., 0]
+    assert ok[is_move(nxt)].all()
+    assert (legal[np.arange(len(a)), is_move(a).sum(1)] == 0).all()  # nothing legal after the last move
+    with pytest.raises(ValueError, match="side must be"):
+        T.FreshGames(data.tokenizer, 0, side="test")
+
+
+def test_pretraining_on_fresh_games_learns_and_resumes_identically(tmp_path):
+    data = dataset(tmp_path)
+    cfg = PretrainConfig(data=data.path, preset="tiny", batch_size=32, lr=3e-3, warmup_steps=10, max_steps=60,
+                         eval_every=30, eval_games=100, checkpoint_every=30, seed=1, target="legal_set",
+                         fresh_games=True)
+    last = pretrain(cfg, str(tmp_path / "a"), log=quiet, progress=False)
+    assert last["legal_error"] < 0.6  # from about 1.0 untrained
+    # The same run resumed from its step-30 checkpoint draws the same games: the same weights at step 60.
+    shutil.copytree(tmp_path / "a", tmp_path / "b")
+    os.remove(tmp_path / "b" / "checkpoints" / "step_00000060.pt")
+    again = pretrain(cfg, str(tmp_path / "b"), resume=True, log=quiet, progress=False)
+    assert abs(again["val_loss"] - last["val_loss"]) < 1e-4
+    with pytest.raises(ValueError, match="fresh games are uniformly random"):
+        other = dataset(tmp_path, 300, "selfplay:runs/x")
+        pretrain(dataclasses.replace(cfg, data=other.path, target="next_token"), str(tmp_path / "c"), log=quiet,
+                 progress=False)
+
+
+def test_seq_eval_command_and_a_shipped_gpt_file(tmp_path):
+    data = dataset(tmp_path)
+    cfg = PretrainConfig(data=data.path, preset="tiny", batch_size=32, lr=3e-3, warmup_steps=10, max_steps=40,
+                         eval_every=40, eval_games=50, checkpoint_every=40, seed=1, target="legal_set")
+    pretrain(cfg, str(tmp_path / "run"), log=quiet, progress=False)
+    cmd = [sys.executable, "-m", "arena.cli"]
+    p = subprocess.run(cmd + ["seq-eval", "--agent", f"seq:{tmp_path / 'run'}", "--games", "60", "--seed", "2"],
+                       capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr
+    rep = json.loads(p.stdout.strip().splitlines()[-1])
+    assert rep["games"] == 60 and rep["step"] == 40 and rep["prefixes"] > 60 * 20
+    assert 0 <= rep["legal_error"] < 0.8 and rep["probe_majority"] < rep["probe_linear"] <= 1
+    assert 0 <= rep["probe_linear_layer"] <= 2 and "probe_mlp" not in rep
+    from agents.seq.evaluate import seq_eval
+
+    again = seq_eval(str(tmp_path / "run"), 60, 2, log=quiet)  # the same seed: the same games and probes
+    assert again["legal_error"] == rep["legal_error"] and again["probe_linear"] == rep["probe_linear"]
+    assert seq_eval(str(tmp_path / "run"), 60, 3, log=quiet)["prefixes"] != rep["prefixes"]
+    for bad, msg in ((["--agent", "greedy"], "must be a sequence model"), (["--agent", "seq:run", "--games", "3"],
+                                                                            "at least 10")):
+        q = subprocess.run(cmd + ["seq-eval", *bad], capture_output=True, text=True, timeout=120)
+        assert q.returncode != 0 and msg in q.stderr and "Traceback" not in q.stderr
+    # A GPT exported as a model file (weights only) plays and evaluates like its checkpoint.
+    out = tmp_path / "models" / "g.pt"
+    e = subprocess.run(cmd + ["export", "--ckpt", str(tmp_path / "run"), "--out", str(out)], capture_output=True,
+                       text=True, timeout=120)
+    assert e.returncode == 0, e.stderr
+    from agents.common import checkpoint
+
+    ck = checkpoint.load(str(out), kind="gpt")
+    assert ck["optimizer"] == {} and ck["meta"]["knowledge"].startswith("transcripts:")
+    assert os.path.getsize(out) < os.path.getsize(checkpoint.latest(str(tmp_path / "run")))
+
+
+def test_seq_othello8_names_the_shipped_file():
+    from arena.specs import MODELS, make_agent, seq_path
+
+    assert seq_path("runs/x") == "runs/x"
+    if not os.path.exists(os.path.join(MODELS, "othello8_gpt.pt")):
+        with pytest.raises(ValueError, match="no shipped net 'othello8'.*othello8_gpt.pt is not there"):
+            make_agent("seq:othello8", "othello", 8)
+        return
+    assert seq_path("othello8") == os.path.join(MODELS, "othello8_gpt.pt")
+    agent = make_agent("seq:othello8", "othello", 8)
+    assert (agent.tok.game, agent.tok.size) == ("othello", 8)

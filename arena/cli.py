@@ -274,8 +274,14 @@ def cmd_export(args):
     if os.path.exists(args.out):
         raise ValueError(f"{args.out} exists; choose another path or remove it")
     ck = checkpoint.load(args.ckpt)
-    knowledge = origin(ck.get("meta") or {}) if ck["kind"] == "alphazero" else (
-        f"transcripts: {ck['config'].get('data')}" if ck["trainer"] == "pretrain" else "fine-tuned on outcomes")
+    cfg = ck["config"]
+    if ck["kind"] == "alphazero":
+        knowledge = origin(ck.get("meta") or {})
+    elif ck["trainer"] == "pretrain":
+        knowledge = (f"transcripts: fresh uniformly random games (the split of {cfg.get('data')})"
+                     if cfg.get("fresh_games") else f"transcripts: {cfg.get('data')}")
+    else:
+        knowledge = "fine-tuned on outcomes"
     meta = {**(ck.get("meta") or {}), "knowledge": knowledge, "exported_from": ck["path"],
             "note": "weights only: no optimizer state"}
     if args.command:

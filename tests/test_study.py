@@ -61,6 +61,24 @@ def test_config_checks_and_budgets():
     assert set(big.arms) == set(ARMS) - {"seq_expert", "rl_expert"} and big.seed_runs() == (0, 1, 2)
 
 
+def test_every_stage_waits_for_what_it_reads():
+    """Run at once as Ray tasks, a stage starts once the stages it needs are done: every dataset before the
+    arms that read it, every start before the arm that goes on from it, and nothing waits on a stage the
+    plan leaves out."""
+    from arena.study.run import Study
+
+    study = Study(StudyConfig(arms=ARMS), "/nonexistent")
+    plan = [name for name, _ in study.stages()]
+    reads = {"seq_random": "data_random", "seq_random_permuted": "data_random_permuted", "seq_expert": "data_expert",
+             "seq_engine": "data_engine", "az_boot": "data_engine", "data_expert": "az", "rl_random": "seq_random",
+             "rl_random_permuted": "seq_random_permuted", "rl_expert": "seq_expert", "rl_engine": "seq_engine"}
+    for name, need in reads.items():
+        assert need in Study.needs(name), name
+    for name in plan:  # the serial order runs every stage after what it needs
+        assert all(plan.index(n) < plan.index(name) for n in Study.needs(name)), name
+    assert Study.needs("az") == Study.needs("rl_scratch") == Study.needs("data_random") == []
+
+
 def test_pick_spaces_checkpoints_in_wall_clock():
     rows = [{"seconds": s} for s in (5, 10, 20, 31, 39, 61, 90, 100)]
     assert [r["seconds"] for r in pick(rows, 3)] == [31, 61, 100]

@@ -12,17 +12,21 @@ theirs, relative to the side to move, trained on four fifths of the games and sc
 (agents.seq.probe); ``probe_mlp`` the same with the 2-layer MLP probe when asked for.
 """
 
+import os
+
 import numpy as np
 
+from agents.common.files import read_json
 from agents.common.transcripts import FreshGames
 from agents.seq.legal import evaluate, legal_targets
-from agents.seq.load import checkpoint_tokenizer, load_gpt
+from agents.seq.load import checkpoint_data, checkpoint_tokenizer, load_gpt
 from agents.seq.probe import probe
 
 
-def held_out_rows(tok, games, seed):
-    """``int64[games, max_len]``: fresh random games on the validation side of the split, in ``tok``'s ids."""
-    return FreshGames(tok, seed, side="val").sample(0, games)
+def held_out_rows(tok, games, seed, val_fraction=0.05):
+    """``int64[games, max_len]``: fresh random games on the validation side of the split (the share
+    ``val_fraction``), in ``tok``'s ids."""
+    return FreshGames(tok, seed, val_fraction, side="val").sample(0, games)
 
 
 def seq_eval(path, games=2000, seed=0, mlp=False, device="cpu", log=print):
@@ -32,7 +36,10 @@ def seq_eval(path, games=2000, seed=0, mlp=False, device="cpu", log=print):
         raise ValueError(f"games must be at least 10 (a fifth of them score the probes), got {games}")
     model, ck = load_gpt(path, device)
     tok = checkpoint_tokenizer(ck)
-    rows = held_out_rows(tok, games, seed)
+    # The model's own dataset may hold out less than the usual 5%: take the narrower side, held out by both.
+    data = checkpoint_data(ck)
+    manifest = read_json(os.path.join(data, "manifest.json")) if data else None
+    rows = held_out_rows(tok, games, seed, min(0.05, (manifest or {}).get("val_fraction", 0.05)))
     m = evaluate(model, rows, legal_targets(tok, rows), device)
     log(f"seq-eval: legal-move error {100 * m['legal_error']:.3f}% over {m['prefixes']:,} prefixes")
     kinds = ("linear", "mlp") if mlp else ("linear",)

@@ -303,8 +303,10 @@ def finetune(cfg, init, run_dir, resume=False, log=print, progress=True, make_op
                                meta={"tokenizer": tok.describe(), "init": init_info, "counts": counts})
 
     def do_eval():
-        wins = evaluate(model, tok, cfg.eval_opponents, cfg.eval_games, cfg.seed + 7, counts, cfg.opening_plies,
-                        make_opponent)
+        # Measurement, not training: its games stay out of the compute (and out of a FLOP budget), as
+        # AlphaZero's gauntlets do.
+        wins = evaluate(model, tok, cfg.eval_opponents, cfg.eval_games, cfg.seed + 7, dict(counts),
+                        cfg.opening_plies, make_opponent)
         m = {"step": step, "eval": wins, **counts}
         metrics.write(json.dumps(m) + "\n")
         metrics.flush()

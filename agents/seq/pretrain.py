@@ -173,9 +173,10 @@ def pretrain(cfg, run_dir, resume=False, log=print, progress=True):
     if ck_path:
         _, ck = load_gpt(ck_path, device)
         old = ck["config"]
-        if (old["data"], old["preset"]) != (cfg.data, cfg.preset):
-            raise ValueError(f"{ck_path} was trained with data={old['data']} preset={old['preset']}, not "
-                             f"data={cfg.data} preset={cfg.preset}")
+        if (old["data"], old["preset"], old.get("fresh_games", False)) != (cfg.data, cfg.preset, cfg.fresh_games):
+            raise ValueError(f"{ck_path} was trained with data={old['data']} preset={old['preset']} "
+                             f"fresh_games={old.get('fresh_games', False)}, not data={cfg.data} preset={cfg.preset} "
+                             f"fresh_games={cfg.fresh_games}")
         model.load_state_dict(ck["weights"])
         opt.load_state_dict(ck["optimizer"])
         step = ck["step"]

@@ -13,7 +13,8 @@ training target the arm received, an upper bound on the information the learner 
 - next-token pretraining: one of M move ids per position, log2 M bits (M = 60 on 8x8 Othello);
 - ``legal_set`` pretraining: the set of legal ids per position, M bits (one per id);
 - RL on outcomes: one of win/draw/loss per game, log2 3 bits;
-- AlphaZero: per searched position the visit counts of n simulations over k legal moves,
+- AlphaZero: per position searched in full (the trained ones; their expected share under playout-cap
+  randomization) the visit counts of n simulations over k legal moves,
   log2 C(n + k - 1, k - 1) bits (k = the mean legal-move count, measured on random games), plus the
   outcome per game; the ownership head adds N*N * log2 3 per position; an engine bootstrap adds one move
   (log2 M) per position and an outcome per game.
@@ -226,7 +227,8 @@ def target_bits(fb, row, legal_moves, moves, squares):
         return row["reward_events"] * log3
     n, k = fb["simulations"], legal_moves
     per = (math.lgamma(n + k) - math.lgamma(n + 1) - math.lgamma(k)) / math.log(2)  # log2 C(n + k - 1, k - 1)
-    bits = row.get("positions", 0) * (per + (squares * log3 if fb.get("aux") else 0)) + row["reward_events"] * log3
+    trained = row.get("positions", 0) * fb.get("full_share", 1.0)  # positions of full searches, the trained ones
+    bits = trained * (per + (squares * log3 if fb.get("aux") else 0)) + row["reward_events"] * log3
     return bits + fb.get("bootstrap_positions", 0) * math.log2(moves) + fb.get("bootstrap_games", 0) * log3
 
 
@@ -374,7 +376,7 @@ def write_report(out, log=print):
            f"first reached {cfg.target_win_rate:.0%} (the arm's own evaluations: temperature 0, legal moves, fixed random "
            f"openings with both colours; AlphaZero's gauntlets count self-play games and play with search).", ""]
     eff = []
-    for arm in rl_arms + [a for a in ("az", "az_permuted") if a in cfg.arms]:
+    for arm in rl_arms + [a for a in ("az", "az_permuted", "az_boot") if a in cfg.arms]:
         pts = rl_points(out, arm)
         if not pts:
             continue
@@ -442,7 +444,7 @@ def write_report(out, log=print):
 
     atomic_write(os.path.join(out, "report.md"), "\n".join(md) + "\n")
     plot_curves(out, inv, meta, R, cfg)
-    plot_rl(out, rl_arms + [a for a in ("az",) if a in cfg.arms], cfg.target_win_rate)
+    plot_rl(out, rl_arms + [a for a in ("az", "az_boot") if a in cfg.arms], cfg.target_win_rate)
     atomic_write(os.path.join(out, "report.html"), to_html("\n".join(md), f"Study: Othello {cfg.size}x{cfg.size}"))
     write_json(os.path.join(out, "summary.json"), summary)
     log("\n".join(md[md.index("## Final Elo at equal compute"):md.index("![Elo against compute](curves.png)")]))

@@ -91,10 +91,9 @@ class Study:
     @staticmethod
     def needs(name):
         """The stages a stage starts from (run before it, or at once when they are done)."""
-        if name in DEPENDS:
-            return [DEPENDS[name]]
-        return {"data_expert": ["az"], "seq_random": ["data_random"], "seq_random_permuted": ["data_random_permuted"],
-                "seq_expert": ["data_expert"], "seq_engine": ["data_engine"], "az_boot": ["data_engine"]}.get(name, [])
+        data = {"data_expert": ["az"], "seq_random": ["data_random"], "seq_random_permuted": ["data_random_permuted"],
+                "seq_expert": ["data_expert"], "seq_engine": ["data_engine"], "az_boot": ["data_engine"]}
+        return ([DEPENDS[name]] if name in DEPENDS else []) + data.get(name, [])
 
     def command(self, name, kind, left):
         """The stage's command line; ``left`` is what is left of a training arm's wall-clock budget (its cap
@@ -113,7 +112,7 @@ class Study:
                            "--workers", c.workers, "--val-fraction", held_out(c.engine_games))
             perm = ["--permute", c.permute_seed] if key == "random_permuted" else []
             return cli(*base, "--games", c.random_games, *perm)
-        flops = [f"max_flops={c.arm_flops(name):.6g}"] if c.budget == "flops" else []
+        flops = [f"max_flops={c.arm_flops(name)!r}"] if c.budget == "flops" else []
         budget = [f"minutes={left:.3f}", f"seed={c.seed}", *flops]
         steps = [f"max_steps={c.max_steps}"] if c.max_steps else []
         if kind == "az":  # arena train counts its budget across resumes itself: it gets the whole
@@ -146,8 +145,9 @@ class Study:
         if path is None:
             return c.arm_minutes(arm)
         ck = checkpoint.load(path)
-        if c.max_steps and ck["step"] >= c.max_steps:
-            return 0.0
+        own = ck["config"].get("steps" if ck["trainer"] == "finetune" else "max_steps") or 0
+        if (c.max_steps and ck["step"] >= c.max_steps) or (own and ck["step"] >= own):
+            return 0.0  # the study's or the arm's own step count ended it
         if c.budget == "flops" and ck["compute"]["flops"] >= c.arm_flops(arm):
             return 0.0
         return c.arm_minutes(arm) - ck["compute"]["seconds"] / 60
@@ -190,6 +190,11 @@ def tail(path, lines=6):
 
 def check_config(cfg, out):
     have = read_json(os.path.join(out, "study.json"))
+    if have is not None:  # a study written before a field existed has that field's default
+        try:
+            have = json.loads(json.dumps(asdict(type(cfg).from_dict(have))))
+        except (TypeError, ValueError):
+            pass  # unreadable as a config: reported as different below
     want = json.loads(json.dumps(asdict(cfg)))  # tuples as lists, as the file reads back
     if have is not None and have != want:
         diff = sorted(k for k in set(have) | set(want) if have.get(k) != want.get(k))
@@ -216,6 +221,8 @@ class Stages:
             if os.path.isdir(path) and not os.path.exists(os.path.join(path, "manifest.json")):
                 shutil.rmtree(path)  # an unfinished dataset (the manifest is written last): make it again
             left = None
+            if os.path.exists(os.path.join(path, "manifest.json")):  # finished, but stopped before it was recorded
+                return None, os.path.join(study.out, "logs", f"{name}.log"), None
         else:
             left = study.left_minutes(name)
         cmd = study.command(name, kind, max(left or 0, 0))
@@ -263,6 +270,10 @@ def use_parallel(cfg, address, log=print):
 
     connect(address, namespace=f"study-{os.getpid()}")
     cpus = ray.cluster_resources().get("CPU", 0)
+    largest = max((n.get("Resources", {}).get("CPU", 0) for n in ray.nodes() if n.get("Alive")), default=0)
+    if largest < cfg.threads:
+        raise ValueError(f"no node of the Ray cluster has {cfg.threads} CPUs for a stage (the largest has "
+                         f"{largest:g}): lower threads, or run with parallel: serial")
     if cfg.parallel == "auto" and cpus < 2 * cfg.threads:
         log(f"study: the Ray cluster has {cpus:g} CPUs, room for fewer than two arms of {cfg.threads} threads: "
             f"one stage after another")
@@ -372,7 +383,7 @@ def run_parallel(runs, threads, bar, log):
                         r.finish(name, kind, left, t0, False, log)
                         bar.update(1)
                         continue
-                    running[task.remote(cmd, logf, os.getcwd())] = (r, name, kind, left, t0, logf)
+                    running[task.remote(cmd, os.path.abspath(logf), os.getcwd())] = (r, name, kind, left, t0, logf)
             if not running:
                 if waiting:
                     raise ValueError(f"stages {[n for _, n, _ in waiting]} wait on stages that are not planned")
@@ -405,15 +416,17 @@ def checkpoint_compute(ck):
 
 def feedback_of(ck):
     """What an arm's training targets were, for the report's bits of feedback: the trainer and its
-    target, AlphaZero's simulations per searched (trained) position, its auxiliary heads and an engine
-    bootstrap's positions and games."""
+    target; AlphaZero's simulations per full search, the share of moves searched in full (the trained
+    ones, under playout-cap randomization), its auxiliary heads and an engine bootstrap's positions and
+    games."""
     cfg, meta = ck["config"], ck.get("meta") or {}
     if ck["trainer"] == "pretrain":
         return {"target": cfg.get("target", "next_token")}
     if ck["trainer"] == "finetune":
         return {"target": "outcome"}
     boot = meta.get("bootstrap") or {}
-    return {"target": "search", "simulations": cfg["simulations"], "aux": bool(cfg.get("ownership_weight", 0)),
+    return {"target": "search", "simulations": cfg["simulations"], "full_share": cfg.get("full_search_prob", 1.0),
+            "aux": bool(cfg.get("ownership_weight", 0)),
             "bootstrap_positions": boot.get("positions", 0), "bootstrap_games": boot.get("games", 0)}
 
 

@@ -20,7 +20,8 @@ from agents.common.files import atomic_write, read_json, write_json
 from arena.study.config import StudyConfig
 from arena.study.report import (WHAT, Ratings, feedback_md, fmt_si, plot_feedback, table, to_html, total)
 
-T975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262, 10: 2.228}
+T975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262, 10: 2.228,
+        12: 2.179, 15: 2.131, 20: 2.086, 30: 2.042}
 """Student's t, two-sided 95% (the 97.5% quantile), by degrees of freedom."""
 
 COMPARISONS = (
@@ -44,6 +45,14 @@ COMPARISONS = (
 )
 
 
+def t975(df):
+    """The 97.5% quantile of Student's t at ``df`` degrees of freedom (the next smaller tabulated ``df``,
+    so the test errs strict; 1.96 beyond 30)."""
+    if df < 1:
+        return math.inf  # one seed: no spread to test against
+    return T975[max(k for k in T975 if k <= df)] if df <= 30 else 1.96
+
+
 def mean_sd(xs):
     n = len(xs)
     m = sum(xs) / n
@@ -56,7 +65,7 @@ def survives(diffs):
     if n < 2 or len({d > 0 for d in diffs}) > 1:
         return False
     m, sd = mean_sd(diffs)
-    return abs(m) > T975.get(n - 1, 1.96) * sd / math.sqrt(n)
+    return abs(m) > t975(n - 1) * sd / math.sqrt(n)
 
 
 def verdicts(seeds, ratings):
@@ -112,10 +121,10 @@ def write_seed_report(out, log=print):
     for arm in cfg.arms:
         fs = [sums[s].get("feedback", {}).get(arm) for s in seeds]
         if all(fs):
-            feed[arm] = {"target": fs[0]["target"], **{k: (mean_sd([f[k] for f in fs])[0] if fs[0][k] is not None
-                                                             else None)
-                                                      for k in ("reward_events", "forward", "forward_per_event",
-                                                                "target_bits", "bits_per_forward")}}
+            vals = {k: [f[k] for f in fs if f.get(k) is not None] for k in ("reward_events", "forward",
+                                                                              "forward_per_event", "target_bits",
+                                                                              "bits_per_forward")}
+            feed[arm] = {"target": fs[0]["target"], **{k: mean_sd(v)[0] if v else None for k, v in vals.items()}}
     legal = read_json(os.path.join(dirs[seeds[0]], "inventory.json"), {}).get("feedback", {}).get("mean_legal_moves")
 
     budget = (f"{cfg.minutes:g} min of wall-clock per arm" if cfg.budget == "wallclock"
@@ -146,7 +155,7 @@ def write_seed_report(out, log=print):
     md += ["## Comparisons", "",
            f"Per-seed Elo differences with the tournament's 95% interval; their mean and spread; whether the "
            f"difference survives the seed spread (the same sign in every seed, and the mean outside a t-test's "
-           f"95% interval across seeds, t = {T975.get(n - 1, 1.96):.2f} for {n} seeds).", ""]
+           f"95% interval across seeds, t = {t975(n - 1):.2f} for {n} seeds).", ""]
     crow = [[v["what"], f"{v['a']} − {v['b']}", " / ".join(f"{d:+.0f} ± {1.96 * se:.0f}" for d, se in
                                                             zip(v["per_seed"], v["se"])),
              f"{v['mean']:+.0f}", "-" if v["sd"] is None else f"{v['sd']:.0f}",
@@ -178,7 +187,7 @@ def discussion(vs, n):
                                                                         if n < 2 else "")])
     out += ["", "**Does not survive the seed spread** (the seeds disagree in sign, or the mean is within the spread):",
             ""] + (no or ["- nothing"])
-    out += ["", f"With {n} seeds the t-test is strict (t = {T975.get(n - 1, 1.96):.2f}): a difference must be large "
+    out += ["", f"With {n} seeds the t-test is strict (t = {t975(n - 1):.2f}): a difference must be large "
             "against its spread to count. A comparison the tournament calls in every seed but that does not survive "
             "has a real effect in each run whose size depends on the run."]
     return out

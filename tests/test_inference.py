@@ -159,6 +159,12 @@ def test_workers_0_trains_in_process_without_ray_and_logs_its_backend(tmp_path):
     rows = [json.loads(x) for x in open(tmp_path / "metrics.jsonl")]
     assert rows[-1]["inference"]["0"]["inference"] == "auto" and rows[-1]["inference"]["0"]["agrees"]
     assert rows[-1]["compute"]["games"] > 0 and rows[-1]["compute"]["trained"] == 20 * 32
+    # A FLOP budget of half what those 20 steps cost ends the same run earlier, once it is spent.
+    half = checkpoint.load(tmp_path)["compute"]["flops"] / 2
+    out = run_no_ray(tmp_path / "flops", "min_replay=60", "max_steps=1000", "inference=auto", f"max_flops={half!r}")
+    assert "max_flops reached" in out
+    ck = checkpoint.load(tmp_path / "flops")
+    assert ck["compute"]["flops"] >= half and ck["step"] < 20
     # A new run warm-started from this one begins with its weights, and nothing else of it.
     out = run_no_ray(tmp_path / "warm", "min_replay=5000", "minutes=0.05", "inference=torch", f"init={tmp_path}")
     assert "warm start from" in out

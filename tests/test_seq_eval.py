@@ -53,20 +53,35 @@ def test_fresh_games_are_legal_seeded_and_on_their_side_of_the_split(tmp_path):
         T.FreshGames(data.tokenizer, 0, side="test")
 
 
-def test_pretraining_on_fresh_games_learns_and_resumes_identically(tmp_path, monkeypatch):
-    data = dataset(tmp_path)
+FRESH = dict(preset="tiny", batch_size=32, lr=3e-3, warmup_steps=10, max_steps=60, eval_every=30, eval_games=100,
+             checkpoint_every=30, seed=1, target="legal_set", fresh_games=True)
+
+
+@pytest.fixture(scope="module")
+def fresh_run(tmp_path_factory):
+    """A tiny GPT pretrained for 60 steps on fresh games, none read from the stored training games:
+    ``(config, run directory, its last evaluation)``."""
+    tmp = tmp_path_factory.mktemp("fresh")
+    data = dataset(tmp)
+    cfg = PretrainConfig(data=data.path, **FRESH)
+    sample = T.Dataset.sample
 
     def stored(*a, **k):
         raise AssertionError("a fresh-games run read the stored training games")
 
-    monkeypatch.setattr(T.Dataset, "sample", stored)
-    cfg = PretrainConfig(data=data.path, preset="tiny", batch_size=32, lr=3e-3, warmup_steps=10, max_steps=60,
-                         eval_every=30, eval_games=100, checkpoint_every=30, seed=1, target="legal_set",
-                         fresh_games=True)
-    last = pretrain(cfg, str(tmp_path / "a"), log=quiet, progress=False)
+    T.Dataset.sample = stored
+    try:
+        last = pretrain(cfg, str(tmp / "a"), log=quiet, progress=False)
+    finally:
+        T.Dataset.sample = sample
+    return cfg, tmp / "a", last
+
+
+def test_pretraining_on_fresh_games_learns_and_resumes_identically(fresh_run, tmp_path):
+    cfg, run, last = fresh_run
     assert last["legal_error"] < 0.6  # from about 1.0 untrained
     # The same run resumed from its step-30 checkpoint draws the same games: the same weights at step 60.
-    shutil.copytree(tmp_path / "a", tmp_path / "b")
+    shutil.copytree(run, tmp_path / "b")
     os.remove(tmp_path / "b" / "checkpoints" / "step_00000060.pt")
     again = pretrain(cfg, str(tmp_path / "b"), resume=True, log=quiet, progress=False)
     assert abs(again["val_loss"] - last["val_loss"]) < 1e-4
@@ -79,38 +94,35 @@ def test_pretraining_on_fresh_games_learns_and_resumes_identically(tmp_path, mon
                  progress=False)
 
 
-def test_seq_eval_command_and_a_shipped_gpt_file(tmp_path):
-    data = dataset(tmp_path)
-    cfg = PretrainConfig(data=data.path, preset="tiny", batch_size=32, lr=3e-3, warmup_steps=10, max_steps=40,
-                         eval_every=40, eval_games=50, checkpoint_every=40, seed=1, target="legal_set")
-    pretrain(cfg, str(tmp_path / "run"), log=quiet, progress=False)
+def test_seq_eval_command_and_a_shipped_gpt_file(fresh_run, tmp_path):
+    run = fresh_run[1]
     cmd = [sys.executable, "-m", "arena.cli"]
-    p = subprocess.run(cmd + ["seq-eval", "--agent", f"seq:{tmp_path / 'run'}", "--games", "60", "--seed", "2"],
+    p = subprocess.run(cmd + ["seq-eval", "--agent", f"seq:{run}", "--games", "60", "--seed", "2"],
                        capture_output=True, text=True, timeout=300)
     assert p.returncode == 0, p.stderr
     rep = json.loads(p.stdout.strip().splitlines()[-1])
-    assert rep["games"] == 60 and rep["step"] == 40 and rep["prefixes"] > 60 * 20
+    assert rep["games"] == 60 and rep["step"] == 60 and rep["prefixes"] > 60 * 20
     assert 0 <= rep["legal_error"] < 0.8 and rep["probe_majority"] < rep["probe_linear"] <= 1
     assert 0 <= rep["probe_linear_layer"] <= 2 and "probe_mlp" not in rep
     from agents.seq.evaluate import seq_eval
 
-    again = seq_eval(str(tmp_path / "run"), 60, 2, log=quiet)  # the same seed: the same games and probes
+    again = seq_eval(str(run), 60, 2, log=quiet)  # the same seed: the same games and probes
     assert again["legal_error"] == rep["legal_error"] and again["probe_linear"] == rep["probe_linear"]
-    assert seq_eval(str(tmp_path / "run"), 60, 3, log=quiet)["prefixes"] != rep["prefixes"]
+    assert seq_eval(str(run), 60, 3, log=quiet)["prefixes"] != rep["prefixes"]
     for bad, msg in ((["--agent", "greedy"], "must be a sequence model"), (["--agent", "seq:run", "--games", "3"],
                                                                             "at least 10")):
         q = subprocess.run(cmd + ["seq-eval", *bad], capture_output=True, text=True, timeout=120)
         assert q.returncode != 0 and msg in q.stderr and "Traceback" not in q.stderr
     # A GPT exported as a model file (weights only) plays and evaluates like its checkpoint.
     out = tmp_path / "models" / "g.pt"
-    e = subprocess.run(cmd + ["export", "--ckpt", str(tmp_path / "run"), "--out", str(out)], capture_output=True,
+    e = subprocess.run(cmd + ["export", "--ckpt", str(run), "--out", str(out)], capture_output=True,
                        text=True, timeout=120)
     assert e.returncode == 0, e.stderr
     from agents.common import checkpoint
 
     ck = checkpoint.load(str(out), kind="gpt")
     assert ck["optimizer"] == {} and ck["meta"]["knowledge"].startswith("transcripts:")
-    assert os.path.getsize(out) < os.path.getsize(checkpoint.latest(str(tmp_path / "run")))
+    assert os.path.getsize(out) < os.path.getsize(checkpoint.latest(str(run)))
 
 
 def test_seq_othello8_names_the_shipped_file():

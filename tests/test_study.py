@@ -30,7 +30,7 @@ TINY = ["--set", "minutes=10", "--set", "max_steps=20", "--set", "random_games=5
 # engine, gtp-rhino, is exercised by the ladder's tests), two levels (seeds) in one round robin.
 ENGINE = f"gtp:{sys.executable} -m arena.cli gtp --game othello --size 6 --agent greedy --seed {{level}}"
 TINY += ["--set", "arms=" + ",".join(ARMS), "--set", f"engine={ENGINE}", "--set", "engine_levels=1-2",
-         "--set", "engine_games=40"]
+         "--set", "engine_games=40", "--set", "workers=0"]  # engine games and tournament in-process: no Ray to start
 
 
 def arena(*args):

@@ -239,19 +239,16 @@ def cmd_probe(args):
 
 def cmd_seq_eval(args):
     from agents.seq.evaluate import seq_eval
-    from arena.specs import seq_path
+    from arena.specs import seq_spec
 
-    kind, _, rest = args.agent.partition(":")
-    path = rest.partition(",")[0]
-    if kind != "seq" or not path:
-        raise ValueError(f"--agent must be a sequence model, seq:CHECKPOINT or seq:othello8; got {args.agent!r}")
+    path, _ = seq_spec(args.agent)
     if args.threads < 0:
         raise ValueError("--threads must be 0 (torch's default) or more")
     if args.threads:
         import torch
 
         torch.set_num_threads(args.threads)
-    out = seq_eval(seq_path(path), args.games, args.seed, mlp=args.mlp,
+    out = seq_eval(path, args.games, args.seed, mlp=args.mlp,
                    log=lambda s: print(s, file=sys.stderr, flush=True))
     print(json.dumps({"agent": args.agent, **out}))
 

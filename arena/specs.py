@@ -58,6 +58,18 @@ def seq_path(path):
     return shipped_model(path, SHIPPED_SEQ[path]) if path in SHIPPED_SEQ else path
 
 
+def seq_spec(spec):
+    """``seq:PATH[,temp=T,legal_only=B,device=D]`` -> (checkpoint path, {option: text}), the shipped
+    model's file for a name; a one-line ``ValueError`` for any other spec."""
+    spec = str(spec).strip()
+    kind, _, rest = spec.partition(":")
+    path, _, opts = rest.partition(",")
+    if kind != "seq" or not path:
+        raise ValueError(f"bad agent spec {spec!r}: a sequence model is seq:CHECKPOINT (a GPT checkpoint or run "
+                         f"directory, e.g. seq:runs/x,temp=0) or seq:othello8")
+    return seq_path(path), split_options(spec, opts, ("temp", "legal_only", "device"))
+
+
 def make_agent(spec, game="othello", size=8, komi=None, seed=0, move_timeout=30.0):
     spec = str(spec).strip()
     kind, _, rest = spec.partition(":")
@@ -90,11 +102,7 @@ def make_agent(spec, game="othello", size=8, komi=None, seed=0, move_timeout=30.
         agent.name = spec
         return agent
     if kind == "seq":
-        path, _, opts = rest.partition(",")
-        if not path:
-            raise ValueError(f"bad agent spec {spec!r}: seq needs a checkpoint path (seq:runs/x,temp=0)")
-        o = split_options(spec, opts, ("temp", "legal_only", "device"))
-        path = seq_path(path)
+        path, o = seq_spec(spec)
         legal_only = o.get("legal_only", "true").lower()
         if legal_only not in ("true", "false"):
             raise ValueError(f"bad agent spec {spec!r}: legal_only must be true or false")

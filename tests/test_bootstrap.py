@@ -145,6 +145,10 @@ def test_train_bootstraps_from_engine_games_and_records_it(tmp_path):
     assert kept["top1"] > 1.6 * chance and kept["top1"] > first["top1"] + 0.08, (chance, boot["passes"])
     assert kept["value_mse"] < first["value_mse"], boot["passes"]
     assert ck["compute"]["trained"] >= boot["samples"]
+    # The learner starts once min_replay self-play positions are in: the bootstrap's samples (the engine's
+    # positions, 8 passes) do not count against the buffer's sample-reuse cap, which would hold it back
+    # until self-play had added as many positions as the bootstrap trained on, over 8.
+    assert ck["compute"]["positions"] < boot["positions"], (ck["compute"]["positions"], boot["positions"])
     rows = [json.loads(x) for x in open(run / "metrics.jsonl")]
     assert rows[0]["bootstrap"]["games"] == boot["games"]
     # A resume does not bootstrap again, and keeps saying where the weights came from.

@@ -109,8 +109,8 @@ def test_seq_eval_command_and_a_shipped_gpt_file(fresh_run, tmp_path):
     again = seq_eval(str(run), 60, 2, log=quiet)  # the same seed: the same games and probes
     assert again["legal_error"] == rep["legal_error"] and again["probe_linear"] == rep["probe_linear"]
     assert seq_eval(str(run), 60, 3, log=quiet)["prefixes"] != rep["prefixes"]
-    for bad, msg in ((["--agent", "greedy"], "must be a sequence model"), (["--agent", "seq:run", "--games", "3"],
-                                                                            "at least 10")):
+    for bad, msg in ((["--agent", "greedy"], "a sequence model is seq:CHECKPOINT"),
+                     (["--agent", "seq:run", "--games", "3"], "at least 10")):
         q = subprocess.run(cmd + ["seq-eval", *bad], capture_output=True, text=True, timeout=120)
         assert q.returncode != 0 and msg in q.stderr and "Traceback" not in q.stderr
     # A GPT exported as a model file (weights only) plays and evaluates like its checkpoint.

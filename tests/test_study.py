@@ -16,15 +16,15 @@ from arena.study.config import ARMS, StudyConfig
 from arena.study.report import to_html
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-# The tiny variant: 6x6 (4x4 has too few distinct expert games to hold any out), 20 steps per arm (a count,
+# The tiny variant: 6x6 (4x4 has too few distinct expert games to hold any out), 10 steps per arm (a count,
 # so that a busy machine runs the same study; the 10-minute budgets are never reached), the finals alone
 # in the tournament, the AlphaZero arms' self-play in their own process (no Ray instance to start per arm).
-TINY = ["--set", "minutes=10", "--set", "max_steps=20", "--set", "random_games=5000", "--set", "expert_games=100", "--set", "expert_simulations=2",
-        "--set", "checkpoints=1", "--set", "games=2", "--set", "az_sims=4", "--set", "eval_games=50",
-        "--set", "anchors=random=random,greedy=greedy",
-        "--set", "az_set=min_replay=200,games_in_flight=32,eval_every=20,eval_games=4,eval_simulations=4,"
-                 "checkpoint_every=10,publish_every=10,anchors=greedy,inference=torch,workers=0",
-        "--set", "pretrain_set=eval_every=20,eval_games=50,checkpoint_every=20,warmup_steps=10",
+TINY = ["--set", "minutes=10", "--set", "max_steps=10", "--set", "random_games=3000", "--set", "expert_games=100",
+        "--set", "expert_simulations=2", "--set", "checkpoints=1", "--set", "games=2", "--set", "az_sims=4",
+        "--set", "eval_games=30", "--set", "anchors=random=random,greedy=greedy",
+        "--set", "az_set=min_replay=200,games_in_flight=32,eval_every=10,eval_games=4,eval_simulations=4,"
+                 "checkpoint_every=5,publish_every=5,anchors=greedy,inference=torch,workers=0",
+        "--set", "pretrain_set=eval_every=10,eval_games=30,checkpoint_every=10,warmup_steps=5",
         "--set", "finetune_set=eval_every=5,eval_games=10,checkpoint_every=5,groups=2,group_size=4,eval_opponents=greedy"]
 # The engine arms learn from our own GTP server playing greedy (always installed; the study's default
 # engine, gtp-rhino, is exercised by the ladder's tests), two levels (seeds) in one round robin.

@@ -156,6 +156,9 @@ def train(cfg, run_dir, address=None, resume=False, log=print):
             compute["seconds"] += meta["bootstrap"]["seconds"]
             path = save_checkpoint(run_dir, net, opt, 0, cfg, rng, {**compute, "flops": flops(compute)}, meta)
             log(f"checkpoint {path} (after the engine bootstrap; a resume starts self-play from it)")
+    # The engine bootstrap's samples were the engine's positions, not the buffer's: they count in the compute
+    # but not against the sample-reuse cap, which would otherwise hold the learner back after a bootstrap.
+    boot_samples = (meta.get("bootstrap") or {}).get("samples", 0)
     budget = cfg.minutes * 60 - compute["seconds"]  # what this process may spend
     if ckpt:
         log(f"resumed from {ckpt} at learner step {step}: {clock(compute['seconds'])} of the {cfg.minutes:g}-minute "
@@ -239,7 +242,8 @@ def train(cfg, run_dir, address=None, resume=False, log=print):
     try:
         while not stop["flag"] and time.time() - start < budget and not (cfg.max_steps and step >= cfg.max_steps) \
                 and not (cfg.max_flops and flops(compute) >= cfg.max_flops):
-            learn = stats["size"] >= cfg.min_replay and compute["trained"] <= cfg.max_samples_per_position * stats["added"]
+            learn = stats["size"] >= cfg.min_replay and \
+                compute["trained"] - boot_samples <= cfg.max_samples_per_position * stats["added"]
             for r in source.poll(wait=not learn):
                 compute["reward_events"] += r["games"]
                 compute["games"] += r["games"]

@@ -140,12 +140,28 @@ def rl_points(out, arm):
     return [(r["games"], r["eval"]["greedy"]) for r in rows if "eval" in r and "greedy" in r["eval"]]
 
 
-def plot_curves(out, inv, meta, ratings, cfg):
+def pyplot():
+    """matplotlib's pyplot on the file-only Agg backend (no display is needed)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    return plt
+
+
+def save_figure(fig, path):
+    """Write ``fig`` to ``path`` (PNG, 100 dpi) atomically, so a stopped report never leaves half an image,
+    and free it."""
+    import matplotlib.pyplot as plt
+
+    fig.savefig(path + ".tmp.png", dpi=100)
+    plt.close(fig)
+    os.replace(path + ".tmp.png", path)
+
+
+def plot_curves(out, inv, meta, ratings, cfg):
+    plt = pyplot()
     lines = {}
     for name, m in meta.items():
         r = ratings.rows.get(name)
@@ -185,17 +201,11 @@ def plot_curves(out, inv, meta, ratings, cfg):
     fig.suptitle(f"Othello {cfg.size}x{cfg.size}: every arm's checkpoints in one tournament ({ratings.games} games)",
                  fontsize=10)
     fig.tight_layout(rect=(0, 0.1, 1, 1))
-    fig.savefig(os.path.join(out, "curves.png.tmp.png"), dpi=100)
-    plt.close(fig)
-    os.replace(os.path.join(out, "curves.png.tmp.png"), os.path.join(out, "curves.png"))
+    save_figure(fig, os.path.join(out, "curves.png"))
 
 
 def plot_rl(out, arms, target):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 4.2))
     for arm in arms:
         pts = rl_points(out, arm)
@@ -209,9 +219,7 @@ def plot_rl(out, arms, target):
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(os.path.join(out, "rl_curves.png.tmp.png"), dpi=100)
-    plt.close(fig)
-    os.replace(os.path.join(out, "rl_curves.png.tmp.png"), os.path.join(out, "rl_curves.png"))
+    save_figure(fig, os.path.join(out, "rl_curves.png"))
 
 
 def target_bits(fb, row, legal_moves, moves, squares):
@@ -255,11 +263,7 @@ def feedback_table(inv, fb, cfg):
 
 def plot_feedback(path, feed, title):
     """Bar charts, log scale: target bits per forward pass and forward passes per reward event, per arm."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     arms = list(feed)
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.2))
     for ax, key, label in ((axes[0], "bits_per_forward", "target bits per forward pass"),
@@ -277,9 +281,7 @@ def plot_feedback(path, feed, title):
                 ax.annotate("none", (i, 1e-6), ha="center", fontsize=7)
     fig.suptitle(title + " (red: AlphaZero, blue: pretraining, green: RL)", fontsize=10)
     fig.tight_layout()
-    fig.savefig(path + ".tmp.png", dpi=100)
-    plt.close(fig)
-    os.replace(path + ".tmp.png", path)
+    save_figure(fig, path)
 
 
 def feedback_md(feed, legal_moves):

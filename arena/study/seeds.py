@@ -18,7 +18,8 @@ import time
 
 from agents.common.files import atomic_write, read_json, write_json
 from arena.study.config import StudyConfig
-from arena.study.report import (WHAT, Ratings, feedback_md, fmt_si, plot_feedback, table, to_html, total)
+from arena.study.report import (WHAT, Ratings, feedback_md, fmt_si, plot_feedback, pyplot, save_figure, table,
+                                 to_html, total)
 
 T975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262, 10: 2.228,
         12: 2.179, 15: 2.131, 20: 2.086, 30: 2.042}
@@ -194,11 +195,7 @@ def discussion(vs, n):
 
 
 def plot_seeds(out, seeds, dirs, ratings, cfg):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(14, 5.2))
     colours = plt.get_cmap("tab20").colors
     markers = "osD^v<>p*h"
@@ -231,6 +228,4 @@ def plot_seeds(out, seeds, dirs, ratings, cfg):
     fig.suptitle(f"Othello {cfg.size}x{cfg.size}: every arm's checkpoints, seeds {', '.join(map(str, seeds))} "
                  f"(markers: {', '.join(f'{markers[i]} seed {s}' for i, s in enumerate(seeds))})", fontsize=10)
     fig.tight_layout(rect=(0, 0.1, 1, 1))
-    fig.savefig(os.path.join(out, "curves.png.tmp.png"), dpi=100)
-    plt.close(fig)
-    os.replace(os.path.join(out, "curves.png.tmp.png"), os.path.join(out, "curves.png"))
+    save_figure(fig, os.path.join(out, "curves.png"))

@@ -224,6 +224,8 @@ def fake_seed(out, seed, elos, se=20.0):
                for p, e in elos.items() if p != "random"}
     summary["feedback"] = {"rl_random": feed, "rl_scratch": feed}
     json.dump(summary, open(os.path.join(d, "summary.json"), "w"))
+    json.dump({"seq_random": {"legal_error_random": 0.30 + 0.01 * seed, "probe_relative": 0.80}},
+              open(os.path.join(d, "measure.json"), "w"))
 
 
 def test_report_across_seeds_separates_what_survives_the_seed_spread(tmp_path):
@@ -254,6 +256,9 @@ def test_report_across_seeds_separates_what_survives_the_seed_spread(tmp_path):
     assert "Pretraining on random transcripts, then RL, against RL alone" in no
     assert "## Bits of feedback" in report and "[seed 2](seed_2/report.md)" in report
     assert summary["feedback"]["rl_random"]["bits_per_forward"] == pytest.approx(0.0158)
+    err = summary["sequence_models"]["seq_random"]["legal_error_random"]
+    assert err["mean"] == pytest.approx(0.31) and err["sd"] == pytest.approx(0.01)
+    assert "## The sequence models across seeds" in report and "31.0% ± 1.0" in report
     # The test itself: same sign and a mean outside t(0.975, n-1) * sd / sqrt(n).
     assert survives([100, 110, 90]) and not survives([100, -10, 90]) and not survives([100])
     assert not survives([10, 200, 15])  # one sign, but the spread swamps the mean (t = 4.30 for 3 seeds)

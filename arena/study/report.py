@@ -350,10 +350,13 @@ def write_report(out, log=print):
            f"- Budget: {fmt_si(cfg.flops)} estimated FLOPs per arm (at most {cfg.minutes:g} min of wall-clock)")
           + f" (AlphaZero; pretraining {cfg.pretrain_share:.0%} + RL {1 - cfg.pretrain_share:.0%}; RL from scratch), "
           f"seed {cfg.seed}.",
-          f"- Datasets: {cfg.random_games:,} uniformly random games; {cfg.expert_games:,} self-play games of the "
-          f"final `az` net with {cfg.expert_simulations} Gumbel simulations per move (the expert)"
-          + (f"; {cfg.engine_games:,} games of `{cfg.engine}` at levels {cfg.engine_levels}, every pair of levels "
-             f"meeting (the engine arms)" if any(a in cfg.arms for a in ("seq_engine", "az_boot")) else "") + ".",
+          "- Datasets: " + "; ".join(d for d, used in (
+              (f"{cfg.random_games:,} uniformly random games", any(a.startswith(("seq_", "rl_")) for a in cfg.arms)),
+              (f"{cfg.expert_games:,} self-play games of the final `az` net with {cfg.expert_simulations} Gumbel "
+               f"simulations per move (the expert)", "seq_expert" in cfg.arms),
+              (f"{cfg.engine_games:,} games of `{cfg.engine}` at levels {cfg.engine_levels}, every pair of levels "
+               f"meeting (the engine arms)", any(a in cfg.arms for a in ("seq_engine", "az_boot")))) if used)
+          + ".",
           f"- Tournament: {R.games} games; every arm's final player meets every player, the {cfg.checkpoints - 1} "
           f"earlier checkpoints per arm meet the finals and the anchors; {cfg.games} games per pair over "
           f"{cfg.games // 2} random {cfg.opening_plies}-ply openings with colours swapped; AlphaZero searches "
@@ -517,10 +520,10 @@ def discussion(cfg, R, meta, measure, summary, eff):
             + " AlphaZero's self-play worker and learner share two cores; the GPT arms use two threads. FLOPs are "
             "estimates (2 per multiply-add of the main layers, backward = 2 forwards); on a GPU the ratios between "
             "arms would differ.",
-            "- The expert arms stand on the whole AlphaZero run as well as the expert games; their compute columns "
-            "add only the games.",
-            "- Small budgets favour methods that learn fast; the ranking at ten or a hundred times the compute "
-            "may differ (study_othello8.yaml is the larger setting)."]
+            *(["- The expert arms stand on the whole AlphaZero run as well as the expert games; their compute "
+               "columns add only the games."] if "seq_expert" in cfg.arms else []),
+            f"- Small budgets favour methods that learn fast; the ranking at ten or a hundred times the compute "
+            f"({10 * cfg.minutes:g} to {100 * cfg.minutes:g} minutes an arm) may differ."]
     return out
 
 

@@ -153,7 +153,8 @@ def write_seed_report(out, log=print):
     if feed:
         md += feedback_md(feed, legal or 0.0)
         plot_feedback(os.path.join(out, "feedback.png"), feed, f"Othello {cfg.size}x{cfg.size}, mean of {n} seeds")
-    md += measures_md(seeds, dirs)
+    seq_models = measures(seeds, dirs)
+    md += measures_md(seq_models, n)
     md += ["## Comparisons", "",
            f"Per-seed Elo differences with the tournament's 95% interval; their mean and spread; whether the "
            f"difference survives the seed spread (the same sign in every seed, and the mean outside a t-test's "
@@ -170,16 +171,16 @@ def write_seed_report(out, log=print):
     plot_seeds(out, seeds, dirs, ratings, cfg)
     summary = {"seeds": seeds, "arms": list(cfg.arms), "budget": cfg.budget, "minutes": cfg.minutes,
                "flops": cfg.flops, "players": psum, "comparisons": vs, "feedback": feed,
-               "sequence_models": measures(seeds, dirs)}
+               "sequence_models": seq_models}
     write_json(os.path.join(out, "summary.json"), summary)
     log(f"wrote {out}/report.md, report.html, curves.png, feedback.png, summary.json ({n} seeds)")
     return summary
 
 
-MEASURES = (("legal_error_random", "legal-move error, held-out random games", True),
-            ("legal_error_expert", "legal-move error, held-out expert games", True),
-            ("probe_relative", "linear probe (empty / mine / theirs)", True),
-            ("probe_relative_majority", "probe: the majority class", True))
+MEASURES = (("legal_error_random", "legal-move error, held-out random games"),
+            ("legal_error_expert", "legal-move error, held-out expert games"),
+            ("probe_relative", "linear probe (empty / mine / theirs)"),
+            ("probe_relative_majority", "probe: the majority class"))
 
 
 def measures(seeds, dirs):
@@ -188,7 +189,7 @@ def measures(seeds, dirs):
     per = {s: read_json(os.path.join(dirs[s], "measure.json"), {}) for s in seeds}
     out = {}
     for arm in per[seeds[0]]:
-        for key, _, _ in MEASURES:
+        for key, _ in MEASURES:
             vals = [per[s].get(arm, {}).get(key) for s in seeds]
             if all(v is not None for v in vals):
                 m, sd = mean_sd(vals)
@@ -196,12 +197,12 @@ def measures(seeds, dirs):
     return out
 
 
-def measures_md(seeds, dirs):
-    """The sequence models' legal-move error and board probe, mean ± sd across seeds (a table)."""
-    ms = measures(seeds, dirs)
+def measures_md(ms, n):
+    """The sequence models' legal-move error and board probe (``measures``' dict), mean ± sd across ``n``
+    seeds (a table)."""
     if not ms:
         return []
-    keys = [(k, label) for k, label, _ in MEASURES if any(k in m for m in ms.values())]
+    keys = [(k, label) for k, label in MEASURES if any(k in m for m in ms.values())]
 
     def cell(v):
         if v is None:
@@ -211,7 +212,7 @@ def measures_md(seeds, dirs):
 
     rows = [[f"**{arm}**", WHAT.get(arm, "")] + [cell(m.get(k)) for k, _ in keys] for arm, m in ms.items()]
     return (["## The sequence models across seeds", "",
-             f"Each GPT's final checkpoint measured on held-out games (mean ± sample sd over {len(seeds)} seeds): "
+             f"Each GPT's final checkpoint measured on held-out games (mean ± sample sd over {n} seeds): "
              "the legal-move error is the share of prefixes whose top-1 prediction is illegal; the probe is the "
              "best layer's linear read-out of every square.", ""]
             + table(["arm", "what"] + [label for _, label in keys], rows) + [""])

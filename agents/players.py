@@ -10,8 +10,9 @@ Every agent takes a ``seed``; the same seed and the same positions give the same
 acts on batches (``plays_batches``) also takes per-game streams: game b's moves are then those it would
 get alone after ``reset(seed_b)``, whatever the size and company of its batch. Here too:
 the baseline players (random, greedy, rollout MCTS) and the parser of their specs (``make_baseline``),
-:class:`SingleGameAgent` for players that read a game's history (the sequence model, a GTP engine), and
-batched matches between two agents (``play_match``) with their score intervals (``wilson``).
+:class:`SingleGameAgent` for players that see one game at a time (an external GTP engine), the two ways a
+player ends a game without a move (:class:`Resign`, :class:`AgentError`), random openings and score
+intervals (``wilson``). Matches between agents are played by agents.match.
 """
 
 import math
@@ -42,11 +43,23 @@ def random_argmax(scores, mask, rng):
     return out
 
 
+class AgentError(Exception):
+    """A player could not answer (an external engine that timed out, crashed or refused): the match engine
+    (agents.match) records the game as that side's forfeit, with this message as the reason."""
+
+
+class Resign(Exception):
+    """A player resigned (agents.match records the game as that side's loss)."""
+
+
 class Agent:
     name = "agent"
     plays_batches = True
     """Acts on a whole ``envs.core`` batch at once and takes per-game ``streams``; False for players
     that see one ``envs.game.Game`` at a time (:class:`SingleGameAgent`)."""
+    needs_history = False
+    """A batch player that reads the moves played (the sequence model): the match engine calls
+    ``start_match(n)`` once and hands every ``act`` the games' ``histories`` and their ``ids`` in the match."""
 
     def __init__(self, seed=0):
         self.seed = seed
@@ -234,25 +247,6 @@ def random_openings(game, size, n, plies, rng, seed=0, **game_kwargs):
         for b in np.flatnonzero(live):
             moves[b].append(int(act[b]))
     return moves, g
-
-
-def play_match(a, b, game, size, games, seed=0, **game_kwargs):
-    """Play ``games`` games at once, ``a`` black in the even games and white in the odd ones; returns
-    ``a``'s score per game, ``float[games]`` (+1 win, 0 draw, -1 loss). Both agents act on batches."""
-    g = make_batch(game, games, size, seed=seed, **game_kwargs)
-    a_black = np.arange(games) % 2 == 0
-    while not g.terminal.all():
-        live = np.flatnonzero(~g.terminal)
-        sub = g.take(live)
-        a_moves = (sub.to_play == 0) == a_black[live]
-        act = np.full(live.size, -1, np.int64)
-        for agent, which in ((a, a_moves), (b, ~a_moves)):
-            if which.any():
-                idx = np.flatnonzero(which)
-                act[idx] = agent.act(sub.take(idx))
-        g.put(live, sub.step(act))
-    r = g.reward()
-    return np.where(a_black, r, -r)
 
 
 def wilson(successes, n, z=1.96):

@@ -23,9 +23,7 @@ import threading
 
 from agents.common import cluster
 from arena.ladder import ENGINES, level_set, parse_levels
-from arena.results import game_result, read_games, records_batch
-from arena.tournament import make_openings, run_tournament
-from arena.tournament_config import TournamentConfig
+from arena.tournament import TournamentConfig, game_result, make_openings, read_games, records_batch, run_tournament
 
 # Random plies before the engines take over: many distinct openings (8x8 Othello has 390,216 move
 # sequences of 8 plies; 9x9 Go more than 40 million of 4), so deterministic engines do not replay a game.

@@ -28,10 +28,8 @@ from dataclasses import asdict, dataclass
 from agents.common import cluster
 from agents.common.files import atomic_write, write_json
 from agents.players import wilson
-from arena.results import read_games
 from arena.specs import make_agent
-from arena.tournament import run_tournament, schedule
-from arena.tournament_config import NAME, TournamentConfig
+from arena.tournament import NAME, TournamentConfig, read_games, run_tournament, schedule
 from envs.go_kernels import default_komi
 
 # -- engines and their levels --------------------------------------------------------------------------

@@ -21,6 +21,10 @@ The first three are agents.players' baselines; this module adds the trained nets
 on top. ``make_agent(spec, game, size, komi, seed)`` builds any of them; a bad spec, or a model file that
 cannot be read or is for another game or size, is a ``ValueError`` of one line. Every agent is reset
 with the game's seed before each game.
+
+An ``az:`` spec under ``inference=auto`` names a choice made by timing in the process that builds it;
+``resolve_spec`` (or a built agent's ``resolved_spec``) names the backend chosen instead, so that other
+processes (a tournament's workers, a resume) build the same player without timing again.
 """
 
 import os
@@ -70,20 +74,57 @@ def seq_spec(spec):
     return seq_path(path), split_options(spec, opts, ("temp", "legal_only", "device"))
 
 
-def make_agent(spec, game="othello", size=8, komi=None, seed=0, move_timeout=30.0):
+def az_options(spec):
+    """``az:PATH[,option=value...]`` -> (checkpoint path, {option: text}) with a shipped net's defaults
+    (its file for its name, ``SHIPPED_SIMS`` simulations, ``inference=auto``); one-line ``ValueError``s."""
+    kind, _, rest = spec.partition(":")
+    path, _, opts = rest.partition(",")
+    if kind != "az" or not path:
+        raise ValueError(f"bad agent spec {spec!r}: az needs a checkpoint path (az:runs/x/ckpt.pt,sims=64)")
+    o = split_options(spec, opts, ("sims", "root", "temp", "inference", "device"))
+    if path in SHIPPED:  # a net of models/: full strength at under a second a move on one core by default
+        return shipped_model(path), {"sims": str(SHIPPED_SIMS), "inference": "auto", **o}
+    return path, o
+
+
+def with_option(spec, key, value):
+    """``spec`` with its option ``key`` set to ``value``: in place where the spec gives it, else appended."""
+    head, _, opts = spec.partition(",")
+    items = [t.strip() for t in opts.split(",") if t.strip()]
+    found = [t.split("=", 1)[0].strip() == key for t in items]
+    items = [f"{key}={value}" if f else t for t, f in zip(items, found)] + ([] if any(found) else [f"{key}={value}"])
+    return ",".join([head, *items])
+
+
+def resolve_spec(spec, game="othello", size=8, komi=None, seed=0):
+    """``spec`` with ``inference=auto`` (given, or a shipped net's default) replaced by the backend the
+    agent chooses here, e.g. ``az:othello8`` -> ``az:othello8,inference=onnx-int8``; every other spec
+    unchanged, without building anything. Players built from the result elsewhere (a tournament's
+    workers, a resume) run that backend without timing again (agents.alphazero.inference). An agent
+    already built by :func:`make_agent` carries the same string as ``resolved_spec``."""
     spec = str(spec).strip()
+    if spec.partition(":")[0] != "az" or az_options(spec)[1].get("inference", "torch") != "auto":
+        return spec
+    agent = make_agent(spec, game, size, komi, seed=seed)
+    return agent.resolved_spec
+
+
+def make_agent(spec, game="othello", size=8, komi=None, seed=0, move_timeout=30.0):
+    """The agent ``spec`` names (module docstring), with ``resolved_spec``: the spec that builds the same
+    player anywhere (:func:`resolve_spec`)."""
+    spec = str(spec).strip()
+    agent = _make_agent(spec, game, size, komi, seed, move_timeout)
+    if not hasattr(agent, "resolved_spec"):
+        agent.resolved_spec = spec
+    return agent
+
+
+def _make_agent(spec, game, size, komi, seed, move_timeout):
     kind, _, rest = spec.partition(":")
     if is_baseline(spec):
         return make_baseline(spec, seed=seed, forms=FORMS)
     if kind == "az":
-        path, _, opts = rest.partition(",")
-        if not path:
-            raise ValueError(f"bad agent spec {spec!r}: az needs a checkpoint path (az:runs/x/ckpt.pt,sims=64)")
-        o = split_options(spec, opts, ("sims", "root", "temp", "inference", "device"))
-        shipped = path in SHIPPED
-        if shipped:  # a net of models/: full strength at under a second a move on one core by default
-            path = shipped_model(path)
-            o = {"sims": str(SHIPPED_SIMS), "inference": "auto", **o}
+        path, o = az_options(spec)
         sims = number(spec, "sims", o.get("sims", "64"))
         temp = number(spec, "temp", o.get("temp", "0"), float)
         root = o.get("root", "gumbel")
@@ -96,10 +137,12 @@ def make_agent(spec, game="othello", size=8, komi=None, seed=0, move_timeout=30.
         net, cfg, _ = load_net(path, game, size)
         ev = net_evaluator(net, game, size, inference, device, seed=seed, **cfg.game_kwargs())
         if sims == 0:
-            return PolicyAgent(ev, temp, seed=seed, name=spec)
-        kw = {"root": "gumbel", "gumbel_scale": 0.0} if root == "gumbel" else {"root": root}
-        agent = MCTSAgent(ev, simulations=sims, seed=seed, **kw)
-        agent.name = spec
+            agent = PolicyAgent(ev, temp, seed=seed, name=spec)
+        else:
+            kw = {"root": "gumbel", "gumbel_scale": 0.0} if root == "gumbel" else {"root": root}
+            agent = MCTSAgent(ev, simulations=sims, seed=seed, **kw)
+            agent.name = spec
+        agent.resolved_spec = with_option(spec, "inference", ev.backend) if inference == "auto" else spec
         return agent
     if kind == "seq":
         path, o = seq_spec(spec)

@@ -14,6 +14,7 @@ import json
 import os
 import platform
 import tempfile
+from dataclasses import asdict
 
 import numpy as np
 import torch
@@ -23,7 +24,7 @@ from agents.alphazero.network import new_net
 from agents.alphazero.train import save_checkpoint
 from agents.common import checkpoint
 from agents.seq.gpt import GPT, GPTConfig
-from agents.seq.pretrain import PretrainConfig, save
+from agents.seq.pretrain import PretrainConfig
 from agents.common.tokenizer import Tokenizer
 from benchmarks.env_throughput import best_rate
 
@@ -41,8 +42,10 @@ def files(d):
     gopt = torch.optim.AdamW(model.parameters())
     model(torch.zeros(1, 4, dtype=torch.long)).sum().backward()
     gopt.step()
-    gpt = save(os.path.join(d, "gpt"), model, gopt, 1, PretrainConfig(), np.random.default_rng(0),
-               {"tokens": 0, "games": 0, "seconds": 0.0}, tok)
+    gpt = checkpoint.save(os.path.join(d, "gpt"), 1, kind="gpt", trainer="pretrain", config=asdict(PretrainConfig()),
+                          model=model.cfg.to_dict(), weights=model.state_dict(), optimizer=gopt.state_dict(),
+                          rng=checkpoint.rng_state(np.random.default_rng(0)), compute=checkpoint.zero_compute("tokens"),
+                          meta={"tokenizer": tok.describe()})
     return {"alphazero_b6c64_8x8": az, "gpt_small_8x8": gpt}
 
 
@@ -85,10 +88,13 @@ def load_safetensors(path):
     return join(rest)
 
 
-def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def add_arguments(ap):
+    """This benchmark's options, on its own parser or on ``arena bench checkpoint``'s."""
     ap.add_argument("--seconds", type=float, default=2.0, help="time per measurement (default 2)")
-    args = ap.parse_args(argv)
+
+
+def run(args):
+    """Measure, print the JSON object and return it."""
     torch.set_num_threads(1)
     out = {"machine": platform.processor() or platform.machine(), "torch": torch.__version__, "threads": 1}
     with tempfile.TemporaryDirectory() as d:
@@ -107,6 +113,13 @@ def main(argv=None):
                 row["safetensors"] = "not installed (pip install safetensors)"
             out[name] = row
     print(json.dumps(out))
+    return out
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    add_arguments(ap)
+    return run(ap.parse_args(argv))
 
 
 if __name__ == "__main__":

@@ -85,12 +85,15 @@ def open_spiel_playouts(game, size, seconds, seed=0):
     return best_rate(run, seconds)
 
 
-def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def add_arguments(ap):
+    """This benchmark's options, on its own parser or on ``arena bench env``'s."""
     ap.add_argument("--seconds", type=float, default=2.0, help="time per measurement (default 2)")
-    ap.add_argument("--batch", type=int, default=1024, help="games stepped at once by our kernels")
-    ap.add_argument("--perft-depth", type=int, default=9, help="Othello 8x8 perft depth timed (default 9)")
-    args = ap.parse_args(argv)
+    ap.add_argument("--batch", type=int, default=1024, help="games stepped at once (default 1024)")
+    ap.add_argument("--perft-depth", type=int, default=9, help="Othello perft depth timed (default 9)")
+
+
+def run(args):
+    """Measure, print the JSON object and return it."""
     out = {"machine": {"python": platform.python_version(), "processor": platform.machine(),
                        "note": "single core; best of repeated runs"}}
     for game, size, key in (("othello", 8, "othello8"), ("go", 9, "go9")):
@@ -110,6 +113,12 @@ def main(argv=None):
                              "convention": "a forced pass uses a ply; bulk counting at the last ply"}
     print(json.dumps(out))
     return out
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    add_arguments(ap)
+    return run(ap.parse_args(argv))
 
 
 if __name__ == "__main__":

@@ -100,15 +100,18 @@ def open_spiel(game, size, simulations, seconds):
     return best_rate(lambda: (bot.step(state), simulations)[1], seconds)
 
 
-def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--seconds", type=float, default=1.0, help="minimum time per measurement (default 1)")
+def add_arguments(ap):
+    """This benchmark's options, on its own parser or on ``arena bench mcts``'s."""
+    ap.add_argument("--seconds", type=float, default=1.0, help="time per measurement (default 1)")
     ap.add_argument("--batches", default="1,16,64,256", help="games searched at once (default 1,16,64,256)")
-    ap.add_argument("--simulations", type=int, default=64, help="simulations per search (default 64)")
-    ap.add_argument("--no-net", action="store_true", help="skip the network runs (no torch work)")
+    ap.add_argument("--simulations", type=int, default=64, help="simulations per search (default 64; net runs 16)")
+    ap.add_argument("--no-net", action="store_true", help="skip the ResNet runs")
     ap.add_argument("--backends", default="torch,onnx,onnx-int8",
-                    help="inference backends of the network runs (default torch,onnx,onnx-int8)")
-    args = ap.parse_args(argv)
+                    help="inference backends of the ResNet runs (default torch,onnx,onnx-int8)")
+
+
+def run(args):
+    """Measure, print the JSON object and return it."""
     try:
         batches = [int(x) for x in args.batches.split(",")]
     except ValueError:
@@ -149,6 +152,12 @@ def main(argv=None):
         print(f"{key} done", file=sys.stderr)
     print(json.dumps(out))
     return out
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    add_arguments(ap)
+    return run(ap.parse_args(argv))
 
 
 if __name__ == "__main__":

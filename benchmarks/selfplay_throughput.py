@@ -123,20 +123,23 @@ def sequential(cfg, net, seconds):
     return {"positions_per_s": round((sp.moves - moves) / (time.perf_counter() - t), 1)}
 
 
-def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def add_arguments(ap):
+    """This benchmark's options, on its own parser or on ``arena bench selfplay``'s."""
     ap.add_argument("--seconds", type=float, default=20.0, help="time per measurement (default 20)")
-    ap.add_argument("--game", default="othello", choices=["othello", "go"])
-    ap.add_argument("--size", type=int, default=8)
+    ap.add_argument("--game", default="othello", choices=["othello", "go"], help="game (default othello)")
+    ap.add_argument("--size", type=int, default=8, help="board size (default 8)")
     ap.add_argument("--network", default="b6c64", help="network preset when there is no --ckpt (default b6c64)")
-    ap.add_argument("--ckpt", default=None, help="a trained AlphaZero checkpoint or run directory of this game")
-    ap.add_argument("--games-in-flight", type=int, default=64)
-    ap.add_argument("--simulations", type=int, default=32, help="full-search simulations (default 32)")
-    ap.add_argument("--backends", default=",".join(BACKENDS), help=f"comma-separated (default {','.join(BACKENDS)})")
+    ap.add_argument("--ckpt", default=None, help="a trained checkpoint or run directory (default: random weights)")
+    ap.add_argument("--games-in-flight", type=int, default=64, help="games per worker (default 64)")
+    ap.add_argument("--simulations", type=int, default=32, help="full-search simulations per move (default 32)")
+    ap.add_argument("--backends", default=",".join(BACKENDS), help="backends to time")
     ap.add_argument("--workers", default="1,2", help="Ray worker counts to time (default 1,2; 0 skips)")
     ap.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda"],
-                    help="where the backends run (default cpu; on cuda the ONNX ones report an error)")
-    args = ap.parse_args(argv)
+                    help="where the backends run (default cpu)")
+
+
+def run(args):
+    """Measure, print the JSON object and return it."""
     if args.seconds <= 0 or args.games_in_flight < 1 or args.simulations < 1:
         raise ValueError("--seconds, --games-in-flight and --simulations must be positive")
     names = [b.strip() for b in args.backends.split(",") if b.strip()]
@@ -176,6 +179,12 @@ def main(argv=None):
     out["sequential_one_leaf_per_call"] = sequential(cfg, net, args.seconds)
     print(json.dumps(out))
     return out
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    add_arguments(ap)
+    return run(ap.parse_args(argv))
 
 
 if __name__ == "__main__":

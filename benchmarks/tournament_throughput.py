@@ -32,11 +32,11 @@ import ray
 import torch
 
 from agents.alphazero.config import TrainConfig
+from agents.alphazero.inference import CHOICES
 from agents.alphazero.network import new_net
 from agents.alphazero.train import save_checkpoint
 from agents.common import cluster
-from arena.tournament import chunks, close_agents, make_openings, run_parallel, schedule
-from arena.tournament_config import TournamentConfig
+from arena.tournament.run import TournamentConfig, chunks, close_agents, make_openings, resolve_players, run_parallel, schedule
 
 
 class _TimeUp(Exception):
@@ -55,6 +55,7 @@ def measure(cfg, jobs, openings, seconds=None):
     """Play ``jobs`` in ``cfg``'s chunks on the Ray instance already started: ``{games, seconds,
     games_per_hour}``, timed from the first task submitted to the last game in (with ``seconds``: to the
     last game in before they passed, at least one; the tasks left are ended by Ray's shutdown)."""
+    resolved = resolve_players(cfg)  # inference=auto chosen once here, never by the workers
     t0 = time.perf_counter()
     ends = []
 
@@ -65,7 +66,7 @@ def measure(cfg, jobs, openings, seconds=None):
         ends.append(now)
 
     try:
-        run_parallel(cfg, chunks(cfg, jobs), openings, record)
+        run_parallel(cfg, chunks(cfg, jobs), openings, record, resolved=resolved)
     except _TimeUp:
         pass
     dt = ends[-1]
@@ -76,19 +77,23 @@ def spec_of(ckpt, sims, inference):
     return f"az:{ckpt},sims={sims},inference={inference}"
 
 
-def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--games", type=int, default=64, help="games the batched run plays (default 64)")
-    ap.add_argument("--seconds", type=float, default=30.0,
-                    help="time given to the one-game-per-task run (default 30)")
-    ap.add_argument("--batch-games", type=int, default=32, help="games per chunk in the batched run (default 32)")
-    ap.add_argument("--sims", type=int, default=32, help="search simulations per move (default 32)")
+def add_arguments(ap):
+    """This benchmark's options, on its own parser or on ``arena bench tournament``'s."""
+    ap.add_argument("--games", type=int, default=64, help="games of the batched run (default 64)")
+    ap.add_argument("--seconds", type=float, default=30.0, help="time of the one-game-per-task run (default 30)")
+    ap.add_argument("--batch-games", type=int, default=32, help="games per chunk, batched run (default 32)")
+    ap.add_argument("--sims", type=int, default=32, help="simulations per move (default 32)")
     ap.add_argument("--workers", type=int, default=2, help="Ray workers (default 2)")
     ap.add_argument("--network", default="b6c64", help="network preset of the untrained net (default b6c64)")
-    ap.add_argument("--ckpt", default=None, help="an 8x8 Othello AlphaZero checkpoint or run directory to play")
-    ap.add_argument("--inference", default="auto", help="the batched run's inference backend (default auto)")
-    ap.add_argument("--baseline-inference", default="torch", help="one game per task's backend (default torch)")
-    args = ap.parse_args(argv)
+    ap.add_argument("--ckpt", default=None,
+                    help="an 8x8 Othello checkpoint or run directory (default: untrained b6c64)")
+    ap.add_argument("--inference", default="auto", choices=CHOICES, help="the batched run's backend (default auto)")
+    ap.add_argument("--baseline-inference", default="torch", choices=CHOICES,
+                    help="the one-game-per-task run's backend (default torch, eager fp32)")
+
+
+def run(args):
+    """Measure, print the JSON object and return it."""
     if args.games < 2 or args.seconds <= 0 or args.batch_games < 1 or args.sims < 1 or args.workers < 1:
         raise ValueError("--games must be at least 2; --seconds, --batch-games, --sims and --workers positive")
     with tempfile.TemporaryDirectory() as d:
@@ -105,7 +110,8 @@ def main(argv=None):
         try:
             warm = jobs[: 2 * args.workers]  # a chunk of two games per worker: players built, kernels compiled
             for c in (cfg, same) if spec != base else (cfg,):
-                run_parallel(c, [warm[i: i + 2] for i in range(0, len(warm), 2)], openings, lambda rec: None)
+                run_parallel(c, [warm[i: i + 2] for i in range(0, len(warm), 2)], openings, lambda rec: None,
+                             resolved=resolve_players(c))
             batched = measure(cfg, jobs, openings)
             batched_same = measure(same, jobs, openings) if spec != base else batched
             one = measure(single, jobs, openings, args.seconds)
@@ -124,6 +130,12 @@ def main(argv=None):
            "ratio_batching_alone": round(batched_same["games_per_hour"] / one["games_per_hour"], 1)}
     print(json.dumps(out))
     return out
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    add_arguments(ap)
+    return run(ap.parse_args(argv))
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ import numpy as np
 
 from envs import notation
 from envs.core import make_batch
+from envs.replay import with_passes
 
 
 class Game:
@@ -119,10 +120,11 @@ class Game:
         """Replay a transcript. In Othello the forced passes, which transcripts leave out, are inserted."""
         g = cls(game, size, **kwargs)
         if game == "othello":
-            for a in notation.othello_parse_transcript(text, g.size):
-                if g.legal_actions() == [g.size * g.size]:
-                    g.play(g.size * g.size)
-                g.play(a)
+            moves = notation.othello_parse_transcript(text, g.size)
+            acts, n, written = with_passes(make_batch(game, 1, g.size), np.array([moves], np.int64).reshape(1, -1),
+                                           [len(moves)])
+            g.play_all(acts[0, : n[0]].tolist())
+            g.play_all(moves[written[0]:])  # a refused move, if any, raises the rules' own error here
         else:
             g.play_all(str(text).split())
         return g

@@ -7,17 +7,17 @@ import sys
 
 import numpy as np
 import pytest
+import torch
 
 from agents.alphazero.bootstrap import positions
 from agents.alphazero.config import TrainConfig
+from agents.alphazero.network import new_net
 from agents.alphazero.train import origin, train
 from agents.common import checkpoint
 from agents.common import transcripts as T
 from agents.common.tokenizer import Tokenizer
 from arena.engine_games import engine_games, engine_players, engine_tournament
-from arena.results import tournament_games
-from arena.tournament import run_tournament
-from arena.tournament_config import TournamentConfig
+from arena.tournament import TournamentConfig, run_tournament, tournament_games
 from envs.game import Game
 
 # Our own GTP server as the engine: always installed (GNU Go and gtp-rhino are exercised by the ladder's tests).
@@ -159,8 +159,9 @@ def test_train_bootstraps_from_engine_games_and_records_it(tmp_path):
     # A warm start from it says it started from a bootstrapped net.
     warm = train(TrainConfig.from_dict({**ck["config"], "init": str(run), "init_transcripts": "", "max_steps": 2}),
                  str(tmp_path / "warm"), log=logs.append)
-    assert warm[1] >= 0
-    assert origin(checkpoint.load(str(tmp_path / "warm"), kind="alphazero")["meta"]).startswith("bootstrapped from")
+    warm_ck = checkpoint.load(str(tmp_path / "warm"), kind="alphazero")
+    assert warm[1] == 2 == warm_ck["step"]  # a warm start is a new run: its own two steps
+    assert warm_ck["meta"]["init"]["step"] == 6 and origin(warm_ck["meta"]).startswith("bootstrapped from")
     # arena export: the small model file to ship says where its weights came from, and plays.
     from arena.cli import main
     from arena.specs import make_agent
@@ -170,7 +171,21 @@ def test_train_bootstraps_from_engine_games_and_records_it(tmp_path):
     shipped = checkpoint.load(out, kind="alphazero")
     assert shipped["optimizer"] == {} and shipped["meta"]["knowledge"] == origin(ck["meta"])
     assert shipped["meta"]["source"] == "arena train ..." and shipped["step"] == 6
-    assert make_agent(f"az:{out},sims=4", "othello", 6).act(Game("othello", 6))[0] >= 0
+    # The shipped file holds the run's weights, and its policy-only player plays their top legal move,
+    # worked out here with the run's own net along a few plies.
+    last = checkpoint.load(str(run), kind="alphazero")
+    assert all(torch.equal(shipped["weights"][k], v) for k, v in last["weights"].items())
+    net = new_net(TrainConfig.from_dict(last["config"]))
+    net.load_state_dict(last["weights"])
+    net.eval()
+    agent, g = make_agent(f"az:{out},sims=0", "othello", 6), Game("othello", 6)
+    for _ in range(6):
+        with torch.no_grad():
+            logits = net(torch.from_numpy(g.observation()[None]))[0][0]
+        legal = g.legal_actions()
+        want = max(legal, key=lambda a: logits[a].item())
+        assert agent.act(g)[0] == want
+        g.play(want)
     assert main(["export", "--ckpt", str(run), "--out", out]) == 2  # never overwrites
 
 

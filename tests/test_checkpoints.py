@@ -193,9 +193,25 @@ def test_the_earlier_layout_is_refused_with_the_converter_named_and_converts(tmp
     g = checkpoint.load(tmp_path / "new_gpt.pt", kind="gpt")
     assert g["trainer"] == "pretrain" and g["compute"]["trained"] == 5000 and g["meta"]["games_read"] == 400
     from agents.seq.agent import SeqAgent
+    from agents.seq.gpt import GPT, GPTConfig
     from envs.game import Game
 
-    assert SeqAgent(str(tmp_path / "new_gpt.pt")).act(Game("othello", 4))[0] >= 0
+    # The converted GPT plays its own weights: the same as the net the old file was made from, by hand.
+    src = checkpoint.load(tmp_path / "gpt")
+    for k, v in src["weights"].items():
+        assert torch.equal(g["weights"][k], v)
+    ref = GPT(GPTConfig(**src["model"]))
+    ref.load_state_dict(src["weights"])
+    ref.eval()
+    tok = Tokenizer("othello", 4)
+    agent, game = SeqAgent(str(tmp_path / "new_gpt.pt")), Game("othello", 4)
+    for _ in range(4):
+        with torch.no_grad():
+            logits = ref(torch.tensor([tok.encode(game.history)]))[0, -1]  # after the whole history
+        ids = [int(tok.action_to_id[a]) for a in game.legal_actions() if a != 16]
+        want = int(tok.id_to_action[max(ids, key=lambda i: logits[i].item())]) if ids else 16  # 16: a forced pass
+        assert agent.act(game)[0] == want
+        game.play(want)
     # Refusals: converting onto itself, onto an existing file, or a file already converted.
     rc, err = arena(capsys, "convert-checkpoint", az, az)
     one_error_line(err, "another name")
@@ -219,4 +235,4 @@ def test_only_the_converter_unpickles():
             for f in files:
                 if f.endswith(".py") and "weights_only=False" in open(os.path.join(dirpath, f)).read():
                     found.append(os.path.relpath(os.path.join(dirpath, f), root))
-    assert found == [os.path.join("arena", "convert.py")]
+    assert found == [os.path.join("agents", "common", "convert.py")]

@@ -54,7 +54,7 @@ def test_every_shipped_config_loads():
 def test_every_shipped_tournament_config_loads():
     import glob
 
-    from arena.tournament_config import TournamentConfig
+    from arena.tournament import TournamentConfig
 
     paths = sorted(glob.glob("configs/tournament_*.yaml"))
     assert len(paths) >= 3

@@ -1,6 +1,9 @@
-"""Inference backends against eager fp32, ``auto``'s choice, and training without Ray (``workers: 0``),
-with its budget across resumes and the replay buffer kept on every stop."""
+"""Inference backends against eager fp32, ``auto``'s choice (made once, named in specs and tournaments so
+other processes build the same backend), and training without Ray (``workers: 0``), with its budget across
+resumes and the replay buffer kept on every stop. Timing is replaced by fixed figures wherever a result
+depends on it, and runs stop on counts (steps, FLOPs), never on the clock."""
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -16,6 +19,8 @@ from agents.alphazero.network import PolicyValueNet
 from agents.common import checkpoint
 
 pytest.importorskip("onnxruntime")
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def small_net(size=6, seed=0):
@@ -72,31 +77,121 @@ def test_evaluator_priors_are_masked_distributions():
         assert np.all(np.abs(values) <= 1)
 
 
+class Fake(inference.TorchRunner):
+    """Eager torch with a speed set by the test (``rate`` positions/s, read by :func:`fake_speeds`), a count of
+    its rebuilds, and, while ``wrong``, its moves reversed (the worst first): a backend that disagrees."""
+
+    def __init__(self, net, rate, wrong=False):
+        super().__init__(net)
+        self.rate, self.wrong, self.refreshes = rate, wrong, 0
+
+    def refresh(self, calibration):
+        self.refreshes += 1
+
+    def __call__(self, obs):
+        logits, value = super().__call__(obs)
+        return (-logits if self.wrong else logits), value
+
+
+def fake_speeds(monkeypatch, **runners):
+    """``auto``'s candidates on CPU become ``runners`` (name -> Fake) and eager torch, timed by a count, not a
+    clock: each runner's speed is its ``rate`` (torch's 100/s). Returns the list of names ``speed`` was
+    called for."""
+    timed = []
+
+    def speed(run, obs, batch):
+        name = next((n for n, r in runners.items() if r is run), "torch")
+        timed.append(name)
+        return getattr(run, "rate", 100.0)
+
+    monkeypatch.setitem(inference.AUTO_CANDIDATES, "cpu", (*runners, "torch"))
+    monkeypatch.setattr(inference, "build", lambda name, net, device="cpu": runners[name])
+    monkeypatch.setattr(inference, "speed", speed)
+    return timed
+
+
 def test_auto_takes_the_fastest_backend_that_agrees(monkeypatch):
-    """A fast backend that gets moves wrong is timed, reported and passed over; the choice and every
-    candidate's figures are in the report and the log line."""
-    class Wrong(inference.TorchRunner):
-        def __call__(self, obs):
-            logits, value = super().__call__(obs)
-            return -logits, value  # the worst move first
-
-    class Slow(inference.TorchRunner):
-        def __call__(self, obs):
-            import time
-            time.sleep(0.05)  # far slower than any timing noise
-            return super().__call__(obs)
-
-    builders = {"fast-wrong": lambda net, device: Wrong(net), "slow-right": lambda net, device: Slow(net)}
-    monkeypatch.setitem(inference.AUTO_CANDIDATES, "cpu", ("fast-wrong", "slow-right", "torch"))
-    monkeypatch.setattr(inference, "build", lambda name, net, device="cpu": builders[name](net, device))
+    """A faster backend that gets moves wrong is timed, reported and passed over for the fastest that
+    agrees (here not eager torch); the choice and every candidate's figures are in the report and the log line."""
+    net = small_net()
+    fake_speeds(monkeypatch, **{"fast-wrong": Fake(net, 300, wrong=True), "right": Fake(net, 200)})
     lines = []
-    ev = NetEvaluator(small_net(), "auto", sample=sample_positions("othello", 6, 64, seed=0), log=lines.append)
+    ev = NetEvaluator(net, "auto", sample=sample_positions("othello", 6, 64, seed=0), log=lines.append)
     c = ev.report["candidates"]
     assert not c["fast-wrong"]["agrees"] and c["fast-wrong"]["top1_agreement"] < 0.5
-    assert c["slow-right"]["agrees"] and c["torch"]["agrees"]
-    assert c["torch"]["positions_per_s"] > c["slow-right"]["positions_per_s"]
-    assert ev.report["backend"] == "torch" and ev.report["agrees"]
-    assert len(lines) == 1 and "inference auto on cpu: torch" in lines[0] and "fast-wrong" in lines[0]
+    assert c["right"]["agrees"] and c["torch"]["agrees"]
+    assert [c[n]["positions_per_s"] for n in ("fast-wrong", "right", "torch")] == [300, 200, 100]
+    assert ev.backend == ev.report["backend"] == "right" and ev.report["agrees"]
+    assert len(lines) == 1 and "inference auto on cpu: right" in lines[0] and "fast-wrong 300/s (disagrees" in lines[0]
+
+
+def test_auto_chooses_once_and_falls_back_to_torch_for_good(monkeypatch):
+    """Later refreshes re-check the chosen backend only: no timing, no rebuild of the others, no switch to
+    a faster one that has come to agree; when the chosen one stops agreeing, eager torch, for good, in one
+    log line with its figures."""
+    net = small_net()
+    fast, right = Fake(net, 300, wrong=True), Fake(net, 200)
+    timed = fake_speeds(monkeypatch, fast=fast, right=right)
+    lines = []
+    ev = NetEvaluator(net, "auto", sample=sample_positions("othello", 6, 64, seed=0), log=lines.append)
+    assert ev.backend == "right" and sorted(timed) == ["fast", "right", "torch"] and len(lines) == 1
+    chosen = dict(ev.report["candidates"])
+    fast.wrong = False  # now the fastest that agrees: a re-choosing evaluator would switch to it
+    for seed in (1, 2, 3):
+        net.load_state_dict(small_net(seed=seed).state_dict())
+        r = ev.refresh(sample_positions("othello", 6, 64, seed=seed))
+        assert r["backend"] == "right" and r["agrees"] and r["candidates"] == chosen
+    assert len(timed) == 3 and fast.refreshes == 1 and right.refreshes == 4 and len(lines) == 1
+    right.wrong = True  # new weights the chosen backend no longer runs faithfully
+    r = ev.refresh()
+    assert ev.backend == r["backend"] == "torch" and ev.run is ev.reference and r["agrees"]
+    assert r["fallback"]["backend"] == "right" and r["fallback"]["top1_agreement"] < 0.5
+    assert len(lines) == 2 and "\n" not in lines[1] and "right fell back to it for good" in lines[1]
+    assert f"top-1 {r['fallback']['top1_agreement']:.1%}" in lines[1]
+    right.wrong = False  # agreeing again changes nothing: the fall-back is for good
+    assert ev.refresh()["backend"] == "torch" and right.refreshes == 5 and len(timed) == 3 and len(lines) == 2
+
+
+def test_a_resolved_backend_is_built_by_name_without_timing(monkeypatch):
+    """``auto``'s choice, named, builds the same backend in another evaluator (another process) without
+    timing anything, and it evaluates exactly as the chosen one."""
+    net = small_net()
+    sample = sample_positions("othello", 6, 64, seed=0)
+    first = NetEvaluator(net, "auto", sample=sample)
+    assert first.backend in inference.AUTO_CANDIDATES["cpu"]
+    timed = []
+    monkeypatch.setattr(inference, "speed", lambda *a: timed.append(a) or 1.0)
+    again = NetEvaluator(net, first.backend, sample=sample)
+    assert timed == [] and again.backend == first.backend and "candidates" not in again.report
+    for a, b in zip(first.evaluate(*sample, None), again.evaluate(*sample, None)):
+        assert np.array_equal(a, b)
+
+
+def test_a_named_backend_that_disagrees_is_refused_then_falls_back_on_new_weights(monkeypatch):
+    """At construction a named backend below the bar is a one-line error with its figures; a named backend
+    that stops agreeing after new weights (a training refresh) falls back to eager torch with one log line."""
+    net = small_net()
+    sample = sample_positions("othello", 6, 64, seed=0)
+    monkeypatch.setattr(inference, "MIN_TOP1", 1.01)  # not even fp32 ONNX can clear it
+    with pytest.raises(ValueError) as e:
+        NetEvaluator(net, "onnx", sample=sample)
+    msg = str(e.value)
+    assert "\n" not in msg and msg.startswith("inference 'onnx' on cpu disagrees with fp32 on 64 positions")
+    assert "top-1 agreement 100.0% (needs >= 101%)" in msg and "value MAE 0.0000 (needs <= 0.02)" in msg
+    # Built mid-run from a training run's weights (strict=False): eager torch instead, in one log line.
+    lines = []
+    ev = NetEvaluator(net, "onnx", sample=sample, log=lines.append, strict=False)
+    f = ev.report["fallback"]
+    assert ev.backend == "torch" and (f["backend"], f["top1_agreement"]) == ("onnx", 1.0) and f["value_mae"] < 1e-4
+    assert len(lines) == 1 and "onnx fell back to it for good: it disagrees with fp32 (top-1 100.0%" in lines[0]
+    monkeypatch.setattr(inference, "MIN_TOP1", 0.99)
+    lines = []
+    ev = NetEvaluator(net, "onnx", sample=sample, log=lines.append)
+    assert ev.backend == "onnx" and len(lines) == 1
+    monkeypatch.setattr(inference, "MIN_TOP1", 1.01)
+    r = ev.refresh()  # not raised: a run must not die hours in
+    assert ev.backend == r["backend"] == "torch" and r["inference"] == "onnx" and r["fallback"]["backend"] == "onnx"
+    assert len(lines) == 2 and "onnx fell back to it for good" in lines[1] and "top-1 100.0%" in lines[1]
 
 
 def test_a_backend_that_cannot_build_is_reported_and_left_out(monkeypatch):
@@ -124,7 +219,7 @@ def test_bad_options_are_one_line_errors():
 
 
 def test_cli_restates_the_backends():
-    from arena.cli import INFERENCE
+    from arena.commands.alphazero import INFERENCE
 
     assert INFERENCE == inference.CHOICES
 
@@ -145,19 +240,39 @@ train(cfg, sys.argv[1], resume=True)
 """
 
 
+# Learning never starts: more positions than any of these runs plays.
+NEVER_LEARNS = ("replay_capacity=100000", "min_replay=100000")
+
+
+def selfplay_flops(positions):
+    """The FLOPs of ``positions`` forward passes of the net that ``TINY`` trains: a budget that self-play alone
+    spends after a number of evaluations (each full-search move of the 8 games in flight is about 40)."""
+    from agents.alphazero.config import TrainConfig
+    from agents.alphazero.network import forward_flops, new_net
+    from agents.common.config import load_config
+
+    cfg = load_config(TrainConfig, os.path.join(ROOT, "configs", "othello6_az.yaml"), TINY)
+    return positions * forward_flops(new_net(cfg))
+
+
 def run_no_ray(run_dir, *sets):
     r = subprocess.run([sys.executable, "-c", NO_RAY, str(run_dir), *TINY, *sets], capture_output=True, text=True,
-                       timeout=300, cwd=os.path.dirname(os.path.dirname(__file__)))
+                       timeout=300, cwd=ROOT)
     assert r.returncode == 0, r.stdout + r.stderr
     return r.stdout
 
 
 def test_workers_0_trains_in_process_without_ray_and_logs_its_backend(tmp_path):
     out = run_no_ray(tmp_path, "min_replay=60", "max_steps=20", "inference=auto")
-    assert "in this process on cpu" in out and "self-play: inference auto on cpu: " in out
-    assert checkpoint.load(tmp_path)["step"] == 20
+    # auto is resolved once, at the start, and recorded; self-play then builds that backend by name.
+    assert "in this process on cpu" in out and "inference auto on cpu: " in out and "the run plays with " in out
+    backend = out.split("the run plays with ")[1].split()[0]
+    assert f"self-play: inference {backend} on cpu: {backend}" in out
+    assert checkpoint.load(tmp_path)["step"] == 20 and checkpoint.load(tmp_path)["state"]["inference"] == backend
     rows = [json.loads(x) for x in open(tmp_path / "metrics.jsonl")]
-    assert rows[-1]["inference"]["0"]["inference"] == "auto" and rows[-1]["inference"]["0"]["agrees"]
+    assert rows[0]["inference"]["inference"] == "auto" and rows[0]["inference"]["backend"] == backend
+    assert set(rows[0]["inference"]["candidates"]) == {"onnx-int8", "onnx", "torch"}
+    assert rows[-1]["inference"]["0"]["inference"] == backend and rows[-1]["inference"]["0"]["agrees"]
     assert rows[-1]["compute"]["games"] > 0 and rows[-1]["compute"]["trained"] == 20 * 32
     # A FLOP budget of half what those 20 steps cost ends the same run earlier, once it is spent.
     half = checkpoint.load(tmp_path)["compute"]["flops"] / 2
@@ -166,7 +281,8 @@ def test_workers_0_trains_in_process_without_ray_and_logs_its_backend(tmp_path):
     ck = checkpoint.load(tmp_path / "flops")
     assert ck["compute"]["flops"] >= half and ck["step"] < 20
     # A new run warm-started from this one begins with its weights, and nothing else of it.
-    out = run_no_ray(tmp_path / "warm", "min_replay=5000", "minutes=0.05", "inference=torch", f"init={tmp_path}")
+    out = run_no_ray(tmp_path / "warm", *NEVER_LEARNS, f"max_flops={selfplay_flops(200)}", "inference=torch",
+                     f"init={tmp_path}")
     assert "warm start from" in out
     first, warm = checkpoint.load(tmp_path), checkpoint.load(tmp_path / "warm")
     assert warm["step"] == 0 and warm["compute"]["trained"] == 0
@@ -174,21 +290,28 @@ def test_workers_0_trains_in_process_without_ray_and_logs_its_backend(tmp_path):
 
 
 def test_a_stop_before_learning_keeps_the_games_and_the_budget_spans_resumes(tmp_path):
-    # Learning never starts (min_replay above what a few seconds give): the stop still saves the buffer
-    # and the counters, at learner step 0, and the resume carries on from them.
-    out = run_no_ray(tmp_path, "min_replay=5000", "minutes=0.05", "inference=torch")
-    assert "filling" in out and "budget spent" in out
+    # Learning never starts, and every stop is decided by a count: a FLOP budget that self-play alone spends
+    # (minutes, at their default, only guard). The stop still saves the buffer and the counters, at learner
+    # step 0, and the resume carries on from them.
+    out = run_no_ray(tmp_path, *NEVER_LEARNS, f"max_flops={selfplay_flops(1000)}", "inference=torch")
+    assert "filling" in out and "max_flops reached" in out
     ck = checkpoint.load(tmp_path)
     from agents.alphazero.replay import ReplayBuffer
     kept = ReplayBuffer.load(tmp_path / "replay.npz")
     assert ck["step"] == 0 and ck["compute"]["games"] == kept.games > 0
-    out = run_no_ray(tmp_path, "min_replay=5000", "minutes=0.1", "inference=torch")
-    assert "at learner step 0" in out and "budget spent, " in out
+    # The run's clock as the checkpoint carries it: two minutes spent (written, not waited for).
+    ck["compute"]["seconds"] = 120.0
+    checkpoint.write(ck["path"], **{k: ck[k] for k in ("step", "kind", "trainer", "config", "model", "weights",
+                                                       "optimizer", "rng", "compute", "meta")})
+    out = run_no_ray(tmp_path, *NEVER_LEARNS, f"max_flops={selfplay_flops(2000)}", "inference=torch")
+    assert "at learner step 0" in out and "max_flops reached" in out
     again = ReplayBuffer.load(tmp_path / "replay.npz")
-    assert again.games > kept.games and checkpoint.load(tmp_path)["compute"]["seconds"] >= 5.5
-    # The budget is spent: a resume with the same minutes does nothing and says how to raise it.
-    out = run_no_ray(tmp_path, "min_replay=5000", "minutes=0.1", "inference=torch")
-    assert "--set minutes=" in out
+    ck = checkpoint.load(tmp_path)
+    assert again.games > kept.games and ck["compute"]["flops"] >= selfplay_flops(2000)
+    assert ck["compute"]["seconds"] >= 120.0  # this run's seconds added to the resumed run's
+    # Two minutes are spent: a one-minute budget does nothing more and says how to raise it.
+    out = run_no_ray(tmp_path, *NEVER_LEARNS, "minutes=1", "inference=torch")
+    assert "--set minutes=" in out and ReplayBuffer.load(tmp_path / "replay.npz").games == again.games
 
 
 def test_az_spec_takes_inference_and_device(tmp_path):
@@ -232,7 +355,11 @@ def test_shipped_nets_by_name():
 
     agent = make_agent("az:othello8", "othello", 8)
     assert agent.config.simulations == SHIPPED_SIMS and agent.evaluator.report["inference"] == "auto"
-    assert make_agent("az:othello8,sims=8,inference=torch", "othello", 8).config.simulations == 8
+    # Its default, auto, resolved: the spec names the backend chosen here, which builds without timing.
+    assert agent.evaluator.backend in inference.AUTO_CANDIDATES["cpu"]
+    assert agent.resolved_spec == f"az:othello8,inference={agent.evaluator.backend}" and agent.name == "az:othello8"
+    named = make_agent("az:othello8,sims=8,inference=torch", "othello", 8)
+    assert named.config.simulations == 8 and named.resolved_spec == "az:othello8,sims=8,inference=torch"
     with pytest.raises(ValueError, match="trained on othello 8x8, not go 9x9"):
         make_agent("az:othello8", "go", 9)
     go = make_agent("az:go9,inference=torch", "go", 9)  # auto's timing is covered by othello8 above
@@ -241,21 +368,107 @@ def test_shipped_nets_by_name():
         make_agent("az:go9", "go", 7)
 
 
-def test_shipped_nets_answer_over_gtp():
-    import sys
+def test_a_shipped_net_answers_over_gtp():
+    """``az:go9`` served by ``arena gtp`` (az:othello8 is built by name above, and over GTP it is the same
+    server code): a vertex for black, then another for white (not on black's stone)."""
+    import re
 
     from arena.gtp import GTPEngine
 
-    # Go's: az:othello8 is built by name above, and over GTP it is the same server code.
-    for game, size, vertex in (("go", 9, r"[A-HJ][1-9]|PASS"),):
-        eng = GTPEngine(f"{sys.executable} -m arena.cli gtp --game {game} --size {size} --agent az:{game}{size},sims=16,"
-                        "inference=torch",
-                        timeout=120)
-        try:
-            if game == "go":
-                eng.send(f"boardsize {size}")
-                eng.send("clear_board")
-            import re
-            assert re.fullmatch(vertex, eng.send("genmove b").upper())
-        finally:
-            eng.close()
+    vertex = r"[A-HJ][1-9]|PASS"
+    eng = GTPEngine(f"{sys.executable} -m arena.cli gtp --game go --size 9 --agent az:go9,sims=16,inference=torch",
+                    timeout=120)
+    try:
+        eng.send("boardsize 9")
+        eng.send("clear_board")
+        black = eng.send("genmove b").upper()
+        white = eng.send("genmove w").upper()
+    finally:
+        eng.close()
+    assert re.fullmatch(vertex, black) and re.fullmatch(vertex, white)
+    assert white != black or black == "PASS"
+
+
+# -- auto resolved once per player, in specs and tournaments ----------------------------------------------
+
+RATES = {"onnx": 300.0, "onnx-int8": 200.0, "torch": 100.0}  # positions/s: fp32 ONNX "fastest", by decree
+
+
+def decreed_speeds(monkeypatch):
+    """Timing in this process becomes a table (``RATES``), so ``auto`` chooses fp32 ONNX here, by a rule,
+    not a race. Ray workers do not see the patch: there ``auto`` would time for real."""
+    def speed(run, obs, batch):
+        if isinstance(run, inference.OnnxRunner):
+            return RATES["onnx-int8" if run.int8 else "onnx"]
+        return RATES["torch"]
+
+    monkeypatch.setattr(inference, "speed", speed)
+
+
+@pytest.fixture(scope="module")
+def az_ckpt(tmp_path_factory):
+    """An untrained 6x6 Othello AlphaZero checkpoint."""
+    from dataclasses import asdict
+
+    from agents.alphazero.config import TrainConfig
+    from agents.alphazero.network import new_net
+
+    d = tmp_path_factory.mktemp("net")
+    cfg = TrainConfig(game="othello", size=6, network="b4c64")
+    torch.manual_seed(0)
+    net = new_net(cfg)
+    checkpoint.save(str(d), 1, kind="alphazero", trainer="train", config=asdict(cfg), model=net.args,
+                    weights=net.state_dict(), optimizer={}, rng={}, compute=checkpoint.zero_compute("positions"))
+    return str(d)
+
+
+def test_resolve_spec_names_autos_choice_and_leaves_every_other_spec(monkeypatch, az_ckpt):
+    from arena import specs
+
+    decreed_speeds(monkeypatch)
+    spec = f"az:{az_ckpt},sims=4,inference=auto,device=cpu"
+    assert specs.resolve_spec(spec, "othello", 6) == f"az:{az_ckpt},sims=4,inference=onnx,device=cpu"
+    agent = specs.make_agent(spec, "othello", 6)
+    assert agent.resolved_spec == f"az:{az_ckpt},sims=4,inference=onnx,device=cpu" and agent.name == spec
+    assert agent.evaluator.report["candidates"]["onnx"]["positions_per_s"] == 300
+    # A shipped net's default is auto: it resolves too, its option appended.
+    assert specs.resolve_spec("az:othello8", "othello", 8) == "az:othello8,inference=onnx"
+    assert specs.resolve_spec(" az:othello8,sims=8 ", "othello", 8) == "az:othello8,sims=8,inference=onnx"
+
+    # Every other spec comes back as it is, without anything being built.
+    def no_build(*a, **k):
+        raise AssertionError("resolve_spec built an agent for a spec with nothing to resolve")
+
+    monkeypatch.setattr(specs, "make_agent", no_build)
+    for other in ("random", "greedy", "mcts:rollouts=8", f"az:{az_ckpt},sims=4", f"az:{az_ckpt},inference=onnx-int8",
+                  "az:othello8,inference=torch", "seq:othello8", "gtp:/usr/games/gnugo --mode gtp"):
+        assert specs.resolve_spec(other, "othello", 6) == other
+    with pytest.raises(ValueError, match="unknown option 'speed'"):
+        specs.resolve_spec(f"az:{az_ckpt},speed=9", "othello", 6)
+
+
+def test_an_auto_player_plays_the_same_games_at_any_worker_count(tmp_path, monkeypatch, az_ckpt):
+    """The driver resolves ``auto`` once and sends the workers the backend it chose (the decreed table
+    chooses fp32 ONNX here; a worker timing for itself could choose another): the games at 2 workers are
+    those at none, tournament.json records the backend beside the user's spec, and a rerun resumes. The
+    players are given as bare specs: a name that is its spec keeps its name."""
+    from arena.tournament import TournamentConfig, read_games, run_tournament
+
+    decreed_speeds(monkeypatch)
+    user = f"az:{az_ckpt},sims=4,inference=auto"
+    cfg = TournamentConfig(game="othello", size=6, players=("random", user), games=4, batch_games=2,
+                           openings=2, opening_plies=2, balance=1.0, workers=0, seed=5)
+    played = {}
+    for workers in (0, 2):
+        out = str(tmp_path / f"w{workers}")
+        run_tournament(dataclasses.replace(cfg, workers=workers), out, progress=False, log=lambda *a: None)
+        rec = json.load(open(os.path.join(out, "tournament.json")))
+        assert rec["players"] == ["random", user]
+        assert rec["resolved"] == {"random": "random", user: f"az:{az_ckpt},sims=4,inference=onnx"}
+        played[workers] = {g["id"]: {k: v for k, v in g.items() if k != "seconds"} for g in read_games(out)}
+    assert len(played[0]) == 4 and played[2] == played[0]
+    # The same user config resumes (nothing left to play), and keeps the recorded choice without timing.
+    monkeypatch.setattr(inference, "speed", lambda *a: pytest.fail("a resume timed auto's candidates again"))
+    lines = []
+    run_tournament(cfg, str(tmp_path / "w0"), progress=False, log=lines.append)
+    assert "0 games to play (4 already" in lines[0]

@@ -15,8 +15,7 @@ import pytest
 
 from arena import ladder as L
 from arena.cli import main
-from arena.results import read_games
-from arena.tournament_config import TournamentConfig
+from arena.tournament import TournamentConfig, read_games
 from tests.conftest import need
 
 RHINO = shutil.which("gtp-rhino") or ("/usr/games/gtp-rhino" if os.path.exists("/usr/games/gtp-rhino") else None)

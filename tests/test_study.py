@@ -5,15 +5,21 @@ config and ``--report-only``."""
 import json
 import os
 import subprocess
+import math
 import sys
 
+import numpy as np
 import pytest
+import torch
 
 from agents.common import checkpoint
+from agents.common import transcripts as T
 from agents.common.config import load_config
+from agents.seq.load import checkpoint_tokenizer, load_gpt
 from arena.study.run import pick
 from arena.study.config import ARMS, StudyConfig
 from arena.study.report import to_html
+from envs.game import Game
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # The tiny variant: 6x6 (4x4 has too few distinct expert games to hold any out), 10 steps per arm (a count,
@@ -92,6 +98,84 @@ def test_html_keeps_tables_lists_and_code():
     assert "<th>h</th>" in page and "<td>&lt;2&gt;</td>" in page and "<pre>x &lt; y</pre>" in page
 
 
+def elo_by_hand(tournament):
+    """``{player: (elo, standard error)}`` of a tournament's ``ratings.json``, each checked against the
+    maximum-likelihood equations written out here from its ``games.jsonl``: at the optimum every free
+    rating's (and the first-mover term's) score residual is zero, and the standard errors are the root
+    diagonal of the inverse Hessian (the prior's virtual draws, colour-neutral, included)."""
+    rep = json.load(open(os.path.join(tournament, "ratings.json")))
+    games = [json.loads(x) for x in open(os.path.join(tournament, "games.jsonl")) if x.strip()]
+    elo = {r["player"]: r["elo"] for r in rep["rows"]}
+    h, k = rep["first_mover"][0], math.log(10) / 400
+    free = [p for p in elo if p != rep["anchor"]]
+    met = sorted({tuple(sorted((g["black"], g["white"]))) for g in games})
+    rows = [(g["black"], g["white"], g["result"], 1.0, 1.0) for g in games]
+    rows += [(a, b, 0.5, rep["prior_draws"], 0.0) for a, b in met]
+    x = np.zeros((len(rows), len(free) + 1))  # d(logit)/d(theta) per row: +1 black, -1 white, the h term
+    score, weight, logit = np.zeros(len(rows)), np.zeros(len(rows)), np.zeros(len(rows))
+    for i, (b, w, s, wt, first) in enumerate(rows):
+        if b in free:
+            x[i, free.index(b)] += 1
+        if w in free:
+            x[i, free.index(w)] -= 1
+        x[i, -1] = first
+        score[i], weight[i], logit[i] = s, wt, k * (elo[b] - elo[w] + first * h)
+    p = 1 / (1 + np.exp(-logit))
+    residual = x.T @ (weight * (score - p))  # in games' worth of score; zero at the optimum
+    played = np.abs(x).T @ weight
+    # The file rounds ratings to 0.1 Elo: a residual of at most ~0.1 Elo's worth per game played.
+    assert (np.abs(residual) <= 0.1 * k * played + 1e-9).all(), dict(zip(free + ["first mover"], residual))
+    cov = np.linalg.inv((x * (weight * p * (1 - p))[:, None]).T @ x) / k**2
+    out = {rep["anchor"]: (elo[rep["anchor"]], 0.0)}
+    for j, name in enumerate(free):
+        out[name] = (elo[name], math.sqrt(cov[j, j]))
+    return out
+
+
+def replayed_boards(tok, row):
+    """``[(cells int8[N*N], black to move next, legal actions)]`` after each prefix of ``row`` ending in BOS
+    or a move, replayed with Game; an implied pass is played (the side to move next is one that can move)."""
+    g, out = Game(tok.game, tok.size), []
+    for t, i in enumerate(row):
+        if t > 0:
+            if i < 2:
+                break
+            g.play(int(tok.id_to_action[i]))
+        if not g.terminal and g.legal_actions() == [tok.size ** 2]:
+            g.play(tok.size ** 2)
+        out.append((g.cells().reshape(-1), g.to_play == 0, [] if g.terminal else g.legal_actions()))
+    return out
+
+
+def measures_by_hand(out, arm):
+    """``(legal-move error, probe majority baseline)`` of a sequence arm's final model on the study's
+    held-out random games, worked out here with Game: the error is the share of prefixes with a legal
+    move whose top-1 prediction is not one; the baseline scores each square's most common relative
+    label (empty / mine / theirs) of the training four fifths of the games on the other fifth."""
+    cfg = StudyConfig.from_dict(json.load(open(os.path.join(out, "study.json"))))
+    model, ck = load_gpt(os.path.join(out, arm))
+    tok = checkpoint_tokenizer(ck)
+    data = T.Dataset(os.path.join(out, "data", "random"))
+    games = [data.tokenizer.decode(r) for r in data.rows("val", cfg.eval_games)]
+    rows = tok.encode_batch(*T.lists_to_batch(games)).astype(np.int64)  # the arm's own ids
+    with torch.no_grad():
+        top = model(torch.from_numpy(rows[:, :-1])).argmax(-1).numpy()
+    wrong = scored = 0
+    labels, game_of = [], []
+    for b, row in enumerate(rows):
+        for t, (cells, black_next, actions) in enumerate(replayed_boards(tok, row)):
+            legal = {int(tok.action_to_id[a]) for a in actions}
+            if legal and t < rows.shape[1] - 1:
+                scored += 1
+                wrong += int(top[b, t]) not in legal
+            mine = 1 if black_next else -1
+            labels.append(np.select([cells == 0, cells == mine], [0, 1], 2))
+            game_of.append(b)
+    y, test = np.array(labels), np.array(game_of) % 5 == 0
+    majority = [np.bincount(y[~test, s], minlength=3).argmax() for s in range(y.shape[1])]
+    return wrong / scored, float((y[test] == majority).mean())
+
+
 def test_tiny_study_end_to_end_resume_and_report_only(tmp_path):
     out = str(tmp_path / "study")
     r = arena("study", "--config", "configs/study_othello6.yaml", *TINY, "--out", out)
@@ -105,9 +189,11 @@ def test_tiny_study_end_to_end_resume_and_report_only(tmp_path):
     assert set(finals) == set(ARMS) | {"az_nosearch", "az_permuted_nosearch", "az_boot_nosearch"}
     ratings = json.load(open(os.path.join(out, "tournament", "ratings.json")))
     assert {r["player"] for r in ratings["rows"]} == set(inv["players"]) | {"random", "greedy"}
+    fit = elo_by_hand(os.path.join(out, "tournament"))
     for name in finals:
         s = summary[name]
-        assert s["elo"] is not None and s["ci95"][0] <= s["elo"] <= s["ci95"][1]
+        elo, se = fit[name]
+        assert s["elo"] == elo and s["ci95"] == pytest.approx([elo - 1.96 * se, elo + 1.96 * se], abs=0.25)
         assert s["forward"] > 0 and s["flops"] > 0 and s["seconds"] > 0
     # An RL arm's compute includes its pretraining; the expert arm's includes the expert games.
     assert summary["rl_random"]["forward"] > summary["seq_random"]["forward"]
@@ -116,8 +202,12 @@ def test_tiny_study_end_to_end_resume_and_report_only(tmp_path):
     assert summary["az"]["reward_events"] > 0 and summary["az"]["forward"] > summary["az"]["reward_events"]
     measure = json.load(open(os.path.join(out, "measure.json")))
     assert set(measure) == {a for a in ARMS if not a.startswith("az")}
-    for m in measure.values():
-        assert 0 <= m["legal_error_random"] <= 1 and 0 < m["probe_relative"] <= 1
+    for arm, m in measure.items():
+        error, majority = measures_by_hand(out, arm)
+        assert m["legal_error_random"] == pytest.approx(error, abs=1e-12)
+        assert m["probe_relative_majority"] == pytest.approx(majority, abs=1e-12)
+        probe = json.load(open(os.path.join(out, "probes", arm, "probe.json")))
+        assert m["probe_relative"] == max(probe["results"]["linear/relative"])
     report = open(os.path.join(out, "report.md")).read()
     for text in ("## Final Elo at equal compute", "## Sample efficiency", "## The sequence models", "## Controls",
                  "## Discussion", "arena train --config configs/othello6_az.yaml", "permute_squares=1", "--permute 1"):

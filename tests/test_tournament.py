@@ -12,12 +12,10 @@ import sys
 import numpy as np
 import pytest
 
-from arena import ratings as R
-from arena.human import play_terminal
-from arena.records import result_string
-from arena.results import read_games
-from arena.tournament import make_openings, run_tournament, schedule
-from arena.tournament_config import TournamentConfig
+from arena.match.human import play_terminal
+from arena.tournament import TournamentConfig, make_openings, read_games, run_tournament, schedule
+from arena.tournament import ratings as R
+from arena.tournament.records import result_string
 from envs.game import Game
 from tests.conftest import need
 
@@ -87,7 +85,7 @@ def test_specs_build_every_kind_and_reject_bad_ones(tmp_path):
     from agents.alphazero.network import new_net
     from agents.alphazero.train import save_checkpoint
     from agents.alphazero.config import TrainConfig
-    from arena.driver import play_game
+    from arena.match import play_game
     from arena.specs import make_agent
 
     cfg = TrainConfig(game="othello", size=6, network="b4c64")
@@ -290,7 +288,7 @@ def test_viewer_draws_the_recorded_position_in_headless_chromium(tmp_path):
     need(CHROMIUM, "Chromium", "chromium")
     out = str(tmp_path / "v")
     run_tournament(dataclasses.replace(SMALL, games=2), out, progress=False, log=quiet)
-    from arena.records import game_order
+    from arena.tournament.records import game_order
 
     games = game_order(read_games(out))
     gi, ply = 3, 9

@@ -18,11 +18,9 @@ from agents.alphazero.train import save_checkpoint
 from agents.players import Agent, MCTSAgent, PolicyAgent, as_batch, make_baseline, random_argmax
 from agents.search.evaluators import RolloutEvaluator, UniformEvaluator
 from agents.search.streams import GameStreams
-from arena import tournament
-from arena.driver import play_game, play_games
-from arena.results import read_games
-from arena.tournament import chunks, run_tournament
-from arena.tournament_config import TournamentConfig
+from arena.match import play_game, play_games
+from arena.tournament import TournamentConfig, chunks, read_games, run_tournament
+from arena.tournament import run as tournament
 from envs.core import make_batch
 
 BASE = TournamentConfig(game="othello", size=6, players=("random=random", "greedy=greedy", "m8=mcts:rollouts=8"),

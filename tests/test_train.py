@@ -10,7 +10,6 @@ import threading
 import time
 
 import numpy as np
-import torch
 
 from agents.common import checkpoint
 
@@ -41,7 +40,7 @@ def test_train_runs_and_writes_everything(tmp_path):
                     "eval_simulations=4", "gating=gate", "gate_games=4", "optimizer=sgd")
     out, _ = p.communicate(timeout=300)
     assert p.returncode == 0, out
-    assert json.loads((tmp_path / "config.json").read_text())["size"] == 4
+    assert json.loads((tmp_path / "config.json").read_text())["config"]["size"] == 4
     lines = [json.loads(x) for x in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     assert any("positions_per_s" in x for x in lines)
     gauntlets = [x for x in lines if "gauntlet" in x]
@@ -63,25 +62,9 @@ def test_train_runs_and_writes_everything(tmp_path):
     assert r.returncode == 2 and out.strip().startswith("arena: error:") and "--resume" in out
 
 
-def same_state(a, b, path=""):
-    """Exact equality of nested checkpoint state: dicts, lists, tensors, numbers."""
-    if isinstance(a, torch.Tensor):
-        assert isinstance(b, torch.Tensor) and a.dtype == b.dtype and torch.equal(a, b), path
-    elif isinstance(a, dict):
-        assert isinstance(b, dict) and set(a) == set(b), (path, set(a) ^ set(b))
-        for k in a:
-            same_state(a[k], b[k], f"{path}.{k}")
-    elif isinstance(a, (list, tuple)):
-        assert len(a) == len(b), path
-        for i, (x, y) in enumerate(zip(a, b)):
-            same_state(x, y, f"{path}[{i}]")
-    else:
-        assert a == b, (path, a, b)
-
-
 def test_sigkill_then_resume_continues(tmp_path):
-    p = arena_train(tmp_path, "minutes=3")
-    deadline = time.time() + 240
+    p = arena_train(tmp_path, "minutes=30")
+    deadline = time.time() + 240  # a guard on the wait: the verdict is the step count below
     while newest_step(tmp_path) < 20 and time.time() < deadline:
         time.sleep(1)
     os.killpg(p.pid, signal.SIGKILL)  # the driver and the Ray processes it started
@@ -92,40 +75,32 @@ def test_sigkill_then_resume_continues(tmp_path):
 
     saved = checkpoint.load(tmp_path)
     buf = ReplayBuffer.load(tmp_path / "replay.npz")
-    # A resume that may take no learner step re-saves exactly the state it restored: weights, optimizer,
-    # both RNG states, the step and the compute totals (but for the seconds it spent starting up).
-    r = arena_train(tmp_path, f"max_steps={killed_at}", "minutes=1", resume=True)
+    # A resume with nothing left to do (its step budget is spent) says so and writes nothing.
+    r = arena_train(tmp_path, f"max_steps={killed_at}", "minutes=30", resume=True)
     out, _ = r.communicate(timeout=300)
     assert r.returncode == 0, out
-    assert f"at learner step {killed_at}" in out
-    again = checkpoint.load(tmp_path)
-    assert again["step"] == killed_at
-    for key in ("weights", "optimizer", "rng", "model"):
-        same_state(saved[key], again[key], key)
-    assert {k: v for k, v in again["compute"].items() if k != "seconds"} == \
-        {k: v for k, v in saved["compute"].items() if k != "seconds"}
-    assert saved["compute"]["seconds"] <= again["compute"]["seconds"] < saved["compute"]["seconds"] + 60
-    # The replay buffer came back whole: every stored position, policy target and value, and its counters
-    # (workers may have added games since, after the old ones).
-    buf2 = ReplayBuffer.load(tmp_path / "replay.npz")
-    n = buf.size
-    assert n > 0 and buf2.size >= n and buf2.added - buf.added == buf2.size - n and buf2.games >= buf.games
-    assert np.array_equal(buf2.obs[:n], buf.obs[:n]) and np.array_equal(buf2.policy[:n], buf.policy[:n])
-    assert np.array_equal(buf2.value[:n], buf.value[:n]) and buf2.next == (buf.next + buf2.size - n) % buf.capacity
-    # And a resume trains on from there: 10 more steps, which at 2 samples per position stored need fresh
+    assert f"at learner step {killed_at}" in out and "nothing to do: max_steps reached" in out
+    assert newest_step(tmp_path) == killed_at
+    # A resume trains on from there: 10 more steps, which at 2 samples per position stored need fresh
     # self-play games (a count, not a time window).
-    before = ReplayBuffer.load(tmp_path / "replay.npz").added
-    compute_before = checkpoint.load(tmp_path)["compute"]
-    assert 32 * (killed_at + 10) > 2 * before
-    r = arena_train(tmp_path, "minutes=5", f"max_steps={killed_at + 10}", "max_samples_per_position=2", resume=True)
+    assert 32 * (killed_at + 10) > 2 * buf.added
+    r = arena_train(tmp_path, "minutes=30", f"max_steps={killed_at + 10}", "max_samples_per_position=2", resume=True)
     out, _ = r.communicate(timeout=300)
     assert r.returncode == 0, out
     assert f"at learner step {killed_at}" in out
     assert newest_step(tmp_path) == killed_at + 10
-    assert ReplayBuffer.load(tmp_path / "replay.npz").added > before
-    after = checkpoint.load(tmp_path)["compute"]  # totals carry over the resume
-    assert after["trained"] > compute_before["trained"] > 0
-    assert after["forward_passes"] > compute_before["forward_passes"]
+    # The replay buffer came back whole and grew after the old games: every stored position, policy target
+    # and value, and its counters.
+    buf2 = ReplayBuffer.load(tmp_path / "replay.npz")
+    n = buf.size
+    assert n > 0 and buf2.size > n and buf2.added - buf.added == buf2.size - n and buf2.games > buf.games
+    assert np.array_equal(buf2.obs[:n], buf.obs[:n]) and np.array_equal(buf2.policy[:n], buf.policy[:n])
+    assert np.array_equal(buf2.value[:n], buf.value[:n]) and buf2.next == (buf.next + buf2.size - n) % buf.capacity
+    after = checkpoint.load(tmp_path)["compute"]  # totals carry over the resume, the seconds included
+    before = saved["compute"]
+    assert after["trained"] == before["trained"] + 32 * 10
+    assert after["forward_passes"] > before["forward_passes"] and after["games"] > before["games"]
+    assert after["seconds"] > before["seconds"]
 
 
 def test_a_killed_selfplay_actor_is_restarted(tmp_path):

@@ -2,8 +2,8 @@
 
     WeightStore      the newest published weights (bytes) with their version (the learner step)
     ReplayActor      the replay buffer (agents.alphazero.replay), fed by the workers, sampled by the learner
-    SelfPlayWorker   ``games_in_flight`` games searched at once; ``run(n, seconds)`` plays until n more
-                     finish or the seconds pass, and reports
+    SelfPlayWorker   ``games_in_flight`` games searched at once; ``run(n, moves)`` plays until n more
+                     finish or every game in flight has made ``moves`` more moves, and reports
     RaySelfPlay      all of them, as the trainer's source of positions (agents.alphazero.sources)
 
 Workers are started with ``max_restarts=-1``: Ray restarts a dead one (a new process, reported by its
@@ -32,6 +32,10 @@ from envs.core import make_batch
 
 
 WEIGHTS, REPLAY = "weights", "replay"
+# Moves of every game in flight per ``run`` call at most: a few seconds of play on one core, so new
+# weights reach a worker and its games reach the buffer often (a count, so a call's work never depends
+# on the machine's speed).
+MOVES = 8
 
 
 def pinned_here():
@@ -70,7 +74,7 @@ ReplayActor = ray.remote(Replay)
 @ray.remote(num_cpus=1)
 class SelfPlayWorker:
     """Runs ``games_in_flight`` games at once; each ``run`` call plays until ``games`` more finish or
-    ``seconds`` pass, pushes the finished games to the replay actor and reports (agents.alphazero.sources
+    ``moves`` moves of every game are played, pushes the finished games to the replay actor and reports (agents.alphazero.sources
     .play_for). Weights are pulled from the store before each call and re-checked by the inference backend."""
 
     def __init__(self, cfg_dict, worker_id, names=(WEIGHTS, REPLAY), device="cpu"):
@@ -82,7 +86,7 @@ class SelfPlayWorker:
         self.sp = training_selfplay(cfg, self.net, worker_id, device, log=self.lines.append)
         self.recent = Recent()
 
-    def run(self, games, seconds=10.0):
+    def run(self, games, moves=MOVES):
         version, blob = ray.get(self.store.get.remote(self.version))
         if blob is not None:
             load_blob(self.net, blob)
@@ -90,7 +94,7 @@ class SelfPlayWorker:
             self.sp.set_simulations(self.cfg.simulations_at(version))
             self.sp.full.evaluator.refresh(self.recent.sample())
         report = play_for(self.sp, self.recent, lambda records: ray.get(self.replay.add.remote(records)),
-                          games, seconds)
+                          games, moves)
         lines, self.lines[:] = list(self.lines), []
         return {**report, "version": self.version, "log": lines}
 
@@ -123,8 +127,8 @@ class RaySelfPlay:
         if filling:
             log(f"{filling} more self-play worker(s) on the free CPUs until the buffer holds {cfg.min_replay} positions")
         self.chunk, self.log, self.pids, self.failures = max(1, cfg.games_in_flight // 4), log, {}, {}
-        # The first report comes after 3 s of play rather than 10: the progress line shows self-play soon.
-        self.pending = {w.run.remote(self.chunk, 3.0): i for i, w in enumerate(self.workers)}
+        # The first report comes after a few moves: the progress line shows self-play soon.
+        self.pending = {w.run.remote(self.chunk, 2): i for i, w in enumerate(self.workers)}
 
     def poll(self, wait=True):
         ready, _ = ray.wait(list(self.pending), num_returns=len(self.pending), timeout=0.05 if wait else 0)

@@ -24,8 +24,10 @@ import torch
 import torch.nn.functional as F
 
 from agents.alphazero.learner import train_step
+from agents.common.run import lr_at
 from agents.common.transcripts import Dataset
 from envs.core import make_batch
+from envs.replay import replay
 
 
 def positions(data, cfg, split):
@@ -42,36 +44,22 @@ def positions(data, cfg, split):
     counts = {"games": len(games), "positions": 0, "no_result": 0, "cut_short": 0}
     B = len(games)
     g = make_batch(cfg.game, max(B, 1), cfg.size, **cfg.game_kwargs())
-    A, pass_action = g.num_actions, g.pass_action
+    A = g.num_actions
     moves = np.full((max(B, 1), max((len(m) for m in games), default=0) + 1), -1, np.int64)
     for b, m in enumerate(games):
         moves[b, : len(m)] = m
     lengths = np.array([len(m) for m in games] or [0])
-    ptr = np.zeros(len(lengths), np.int64)
-    alive = lengths > 0
-    # Othello transcripts leave forced passes out (the tokenizer's rule); Go's passes are tokens.
-    implicit_pass = cfg.game == "othello"
     obs, act, player, legal_out, game_of = [], [], [], [], []
-    while alive.any():
-        alive &= ~g.terminal & (ptr < lengths)
-        if not alive.any():
-            break
-        legal = g.legal_mask()
-        forced = implicit_pass & legal[:, pass_action] & (legal.sum(1) == 1)
-        a = np.where(forced, pass_action, moves[np.arange(len(ptr)), np.minimum(ptr, moves.shape[1] - 1)])
-        ok = alive & legal[np.arange(len(a)), np.clip(a, 0, A - 1)] & (a >= 0)
-        counts["cut_short"] += int((alive & ~ok).sum())
-        alive &= ok
-        choice = alive & (legal.sum(1) > 1)
-        idx = np.flatnonzero(choice)
+    # envs.replay plays Othello's implied passes (transcripts leave them out; Go's passes are written).
+    for p in replay(g, moves, lengths):
+        counts["cut_short"] += int(p.refused.sum())
+        idx = np.flatnonzero((p.move >= 0) & (p.legal.sum(1) > 1))  # the side to move had a choice
         if idx.size:
             obs.append(g.observation()[idx].astype(np.uint8))
-            act.append(a[idx])
+            act.append(p.move[idx])
             player.append(g.to_play[idx].copy())
-            legal_out.append(legal[idx])
+            legal_out.append(p.legal[idx])
             game_of.append(idx)
-        g.step_where(alive, np.where(alive, a, 0))
-        ptr += alive & ~forced
     # Black's score per game: the recorded result (a resignation counts), else the end of the replay.
     black = results.copy() if results is not None else np.full(B, np.nan, np.float32)
     ended = g.reward()[:B]
@@ -141,7 +129,7 @@ def bootstrap(cfg, net, opt, rng, device="cpu", log=print):
             if step >= total:
                 break
             for group in opt.param_groups:
-                group["lr"] = cfg.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * step / total)))
+                group["lr"] = lr_at(step, cfg.lr, 0, total)
             idx = order[k * cfg.batch_size: (k + 1) * cfg.batch_size]
             losses.append(train_step(net, opt, obs[idx].astype(np.float32), one_hot(act[idx], net.args["size"] ** 2 + 1),
                                      z[idx], rng, device=device))

@@ -2,6 +2,11 @@
 gauntlets and gates, and ``arena eval`` (a checkpoint against fixed anchors with 95% intervals).
 
     arena eval --ckpt runs/othello6_az --against greedy,mcts:200 --games 200
+
+Every match here is played by agents.match from balanced random openings, each with both colours (the
+same openings at every gauntlet of a run, drawn from its seed): the net's search is deterministic, so
+from the start position alone a gauntlet of 40 games against another deterministic player would be two
+games repeated.
 """
 
 import copy
@@ -11,7 +16,8 @@ from agents.alphazero.config import TrainConfig
 from agents.alphazero.inference import NetEvaluator, sample_positions
 from agents.alphazero.network import new_net
 from agents.common import checkpoint
-from agents.players import MCTSAgent, is_baseline, make_baseline, play_match, wilson
+from agents.match import OPENING_PLIES, balanced_openings, match
+from agents.players import MCTSAgent, is_baseline, make_baseline, wilson
 
 
 def load_net(path, game=None, size=None):
@@ -32,11 +38,13 @@ def load_net(path, game=None, size=None):
     return net, cfg, ck
 
 
-def net_evaluator(net, game, size, inference="torch", device="cpu", batch=64, seed=0, log=None, **game_kwargs):
+def net_evaluator(net, game, size, inference="torch", device="cpu", batch=64, seed=0, log=None, strict=True,
+                  **game_kwargs):
     """``net`` as a search evaluator under ``inference`` (agents.alphazero.inference), checked against
-    fp32 on 256 positions of random ``game`` games first."""
+    fp32 on 256 positions of random ``game`` games first (``strict=False``: a training run's evaluator, which
+    falls back to eager torch rather than refuse)."""
     sample = sample_positions(game, size, 256, seed=seed, **game_kwargs)
-    return NetEvaluator(net, inference, device, sample=sample, batch=batch, log=log)
+    return NetEvaluator(net, inference, device, sample=sample, batch=batch, log=log, strict=strict)
 
 
 def net_agent(net, simulations, seed=0, evaluator=None):
@@ -61,9 +69,15 @@ def snapshot(net):
 
 
 def _training_evaluator(cfg, net, step):
-    # The device is the learner's; with the eval batch (one game per match slot) as timing batch.
+    # The device is the learner's; ``cfg.inference`` the backend the run resolved once at its start
+    # (agents.alphazero.train), so a gauntlet never times candidates again.
     return net_evaluator(net, cfg.game, cfg.size, cfg.inference, next(net.parameters()).device.type,
-                         batch=max(2, cfg.eval_games), seed=cfg.seed + step, **cfg.game_kwargs())
+                         batch=max(2, cfg.eval_games), seed=cfg.seed + step, strict=False, **cfg.game_kwargs())
+
+
+def openings(cfg, games, seed):
+    """The balanced openings of a run's matches of ``games`` games (one per pair of games)."""
+    return balanced_openings(cfg.game, cfg.size, (games + 1) // 2, OPENING_PLIES[cfg.game], seed, **cfg.game_kwargs())
 
 
 def gauntlet(cfg, net, step, earlier=None):
@@ -76,18 +90,18 @@ def gauntlet(cfg, net, step, earlier=None):
                                                 _training_evaluator(cfg, earlier, step))))
     out = {}
     for i, (name, agent) in enumerate(opponents):
-        s = play_match(net_agent(None, cfg.eval_simulations, step + i, ev), agent,
-                       cfg.game, cfg.size, cfg.eval_games, seed=cfg.seed + step + i, **cfg.game_kwargs())
+        s = match(net_agent(None, cfg.eval_simulations, step + i, ev), agent, cfg.game, cfg.size, cfg.eval_games,
+                  seed=cfg.seed + step + i, openings=openings(cfg, cfg.eval_games, cfg.seed), **cfg.game_kwargs())
         out[name] = float((s + 1).mean() / 2)
     return out
 
 
 def gate(cfg, net, best, step):
     """Score of the candidate ``net`` against the ``best`` weights (the ones self-play uses)."""
-    s = play_match(net_agent(None, cfg.eval_simulations, step, _training_evaluator(cfg, snapshot(net), step)),
-                   net_agent(None, cfg.eval_simulations, step + 1, _training_evaluator(cfg, best, step)),
-                   cfg.game, cfg.size, cfg.gate_games,
-                   seed=cfg.seed + step, **cfg.game_kwargs())
+    s = match(net_agent(None, cfg.eval_simulations, step, _training_evaluator(cfg, snapshot(net), step)),
+              net_agent(None, cfg.eval_simulations, step + 1, _training_evaluator(cfg, best, step)),
+              cfg.game, cfg.size, cfg.gate_games, seed=cfg.seed + step,
+              openings=openings(cfg, cfg.gate_games, cfg.seed), **cfg.game_kwargs())
     return float((s + 1).mean() / 2)
 
 
@@ -99,7 +113,7 @@ def elo_difference(score, games):
 
 def evaluate(ckpt_path, against, games, simulations=32, seed=12345, inference="torch", device="cpu"):
     """{anchor: {"wins", "draws", "losses", "score", "ci95"}} for the checkpoint's net (Gumbel search,
-    no noise) against each anchor, colours alternating; ``inference``, ``device``: how the net runs
+    no noise) against each anchor, from balanced openings each played with both colours; ``inference``, ``device``: how the net runs
     (its check against fp32 is in ``out["inference"]``)."""
     net, cfg, ck = load_net(ckpt_path)
     agents = [anchor_agent(spec, seed=seed + i) for i, spec in enumerate(against)]  # bad specs fail before play
@@ -107,8 +121,8 @@ def evaluate(ckpt_path, against, games, simulations=32, seed=12345, inference="t
     out = {"checkpoint": ck["path"], "step": ck["step"], "game": cfg.game, "size": cfg.size,
            "simulations": simulations, "inference": ev.report}
     for i, (spec, anchor) in enumerate(zip(against, agents)):
-        s = play_match(net_agent(None, simulations, seed + i, ev), anchor, cfg.game, cfg.size, games,
-                       seed=seed + i, **cfg.game_kwargs())
+        s = match(net_agent(None, simulations, seed + i, ev), anchor, cfg.game, cfg.size, games,
+                  seed=seed + i, openings=openings(cfg, games, seed), **cfg.game_kwargs())
         w, d, l = int((s > 0).sum()), int((s == 0).sum()), int((s < 0).sum())
         lo, hi = wilson(w + 0.5 * d, games)
         out[spec] = {"wins": w, "draws": d, "losses": l, "score": round((w + 0.5 * d) / games, 3),

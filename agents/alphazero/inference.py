@@ -2,7 +2,8 @@
 
     ev = NetEvaluator(net, "auto", sample=sample_positions("othello", 8, 256))
     ev.evaluate(obs, mask, leaves)    # the search's evaluator (agents.search.evaluators)
-    ev.refresh(recent_obs)            # after the net's weights changed: rebuild, re-check, re-choose
+    ev.refresh(recent_obs)            # after the net's weights changed: rebuild and re-check
+    ev.backend                        # the backend in use, e.g. "onnx-int8": name it to build the same elsewhere
     ev.report                         # {"backend", "top1_agreement", "value_mae", "agrees", ...}
 
 Backends (all run the same weights; ``obs float32[B, C, N, N] -> logits float32[B, A], value float32[B]``):
@@ -17,8 +18,21 @@ Backends (all run the same weights; ``obs float32[B, C, N, N] -> logits float32[
                 on at least ``MIN_TOP1`` of the positions and value MAE at most ``MAX_VALUE_MAE``
 
 The check runs before a backend is used and again on every :meth:`NetEvaluator.refresh` (int8
-re-calibrates then). ``auto`` times its candidates once, at the batch size the search will use, and at
-every refresh takes the fastest that still agrees; eager torch always agrees, so there is always one.
+re-calibrates then). The backend is chosen once, at construction, and kept:
+
+- ``auto`` checks and times its candidates (at the batch size the search will use) and takes the fastest
+  that agrees; eager torch always agrees, so there is always one. ``report["candidates"]`` keeps every
+  candidate's figures. It is made once: timings differ between processes and runs, and backends differ
+  in the last float bits, so a player that chose again in every process (each tournament worker) or at
+  every refresh could play other games at another worker count, or change backend mid-run. Another
+  process builds the same player by naming ``ev.backend`` instead of ``auto`` (for an arena spec,
+  ``arena.specs.resolve_spec``).
+- A backend named explicitly that cannot run, or disagrees with fp32 on the sample, is refused with a
+  one-line ``ValueError`` giving its figures: it would be a silent change of player.
+- At a later refresh (a training run's new weights), a backend, named or chosen by ``auto``, that stops
+  agreeing (or fails to rebuild) is replaced by eager torch for good, with one log line of its figures:
+  a run must not die hours in over its inference backend, nor switch back and forth. An evaluator built
+  mid-run from a training run's weights (a gauntlet's) passes ``strict=False`` to be treated the same.
 """
 
 import contextlib
@@ -195,16 +209,27 @@ def speed(run, obs, batch, seconds=0.25):
 
 # -- the evaluator ---------------------------------------------------------------------------------
 
+def _why(e):
+    """One line for an exception: its type and the first line of its message."""
+    return f"{type(e).__name__}: {str(e).splitlines()[0][:160]}" if str(e) else type(e).__name__
+
+
 class NetEvaluator(Evaluator):
     """The search's evaluator for a policy/value net under an ``inference`` backend (module docstring).
 
     ``sample``: ``(obs float32[K, C, N, N], mask bool[K, A])`` positions to check (and calibrate) on;
     ``batch``: the batch size to time ``auto``'s candidates at (the search's games in flight). ``report``
     holds the backend in use and its agreement, plus every candidate's figures under ``auto``;
-    ``log(line)`` hears each choice. A backend that fails to build is reported and left out."""
+    ``backend`` names the backend in use (pass it as ``inference`` to build the same one elsewhere without
+    timing); ``log(line)`` hears the choice and any fall-back. Under ``auto`` a candidate that fails to
+    build is reported and left out; a named backend that cannot build, or that disagrees with fp32 on
+    ``sample``, is a one-line ``ValueError``. ``strict=False`` is for an evaluator built mid-run from a
+    training run's weights (a gauntlet's): a named backend that cannot run or disagrees on them falls back
+    to eager torch with one log line, as at a later refresh (one that cannot build is still refused)."""
 
-    def __init__(self, net, inference="torch", device="cpu", sample=None, batch=64, log=None):
+    def __init__(self, net, inference="torch", device="cpu", sample=None, batch=64, log=None, strict=True):
         self.net, self.inference, self.device = net, check_backend(inference), resolve_device(device)
+        self.strict = strict
         self.forward_positions = 0  # positions evaluated, search leaves included (compute accounting)
         self.log = log or (lambda line: None)
         self.reference = TorchRunner(net, self.device)
@@ -214,67 +239,112 @@ class NetEvaluator(Evaluator):
             try:
                 self.runners[name] = self.reference if name == "torch" else build(name, net, self.device)
             except Exception as e:  # e.g. no C++ compiler for Inductor, no onnxruntime
-                self.failed[name] = f"{type(e).__name__}: {str(e).splitlines()[0][:160]}" if str(e) else type(e).__name__
+                self.failed[name] = _why(e)
         if not self.runners:
             raise ValueError(f"inference backend {inference!r} cannot run here: {self.failed[inference]}")
         self.sample_batch = batch
-        self.run, self.report, self.sample = None, {}, None
+        self.run, self.report, self.sample, self.backend = None, {}, None, None
         if sample is None:  # nothing to check on: only the reference itself may run
             if inference != "torch":
                 raise ValueError(f"inference {inference!r} needs sample positions to be checked against fp32 on")
-            self.run = self.reference
+            self.run, self.backend = self.reference, "torch"
             self.report = {"inference": "torch", "device": self.device, "backend": "torch", "top1_agreement": 1.0,
                            "value_mae": 0.0, "agrees": True, "positions": 0}
             return
         self.refresh(sample)
 
     def refresh(self, sample=None):
-        """After the net's weights changed: rebuild every runner, check each against fp32 on ``sample``
-        (kept from the last call when None), and under ``auto`` switch to the fastest that agrees."""
+        """After the net's weights changed: rebuild the backend in use and check it against fp32 on
+        ``sample`` (kept from the last call when None). The first call chooses the backend (under
+        ``auto``, by timing); later calls never switch, except to eager torch, for good, when the
+        backend in use stops agreeing. Returns ``report``."""
         if sample is not None:
             self.sample = (np.ascontiguousarray(sample[0], np.float32), np.asarray(sample[1], bool))
         if self.sample is None:
             return self.report  # eager torch without a sample: nothing to rebuild or check
         obs, mask = self.sample
-        ref_logits, ref_value = self.reference(obs)
+        ref = self.reference(obs)
+        if self.backend is None:
+            self._choose(obs, mask, ref)
+        elif self.run is not self.reference:
+            self._recheck(obs, mask, ref)
+        else:  # eager torch is the reference itself: nothing can disagree
+            self.report["positions"] = len(obs)
+        return self.report
+
+    def _check(self, runner, obs, mask, ref):
+        runner.refresh(obs)  # re-export, re-calibrate: the runner now serves the net's current weights
+        return agreement(*runner(obs), *ref, mask)
+
+    def _choose(self, obs, mask, ref):
+        # The first check: every candidate checked (and under ``auto`` timed), one chosen for good.
         checks = {}
         for name, runner in list(self.runners.items()):
             try:
-                runner.refresh(obs)
-                checks[name] = agreement(*runner(obs), ref_logits, ref_value, mask)
-                if name not in self.speeds and len(self.runners) > 1:
+                checks[name] = self._check(runner, obs, mask, ref)
+                if self.inference == "auto" and len(self.runners) > 1:
                     self.speeds[name] = speed(runner, obs, self.sample_batch)
             except Exception as e:
-                self.failed[name] = f"{type(e).__name__}: {str(e).splitlines()[0][:160]}"
+                self.failed[name] = _why(e)
                 del self.runners[name]
-        agreeing = [n for n in checks if checks[n]["agrees"]]
-        if self.inference == "auto":
-            best = max(agreeing or ["torch"], key=lambda n: self.speeds.get(n, 0.0))
+        fallback = None
+        if self.inference != "auto":
+            c = checks.get(self.inference, {"error": self.failed.get(self.inference), "agrees": False})
+            if self.strict and "error" in c:
+                raise ValueError(f"inference backend {self.inference!r} cannot run here: {c['error']}")
+            if self.strict and not c["agrees"]:
+                raise ValueError(f"inference {self.inference!r} on {self.device} disagrees with fp32 on {len(obs)} "
+                                 f"positions: top-1 agreement {c['top1_agreement']:.1%} (needs >= {MIN_TOP1:.0%}), "
+                                 f"value MAE {c['value_mae']:.4f} (needs <= {MAX_VALUE_MAE}); use inference=torch")
+            best = self.inference if c["agrees"] else "torch"
+            if not c["agrees"]:
+                fallback = {"backend": self.inference, **{k: v for k, v in c.items() if k != "agrees"}}
         else:
-            best = self.inference if self.inference in checks else "torch"
-        if best not in self.runners:
-            best = "torch"
-            checks.setdefault("torch", agreement(ref_logits, ref_value, ref_logits, ref_value, mask))
-        self.run = self.reference if best == "torch" else self.runners[best]
-        changed = best != self.report.get("backend")
+            # Eager torch is the reference, so it always agrees: there is always a choice.
+            agreeing = [n for n in checks if checks[n]["agrees"]]
+            best = max(agreeing or ["torch"], key=lambda n: self.speeds.get(n, 0.0))
+        checks.setdefault("torch", agreement(*ref, *ref, mask))
+        # The others are never run again: their sessions and compiled graphs go.
+        self.runners = {best: self.runners.get(best, self.reference)}
+        self.run, self.backend = self.runners[best], best
         self.report = {"inference": self.inference, "device": self.device, "backend": best, **checks[best],
                        "positions": len(obs)}
         if self.inference == "auto":
-            self.report["candidates"] = {n: {**checks.get(n, {}), "positions_per_s": round(self.speeds.get(n, 0.0))}
-                                         for n in checks}
+            self.report["candidates"] = {n: {**c, "positions_per_s": round(self.speeds.get(n, 0.0))}
+                                         for n, c in checks.items()}
+        if fallback:
+            self.report["fallback"] = fallback
         if self.failed:
             self.report["failed"] = dict(self.failed)
-        if changed or not self.report["agrees"]:
-            self.log(self.describe())
-        return self.report
+        self.log(self.describe())
+
+    def _recheck(self, obs, mask, ref):
+        name = self.backend
+        try:
+            c = self._check(self.run, obs, mask, ref)
+        except Exception as e:
+            c = {"error": _why(e), "agrees": False}
+        if c["agrees"]:
+            self.report.update(**c, positions=len(obs))
+            return
+        # New weights the backend no longer runs faithfully (int8 ranges, a failed export): eager torch
+        # from here on, rather than a run that stops hours in or that switches to and fro.
+        self.run, self.backend, self.runners = self.reference, "torch", {"torch": self.reference}
+        self.report.update(backend="torch", **agreement(*ref, *ref, mask), positions=len(obs),
+                           fallback={"backend": name, **{k: v for k, v in c.items() if k != "agrees"}})
+        self.log(self.describe())
 
     def describe(self):
-        """One line: the backend in use and how it agrees with fp32."""
+        """One line: the backend in use and how it agrees with fp32 (and what it fell back from)."""
         r = self.report
         line = (f"inference {r['inference']} on {r['device']}: {r['backend']} (top-1 agreement "
                 f"{r['top1_agreement']:.1%}, value MAE {r['value_mae']:.4f} on {r['positions']} positions)")
-        if not r["agrees"]:
-            line += f"; below the bar (top-1 >= {MIN_TOP1:.0%}, MAE <= {MAX_VALUE_MAE}): check this backend"
+        if "fallback" in r:
+            f = r["fallback"]
+            line += (f"; {f['backend']} fell back to it for good: "
+                     + (f"it failed ({f['error']})" if "error" in f else
+                        f"it disagrees with fp32 (top-1 {f['top1_agreement']:.1%}, value MAE "
+                        f"{f['value_mae']:.4f}; bars: top-1 >= {MIN_TOP1:.0%}, MAE <= {MAX_VALUE_MAE})"))
         if "candidates" in r:
             line += "; candidates " + ", ".join(
                 f"{n} {c['positions_per_s']}/s" + ("" if c.get("agrees") else
@@ -293,4 +363,3 @@ class NetEvaluator(Evaluator):
             p = np.exp(z, dtype=np.float32)
             p /= p.sum(axis=1, keepdims=True)
         return np.nan_to_num(p), value.astype(np.float32)
-

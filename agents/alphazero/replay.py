@@ -6,6 +6,7 @@ int8[P, N*N] (the final owner of each point) and score float32[P] (the final mar
 full searches are stored (playout-cap randomization).
 """
 
+import json
 import os
 
 import numpy as np
@@ -25,6 +26,7 @@ class ReplayBuffer:
         self.next = 0          # ring position of the next write
         self.added = 0         # positions ever added
         self.games = 0         # games ever added
+        self.rng_state = None  # the sampling stream's state this buffer was saved with (:meth:`load`)
 
     def add_game(self, record):
         """Store the full-search positions of one GameRecord; returns how many were stored."""
@@ -54,13 +56,15 @@ class ReplayBuffer:
         out = self.obs[idx].astype(np.float32), self.policy[idx], self.value[idx]
         return (*out, self.ownership[idx], self.score[idx]) if aux else out
 
-    def save(self, path):
-        """Write atomically (temporary file, then rename): a crash leaves the old file intact."""
+    def save(self, path, rng=None):
+        """Write atomically (temporary file, then rename): a crash leaves the old file intact. ``rng``: the
+        sampling stream, saved with the buffer (``rng_state`` after :meth:`load`)."""
         tmp = f"{path}.tmp"
+        extra = {"rng": np.array(json.dumps(rng.bit_generator.state))} if rng is not None else {}
         with open(tmp, "wb") as f:
             np.savez(f, obs=self.obs[: self.size], policy=self.policy[: self.size], value=self.value[: self.size],
                      ownership=self.ownership[: self.size], score=self.score[: self.size],
-                     meta=np.array([self.capacity, self.next, self.added, self.games], np.int64))
+                     meta=np.array([self.capacity, self.next, self.added, self.games], np.int64), **extra)
         os.replace(tmp, path)
 
     def stats(self):
@@ -76,6 +80,8 @@ class ReplayBuffer:
                 buf.obs[:n], buf.policy[:n], buf.value[:n] = d["obs"], d["policy"], d["value"]
                 if "ownership" in d:  # buffers saved before the auxiliary targets have zeros there
                     buf.ownership[:n], buf.score[:n] = d["ownership"], d["score"]
+                if "rng" in d:  # buffers saved before the stream was kept resume with a fresh one
+                    buf.rng_state = json.loads(str(d["rng"]))
         except (OSError, KeyError, ValueError) as e:
             raise ValueError(f"cannot read replay buffer {path}: {e}") from None
         buf.size, buf.next, buf.added, buf.games = n, nxt, added, games
@@ -89,7 +95,10 @@ class Replay:
     def __init__(self, capacity, obs_shape, num_actions, seed, path=None):
         self.buf = ReplayBuffer.load(path) if path and os.path.exists(path) else ReplayBuffer(capacity, obs_shape, num_actions)
         # Its own stream: seeded like the learner's, its draws would pick each sample's symmetry in lockstep.
+        # Saved with the buffer, so that a resumed run samples what the uninterrupted one would have.
         self.rng = np.random.default_rng([seed, 0x5A4])
+        if self.buf.rng_state is not None:
+            self.rng.bit_generator.state = self.buf.rng_state
 
     def add(self, records):
         for r in records:
@@ -103,4 +112,4 @@ class Replay:
         return self.buf.stats()
 
     def save(self, path):
-        self.buf.save(path)
+        self.buf.save(path, rng=self.rng)

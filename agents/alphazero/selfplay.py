@@ -13,6 +13,7 @@ Options a user of AlphaZero-style training expects:
   ``no_resign_fraction`` of games, which play on so that false resignations can be counted.
 """
 
+import json
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -136,6 +137,54 @@ class SelfPlay:
         live = np.flatnonzero(~self.batch.terminal)
         return self.batch.observation()[live].astype(np.float32), self.batch.legal_mask()[live]
 
+    # -- the state of the games in flight (an exact resume) --------------------------------------------
+    LOG_ARRAYS = ("obs", "policy", "to_play", "full", "moves")
+
+    def state(self):
+        """Everything the next moves depend on, as arrays: the games in flight (their rows and their
+        positions so far), the random streams of the self-play and of both searches, and the move count.
+        :meth:`restore` on a SelfPlay built with the same arguments continues exactly where this one is
+        (with the same weights in the evaluator)."""
+        g, logs = self.batch, self.logs or [self._new_log() for _ in range(self.batch.batch_size)]
+        out = {"i16": g.i16.copy(), "u64": g.u64.copy(), "batch_rng": np.array(g.rng, copy=True),
+               "lengths": np.array([len(log["moves"]) for log in logs], np.int64),
+               "resigner": np.array([-1 if log["resigner"] is None else log["resigner"] for log in logs], np.int64),
+               "may_resign": np.array([log["may_resign"] for log in logs], np.bool_),
+               "moves_played": np.array(self.moves, np.int64), "started": np.array(self.logs is not None),
+               "simulations": np.array(self.full.config.simulations, np.int64),
+               "streams": np.array(json.dumps([r.bit_generator.state for r in (self.rng, self.full.rng,
+                                                                                self.cheap.rng)]))}
+        shapes = {"obs": (0, *g.obs_shape), "policy": (0, g.num_actions)}
+        for k in self.LOG_ARRAYS:
+            rows = [np.asarray(x) for log in logs for x in log[k]]
+            out[f"log_{k}"] = np.stack(rows) if rows else np.zeros(shapes.get(k, (0,)))
+        return out
+
+    def restore(self, state):
+        """Continue from :meth:`state`'s arrays (see there)."""
+        g = self.batch
+        if state["i16"].shape != g.i16.shape or state["u64"].shape != g.u64.shape:
+            raise ValueError(f"the saved self-play holds {state['i16'].shape[0]} games of another layout, not "
+                             f"{g.batch_size} like this one")
+        g.i16[:], g.u64[:], g.rng[:] = state["i16"], state["u64"], state["batch_rng"]
+        for r, st in zip((self.rng, self.full.rng, self.cheap.rng), json.loads(str(state["streams"]))):
+            r.bit_generator.state = st
+        self.moves = int(state["moves_played"])
+        self.set_simulations(int(state["simulations"]))
+        self.logs = None
+        if bool(state["started"]):
+            ends = np.cumsum(state["lengths"])
+            logs = []
+            for b, (end, n) in enumerate(zip(ends, state["lengths"])):
+                log = {k: list(state[f"log_{k}"][end - n:end]) for k in self.LOG_ARRAYS}
+                log["to_play"] = [int(x) for x in log["to_play"]]
+                log["full"] = [bool(x) for x in log["full"]]
+                log["moves"] = [int(x) for x in log["moves"]]
+                log["resigner"] = None if state["resigner"][b] < 0 else int(state["resigner"][b])
+                log["may_resign"] = bool(state["may_resign"][b])
+                logs.append(log)
+            self.logs = logs
+
     # -- internals ---------------------------------------------------------------------------------
     def _new_log(self):
         return {"obs": [], "policy": [], "to_play": [], "full": [], "moves": [], "resigner": None,
@@ -162,7 +211,7 @@ def training_selfplay(cfg, net, worker_id, device="cpu", log=None, step=0):
     games searched with ``net`` (the weights of learner ``step``, which sets the simulations under
     progressive simulation) under ``cfg.inference``, checked first on random-game positions. Returns
     the ``SelfPlay``; its evaluator (a NetEvaluator) is ``.full.evaluator``."""
-    ev = net_evaluator(net, cfg.game, cfg.size, cfg.inference, device, batch=cfg.games_in_flight,
+    ev = net_evaluator(net, cfg.game, cfg.size, cfg.inference, device, batch=cfg.games_in_flight, strict=False,
                        seed=cfg.seed + worker_id, log=log, **cfg.game_kwargs())
     return SelfPlay(ev, cfg.game, cfg.size, cfg.games_in_flight, cfg.search(step), seed=cfg.seed * 1000 + worker_id,
                     cheap_simulations=cfg.cheap_simulations, full_search_prob=cfg.full_search_prob,
@@ -189,6 +238,18 @@ class Recent:
 
     def sample(self):
         return None if self.obs is None or not len(self.obs) else (self.obs, self.mask)
+
+    def state(self):
+        """The kept positions and the stream, as arrays (:meth:`restore` takes them back)."""
+        empty = self.obs is None
+        return {"recent_obs": np.zeros(0, np.float32) if empty else self.obs,
+                "recent_mask": np.zeros(0, np.bool_) if empty else self.mask,
+                "recent_rng": np.array(json.dumps(self.rng.bit_generator.state))}
+
+    def restore(self, state):
+        self.rng.bit_generator.state = json.loads(str(state["recent_rng"]))
+        obs = state["recent_obs"]
+        self.obs, self.mask = (None, None) if obs.ndim == 1 else (obs, state["recent_mask"])
 
 
 def selfplay_games(run, game, size, games, seed, simulations=32, games_in_flight=128, compute=None, chunk=100):

@@ -12,10 +12,12 @@ tensors), read back with ``torch.load(weights_only=True)``, whose unpickler rebu
     model       the model's constructor arguments     weights   the state dict (tensors)
     optimizer   the optimizer's state dict            rng       {"numpy": bit generator state, "torch": uint8 tensor}
     compute     COMPUTE below, every key filled       meta      trainer extras (tokenizer, init, ...)
+    state       what else a resume needs to go on exactly (e.g. the frozen opponent's weights); optional,
+                left out of exported model files
 
 A model file can therefore never run code when it is loaded: a file with a pickled object in it (a
 ``__reduce__`` payload, or a layout written before version 2, which pickled configs freely) is refused
-with one line, and nothing in it runs. ``arena convert-checkpoint`` (``arena.convert``) turns
+with one line, and nothing in it runs. ``arena convert-checkpoint`` (``agents.common.convert``) turns
 trusted files of the earlier layout into this one.
 """
 
@@ -102,14 +104,14 @@ def restore_rng(np_rng, state):
     torch.set_rng_state(state["torch"])
 
 
-def write(path, *, step, kind, trainer, config, model, weights, optimizer, rng, compute, meta=None):
-    """Write one checkpoint to ``path`` atomically (temporary file, then rename). ``config``, ``model``
-    and ``meta`` must be plain containers (a tuple or an object would not read back)."""
+def write(path, *, step, kind, trainer, config, model, weights, optimizer, rng, compute, meta=None, state=None):
+    """Write one checkpoint to ``path`` atomically (temporary file, then rename). ``config``, ``model``,
+    ``meta`` and ``state`` must be plain containers (a tuple or an object would not read back)."""
     if kind not in KINDS or trainer not in TRAINERS:
         raise ValueError(f"unknown checkpoint kind {kind!r} or trainer {trainer!r}")
     payload = {"format": FORMAT, "version": VERSION, "kind": kind, "trainer": trainer, "step": int(step),
                "config": config, "model": model, "weights": weights, "optimizer": optimizer, "rng": rng,
-               "compute": compute_record(**compute), "meta": meta or {}}
+               "compute": compute_record(**compute), "meta": meta or {}, "state": state or {}}
     torch.save(payload, path + ".tmp")
     os.replace(path + ".tmp", path)
     return path
@@ -155,4 +157,5 @@ def load(path, kind=None, map_location="cpu"):
         want = {"alphazero": "an AlphaZero net (arena train)", "gpt": "a GPT (arena pretrain or finetune)"}[kind]
         raise ValueError(f"{path} holds a {ck['kind']} checkpoint, not {want}")
     ck["path"] = path
+    ck.setdefault("state", {})  # files written before the slot existed
     return ck

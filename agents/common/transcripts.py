@@ -14,9 +14,9 @@ Games are deduplicated (an 8-byte BLAKE2b digest of the token row) and split det
 digest: a game is in validation when ``digest % 10000 < val_fraction * 10000``, whatever the order or
 the source it came from. Sources here: uniformly random games (as Othello-GPT) and WTHOR ``.wtb`` files
 (the French Othello federation's game database). Any other source is handed in by the caller as batches
-(``lists_to_batch`` of its games, with their results when known): the command line adds a training run's
-self-play (``agents.alphazero.selfplay.selfplay_games``), a tournament's games
-(``arena.results.tournament_games``) and engine games over GTP (``arena.engine_games``).
+(``lists_to_batch`` of its games, with their results when known): ``arena.transcripts`` adds a training
+run's self-play (``agents.alphazero.selfplay.selfplay_games``), a tournament's games
+(``arena.tournament.results.tournament_games``) and engine games over GTP (``arena.engine_games``).
 
 The format is shared by the sequence model (pretraining reads the tokens) and AlphaZero (the engine
 bootstrap, agents.alphazero.bootstrap, replays the games and learns the moves and the results).
@@ -33,7 +33,7 @@ from tqdm import tqdm
 from agents.common.files import write_json
 from agents.common.tokenizer import Tokenizer, is_move
 from envs.core import make_batch
-from envs.game import Game
+from envs.replay import with_passes
 
 SPLIT = 10_000
 
@@ -99,18 +99,16 @@ def read_wthor(path):
 def wthor_source(paths):
     """WTHOR games with the forced passes (which the files leave out) put back by replaying them."""
     for path in paths:
-        games = []
-        for i, moves in enumerate(read_wthor(path)):
-            g = Game("othello", 8)
-            try:
-                for a in moves:
-                    if g.legal_actions() == [64]:
-                        g.play(64)
-                    g.play(a)
-            except ValueError:
-                raise ValueError(f"{path}: game {i + 1} has an illegal move at ply {len(g.history) + 1}") from None
-            games.append(g.history)
-        yield lists_to_batch(games)
+        games = read_wthor(path)
+        if not games:
+            yield lists_to_batch(games)
+            continue
+        moves, lengths = lists_to_batch(games)
+        actions, n, written = with_passes(make_batch("othello", len(games), 8), moves, lengths)
+        bad = np.flatnonzero(written < lengths)
+        if bad.size:  # n counts what was played before the refused move, its implied pass included
+            raise ValueError(f"{path}: game {bad[0] + 1} has an illegal move at ply {n[bad[0]] + 1}")
+        yield actions, n
 
 
 # -- writing and reading ---------------------------------------------------------------------------------

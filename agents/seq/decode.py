@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from agents.common.tokenizer import BOS, FIRST_MOVE
+from agents.search.streams import GameStreams
 
 
 class Decoder:
@@ -34,6 +35,13 @@ class Decoder:
             self.logits[i] = self.model.decode(self.cache, i, torch.from_numpy(ids[keep]).to(self.device)).float()
             self.counts["forward_positions"] += int(keep.sum())
 
+    def restart(self, idx):
+        """Start games ``idx`` again from BOS (a new game in those rows, or an undo)."""
+        idx = np.asarray(idx, np.int64)
+        if idx.size:
+            self.cache["length"][torch.from_numpy(idx).to(self.device)] = 0
+            self.feed(idx, None)
+
     def position(self, b):
         """Token position of game ``b``'s last token (whose logits predict its next move)."""
         return int(self.cache["length"][b]) - 1
@@ -44,7 +52,7 @@ def choose_moves(dec, idx, legal_mask, temperature, rng, counts, legal_only=True
     ``(actions int64[n], ids int64[n])``. The prediction is masked to the legal moves, or with
     ``legal_only=False`` only to move ids (an illegal prediction is then played, and forfeits). At
     ``temperature`` 0 the top move, else a sample from softmax(logits / temperature) drawn with
-    ``rng``. A forced Othello pass is played without the model (it has no token); its id is -1. The raw
+    ``rng`` (a numpy Generator, or ``GameStreams``, one per game of ``idx``). A forced Othello pass is played without the model (it has no token); its id is -1. The raw
     model's legality (is its unmasked top-1 legal?) is counted in ``counts``."""
     tok = dec.tok
     n = len(idx)
@@ -61,7 +69,8 @@ def choose_moves(dec, idx, legal_mask, temperature, rng, counts, legal_only=True
         logits = logits.masked_fill(~allowed, -float("inf"))
         if temperature > 0:
             p = torch.softmax(logits / temperature, -1).numpy().astype(np.float64)
-            u = rng.random(len(ask))
+            # Per-game streams (agents.search.streams): each game asked draws from its own.
+            u = rng.take(ask).random(len(ask)) if isinstance(rng, GameStreams) else rng.random(len(ask))
             tok_ids = np.minimum((np.cumsum(p, 1) / p.sum(1, keepdims=True) < u[:, None]).sum(1), p.shape[1] - 1)
         else:
             tok_ids = logits.argmax(-1).numpy()

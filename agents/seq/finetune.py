@@ -19,26 +19,22 @@ learned from).
 """
 
 import copy
-import json
-import math
-import os
-import signal
-import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 from tqdm import tqdm
 
-from agents.common import checkpoint
 from agents.common.device import resolve as resolve_device
+from agents.common.run import Run, clock, differences, lr_at
 from agents.common.tokenizer import Tokenizer, is_move
+from agents.match import play
 from agents.players import make_baseline, random_openings
-from agents.seq.decode import Decoder, choose_moves
+from agents.seq.agent import SeqAgent
 from agents.seq.gpt import GPT, PRESETS, GPTConfig
 from agents.seq.legal import replay_prefixes
 from agents.seq.load import checkpoint_data, checkpoint_tokenizer, load_gpt
-from envs.core import check_board, make_batch
+from envs.core import check_board
 
 
 @dataclass(frozen=True)
@@ -70,7 +66,7 @@ class FinetuneConfig:
     steps: int = 200
     """Updates (or stop at ``minutes``)."""
     minutes: float = 0.0
-    """Wall-clock budget; 0 = none."""
+    """Wall-clock budget of the whole run, resumes included; 0 = none."""
     max_flops: float = 0.0
     """FLOP budget of this run (play and training, ``compute.flops``; a fine-tuned start's own are not
     counted); 0 = none. The run stops at whichever of ``steps``, ``minutes`` and ``max_flops`` comes first."""
@@ -109,60 +105,42 @@ class FinetuneConfig:
             raise ValueError(f"max_flops must be 0 (no limit) or positive, got {self.max_flops}")
 
 
-# -- batched play ----------------------------------------------------------------------------------------
+# -- batched play (agents.match) ---------------------------------------------------------------------------
 
-def play_batch(learner, tok, opponents, learner_colour, openings, temperature, rng, counts, snapshot=None,
+class Learner(SeqAgent):
+    """The model being trained, as a player that keeps its decisions: ``(game, token position, id, side)``
+    for every move it chose (a forced Othello pass is none), the side being the one that moved."""
+
+    def __init__(self, model, tok, temperature, counts):
+        super().__init__((model, tok), temperature, counts=counts, name="learner")
+        self.decisions = []
+
+    def start_match(self, n):
+        super().start_match(n)
+        self.decisions = []
+
+    def chose(self, dec, rows, ids, sides):
+        for r, i, side in zip(rows, ids, sides):
+            if i >= 0:
+                self.decisions.append((int(r), dec.position(int(r)), int(i), int(side)))
+
+
+def play_batch(model, tok, opponents, learner_colour, openings, temperature, seeds, counts, snapshot=None,
                game_kwargs=None):
-    """Play B games; ``opponents[b]`` is "self", "snapshot" or an Agent. Returns (histories, results from
-    black's view float[B], decisions: list of (b, token position, id) for every learner move)."""
+    """Play ``B = len(opponents)`` games through the match engine; ``opponents[b]`` is "self" (the learner
+    on both sides), "snapshot" (the frozen copy, sampling at temperature 1) or an Agent, and the learner
+    plays ``learner_colour`` (0 black). Game b opens with ``openings[b]`` (actions) and draws from its
+    own streams, seeded by ``seeds[b]``. Returns (histories, results from black's view float[B],
+    decisions: the learner's ``(b, token position, id, side)``)."""
     B = len(opponents)
-    g = make_batch(tok.game, B, tok.size, **(game_kwargs or {}))
-    decoders = {"learner": Decoder(learner, tok, B, counts)}
-    if any(o == "snapshot" for o in opponents):
-        decoders["snapshot"] = Decoder(snapshot, tok, B, counts)
-    hist = [[] for _ in range(B)]
-    for k in range(max((len(m) for m in openings), default=0)):  # the openings' k-th moves, together
-        idx = np.array([b for b, m in enumerate(openings) if len(m) > k], np.int64)
-        a = np.array([openings[b][k] for b in idx], np.int64)
-        act = np.full(B, -1, np.int64)
-        act[idx] = a
-        g.step_where(act >= 0, act)
-        for b, x in zip(idx, a):
-            hist[b].append(int(x))
-        for d in decoders.values():
-            d.feed(idx, a)
-    is_self = np.array([o == "self" for o in opponents])
-    is_snapshot = np.array([o == "snapshot" for o in opponents])
-    agents = [(o, np.array([x is o for x in opponents])) for o in {id(o): o for o in opponents
-                                                                    if not isinstance(o, str)}.values()]
-    decisions = []
-    while not g.terminal.all():
-        mask = g.legal_mask()
-        side = g.to_play
-        act = np.full(B, -1, np.int64)
-        live = ~g.terminal
-        learner_turn = live & (is_self | (side == learner_colour))
-        for who, which in (("learner", learner_turn), ("snapshot", live & ~learner_turn & is_snapshot)):
-            idx = np.flatnonzero(which)
-            if idx.size:
-                a, ids = choose_moves(decoders[who], idx, mask[idx], temperature if who == "learner" else 1.0,
-                                      rng, counts)
-                act[idx] = a
-                if who == "learner":
-                    for j, b in enumerate(idx):
-                        if ids[j] >= 0:
-                            decisions.append((b, decoders[who].position(b), int(ids[j])))
-        for agent, plays in agents:
-            idx = np.flatnonzero(live & ~learner_turn & plays)
-            if idx.size:
-                act[idx] = agent.act(g.take(idx))
-        g.step_where(live, act)  # finished games take no action
-        idx = np.flatnonzero(live)
-        for b in idx:
-            hist[b].append(int(act[b]))
-        for d in decoders.values():
-            d.feed(idx, act[idx])
-    return hist, g.reward().astype(np.float64), decisions
+    learner = Learner(model, tok, temperature, counts)
+    snap = SeqAgent((snapshot, tok), 1.0, counts=counts, name="snapshot") if "snapshot" in opponents else None
+    others = [learner if o == "self" else snap if o == "snapshot" else o for o in opponents]
+    black, white = ([learner] * B, others) if learner_colour == 0 else (others, [learner] * B)
+    hist, rew = [None] * B, np.zeros(B)
+    for b, rec in play(black, white, tok.game, tok.size, openings, seeds, **(game_kwargs or {})):
+        hist[b], rew[b] = rec["history"], 2 * rec["result"] - 1
+    return hist, rew, learner.decisions
 
 
 def new_openings(tok, n, plies, rng):
@@ -185,7 +163,7 @@ def grpo_loss(model, ref, tok, hist, decisions, adv, temperature, kl_coef, count
     dev = next(model.parameters()).device
     legal = torch.from_numpy(replay_prefixes(tok, x)).to(dev)  # [R, T, V]
     row_of = {b: i for i, b in enumerate(rows_b)}
-    r_idx = torch.as_tensor([row_of[d[0]] for d in decisions], device=dev)
+    r_idx = torch.as_tensor([row_of[d[0]] for d in decisions], device=dev)  # decisions: (b, t, id[, side])
     t_idx = torch.as_tensor([d[1] for d in decisions], device=dev)
     ids = torch.as_tensor([d[2] for d in decisions], device=dev)
     a = torch.as_tensor(np.asarray(adv), dtype=torch.float32, device=dev)
@@ -232,174 +210,138 @@ def evaluate(model, tok, specs, games, seed, counts, opening_plies=2, make_oppon
     ``games / 2`` random openings of ``opening_plies`` plies (the same ones at every evaluation), each
     played with both colours: two deterministic players would otherwise replay one game."""
     out = {}
-    rng = np.random.default_rng(seed)
     n = games // 2
     openings = new_openings(tok, n, opening_plies, np.random.default_rng([seed, 1]))
     for spec in specs:
         opp = build_opponent(spec, tok, seed, make_opponent)
         score = 0.0
         for colour in (0, 1):
-            hist, rew, _ = play_batch(model, tok, [opp] * n, colour, openings, 0.0, rng, counts)
+            _, rew, _ = play_batch(model, tok, [opp] * n, colour, openings, 0.0,
+                                   [seed * 100_003 + 2 * k + colour for k in range(n)], counts)
             mine = rew if colour == 0 else -rew
             score += float(((mine > 0) + 0.5 * (mine == 0)).sum())
-        out[spec] = score / (2 * (games // 2))
+        out[spec] = score / (2 * n)
     return out
 
 
-def compute_of(counts, flops_tok):
-    """Fine-tuning's compute in the checkpoint schema: ``forward_positions`` already holds the training
-    forwards; a trained token adds a backward pass of about two forward passes."""
-    return {"seconds": round(counts["seconds"], 1), "reward_events": counts["reward_events"], "games": counts["games"],
-            "positions": counts["positions"], "trained": counts["tokens_trained"], "trained_unit": "tokens",
-            "forward_passes": counts["forward_positions"],
-            "flops": int(flops_tok * (counts["forward_positions"] + 2 * counts["tokens_trained"]))}
-
-
-def finetune(cfg, init, run_dir, resume=False, log=print, progress=True, make_opponent=baseline_opponent):
+def finetune(cfg, init, run_dir, resume=False, log=print, progress=True, make_opponent=baseline_opponent, halt=None):
     """Run GRPO; returns the last evaluation. ``make_opponent(spec, game, size, seed)`` builds the pool's
-    and the evaluations' players other than ``self`` and ``snapshot`` (default: the baselines)."""
+    and the evaluations' players other than ``self`` and ``snapshot`` (default: the baselines);
+    ``halt(step)``: a caller's stop (as a signal). The run's plumbing is agents.common.run's: ``minutes``
+    is the whole run's, resumes included, and a resume must name the same ``--init`` (the KL reference and
+    the tokenizer come from it)."""
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
-    torch.manual_seed(cfg.seed)
-    rng = np.random.default_rng(cfg.seed)
+    run = Run(run_dir, "finetune", "gpt", cfg, resume, log, unit="tokens", steps_field="steps", halt=halt)
     device = resolve_device(cfg.device)
     if init == "none":
         tok = Tokenizer(cfg.game, cfg.size)
-        model = GPT(GPTConfig.preset(cfg.preset, tok.vocab_size, tok.max_len)).to(device)
+        model = GPT(GPTConfig.preset(cfg.preset, tok.vocab_size, tok.max_len)).to(device)  # seeded by Run
         ref = None
         init_info = {"init": "none", "tokenizer": tok.describe(), "data": None}
     else:
-        model, ck = load_gpt(init, device)
-        tok = checkpoint_tokenizer(ck)
+        model, start = load_gpt(init, device)
+        tok = checkpoint_tokenizer(start)
         ref = copy.deepcopy(model).eval()
-        init_info = {"init": init, "init_step": ck["step"], "tokenizer": tok.describe(), "data": checkpoint_data(ck)}
+        init_info = {"init": init, "init_step": start["step"], "tokenizer": tok.describe(),
+                     "data": checkpoint_data(start)}
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    run.per_forward = model.flops_per_token()
+
+    def check(ck):
+        was = ck["meta"].get("init") or {}
+        differences(ck["path"], {"init": was.get("init"), "init_step": was.get("init_step")},
+                    {"init": init_info["init"], "init_step": init_info.get("init_step")},
+                    "its KL reference and tokenizer come from --init: resume with the same, or choose another --run-dir")
+        differences(ck["path"], {"tokenizer": ck["meta"].get("tokenizer")}, {"tokenizer": tok.describe()})
+        differences(ck["path"], ck["model"], model.cfg.to_dict(), "the GPT's shape (preset) must match")
+    ck = run.resume_from(check)
     step = 0
-    counts = {"games": 0, "positions": 0, "forward_positions": 0, "tokens_trained": 0, "reward_events": 0,
-              "seconds": 0.0}
-    ck_path = checkpoint.latest(run_dir) if resume else None
-    if ck_path:
-        ck = checkpoint.load(ck_path, kind="gpt")
+    snapshot = copy.deepcopy(model).eval()  # the frozen opponent, refreshed every snapshot_every steps
+    if ck:
         model.load_state_dict(ck["weights"])
         opt.load_state_dict(ck["optimizer"])
-        step, counts = ck["step"], ck["meta"]["counts"]
-        checkpoint.restore_rng(rng, ck["rng"])
-        log(f"finetune: resumed {ck_path} at step {step}")
-    elif checkpoint.latest(run_dir):
-        raise ValueError(f"{run_dir} already has checkpoints: add --resume to continue, or choose --run-dir")
-    snapshot = copy.deepcopy(model).eval()
+        snapshot.load_state_dict(ck["state"].get("snapshot", ck["weights"]))
+        step = ck["step"]
+        log(f"finetune: resumed {ck['path']} at step {step}: {clock(run.seconds())} spent")
     pool = [build_opponent(s, tok, cfg.seed + i, make_opponent) for i, s in enumerate(cfg.opponents)]
-    os.makedirs(os.path.join(run_dir, "checkpoints"), exist_ok=True)
-    metrics = open(os.path.join(run_dir, "metrics.jsonl"), "a")
-    with open(os.path.join(run_dir, "config.json"), "w") as f:
-        json.dump({"finetune": asdict(cfg), **init_info, "gpt": model.cfg.to_dict()}, f, indent=2)
+    run.start({**init_info, "gpt": model.cfg.to_dict()})
 
-    flops_tok = model.flops_per_token()
+    def totals():  # the counters metrics rows have always carried, under their names
+        c = run.totals()
+        return {"games": c["games"], "positions": c["positions"], "reward_events": c["reward_events"],
+                "forward_positions": c["forward_passes"], "tokens_trained": c["trained"], "seconds": c["seconds"]}
 
     def save():
-        return checkpoint.save(run_dir, step, kind="gpt", trainer="finetune", config=asdict(cfg),
-                               model=model.cfg.to_dict(), weights=model.state_dict(), optimizer=opt.state_dict(),
-                               rng=checkpoint.rng_state(rng), compute=compute_of(counts, flops_tok),
-                               meta={"tokenizer": tok.describe(), "init": init_info, "counts": counts})
+        return run.save(step, model=model.cfg.to_dict(), weights=model.state_dict(), optimizer=opt.state_dict(),
+                        meta={"tokenizer": tok.describe(), "init": init_info}, state={"snapshot": snapshot.state_dict()})
 
     def do_eval():
         # Measurement, not training: its games stay out of the compute (and out of a FLOP budget), as
         # AlphaZero's gauntlets do.
-        wins = evaluate(model, tok, cfg.eval_opponents, cfg.eval_games, cfg.seed + 7, dict(counts),
+        wins = evaluate(model, tok, cfg.eval_opponents, cfg.eval_games, cfg.seed + 7, {"forward_positions": 0},
                         cfg.opening_plies, make_opponent)
-        m = {"step": step, "eval": wins, **counts}
-        metrics.write(json.dumps(m) + "\n")
-        metrics.flush()
+        m = {"step": step, "eval": wins, **totals()}
+        run.metric(m, scalars=wins, prefix="eval/")
         return m
 
-    stop = {"now": False}
-    handlers = {s: signal.signal(s, lambda *a: stop.__setitem__("now", True)) for s in (signal.SIGINT, signal.SIGTERM)}
-    t0 = time.monotonic()  # the budget and the seconds counted both include the evaluations
-    deadline = t0 + cfg.minutes * 60 if cfg.minutes > 0 else math.inf
     last = do_eval() if step == 0 else None
     bar = tqdm(total=cfg.steps, initial=step, disable=not progress, unit="step", dynamic_ncols=True)
-    try:
-        while step < cfg.steps and not stop["now"] and time.monotonic() < deadline and not (
-                cfg.max_flops and compute_of(counts, flops_tok)["flops"] >= cfg.max_flops):
-            G, S = cfg.groups, cfg.group_size
-            opens = new_openings(tok, G, cfg.opening_plies, rng)
-            which = rng.integers(0, len(pool), G)
-            colours = rng.integers(0, 2, G)
-            opponents = [pool[which[i]] for i in range(G) for _ in range(S)]
-            model.eval()
-            per_colour = {}
-            for colour in (0, 1):  # the learner's colour is per group; play each colour's groups together
-                gi = [i for i in range(G) if colours[i] == colour]
-                if not gi:
-                    continue
-                rows = [i * S + j for i in gi for j in range(S)]
-                hist, rew, dec = play_batch(model, tok, [opponents[r] for r in rows], colour,
-                                            [opens[r // S] for r in rows], cfg.temperature, rng, counts, snapshot)
-                per_colour[colour] = (rows, hist, rew, dec)
-            hist_all, rew_all, dec_all = [None] * (G * S), np.zeros(G * S), []
-            learner_view = np.zeros(G * S)
-            for colour, (rows, hist, rew, dec) in per_colour.items():
-                for j, r in enumerate(rows):
-                    hist_all[r], rew_all[r] = hist[j], rew[j]
-                    learner_view[r] = rew[j] if colour == 0 else -rew[j]
-                for b, t, i in dec:
-                    dec_all.append((rows[b], t, i))
-            # Self-play: a black move is rewarded with black's result, a white move with white's.
-            adv_black = group_advantages(rew_all, G, S)
-            adv_learner = group_advantages(learner_view, G, S)
-            adv = np.array([(-adv_black[b] if _mover_is_white(tok, hist_all[b], t) else adv_black[b])
-                            if opponents[b] == "self" else adv_learner[b] for b, t, _ in dec_all])
-            counts["games"] += G * S
-            counts["positions"] += sum(len(h) for h in hist_all)
-            counts["reward_events"] += G * S
-            model.train()
-            for g in opt.param_groups:
-                g["lr"] = cfg.lr * min(1.0, (step + 1) / max(1, cfg.warmup_steps))
-            loss, info = grpo_loss(model, ref, tok, hist_all, dec_all, adv, cfg.temperature, cfg.kl_coef, counts)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-            opt.step()
-            step += 1
-            names = np.repeat(np.array(cfg.opponents)[which], S)
-            wins = {o: float((learner_view[names == o] > 0).mean()) for o in cfg.opponents if (names == o).any()}
-            row = {"step": step, "loss": loss.item(), **info, "train_win": wins,
-                   "illegal_rate": counts.get("raw_illegal", 0) / max(1, counts.get("raw_decisions", 0)), **counts}
-            counts["raw_illegal"] = counts["raw_decisions"] = 0  # the rate is per step
-            metrics.write(json.dumps(row) + "\n")
-            bar.update(1)
-            bar.set_postfix(kl=f"{info['kl']:.3f}", ent=f"{info['entropy']:.2f}", illegal=f"{100 * row['illegal_rate']:.1f}%",
-                            eval=" ".join(f"{k}:{100 * v:.0f}%" for k, v in (last or {}).get("eval", {}).items()))
-            if step % cfg.snapshot_every == 0:
-                snapshot.load_state_dict(model.state_dict())
-            if step % cfg.eval_every == 0 or step % cfg.checkpoint_every == 0:
-                now = time.monotonic()  # wall-clock so far, evaluations included, in what is evaluated and saved
-                counts["seconds"], t0 = counts["seconds"] + now - t0, now
-            if step % cfg.eval_every == 0:
-                last = do_eval()
-            if step % cfg.checkpoint_every == 0:
-                save()
-    finally:
-        bar.close()
-        counts["seconds"] += time.monotonic() - t0
-        for s, h in handlers.items():
-            signal.signal(s, h)
-    if last is None or last["step"] != step:
-        last = do_eval()
-    path = save()
-    metrics.close()
+    with run.signals():
+        try:
+            while not run.stopping(step):
+                G, S = cfg.groups, cfg.group_size
+                counts = {"forward_positions": 0, "tokens_trained": 0, "raw_illegal": 0, "raw_decisions": 0}
+                opens = new_openings(tok, G, cfg.opening_plies, run.rng)
+                which = run.rng.integers(0, len(pool), G)
+                colours = run.rng.integers(0, 2, G)
+                seeds = run.rng.integers(0, 2**31 - 1, G * S)
+                opponents = [pool[which[i]] for i in range(G) for _ in range(S)]
+                model.eval()
+                hist_all, learner_view, dec_all = [None] * (G * S), np.zeros(G * S), []
+                rew_all = np.zeros(G * S)
+                for colour in (0, 1):  # the learner's colour is per group; play each colour's groups together
+                    rows = [i * S + j for i in range(G) if colours[i] == colour for j in range(S)]
+                    if not rows:
+                        continue
+                    hist, rew, dec = play_batch(model, tok, [opponents[r] for r in rows], colour,
+                                                [opens[r // S] for r in rows], cfg.temperature,
+                                                [seeds[r] for r in rows], counts, snapshot)
+                    for j, r in enumerate(rows):
+                        hist_all[r], rew_all[r] = hist[j], rew[j]
+                        learner_view[r] = rew[j] if colour == 0 else -rew[j]
+                    dec_all += [(rows[b], t, i, side) for b, t, i, side in dec]
+                # Self-play: a black move is rewarded with black's result, a white move with white's.
+                adv_black = group_advantages(rew_all, G, S)
+                adv_learner = group_advantages(learner_view, G, S)
+                adv = np.array([(-adv_black[b] if side == 1 else adv_black[b]) if opponents[b] == "self"
+                                else adv_learner[b] for b, _, _, side in dec_all])
+                model.train()
+                for g in opt.param_groups:
+                    g["lr"] = lr_at(step, cfg.lr, cfg.warmup_steps)
+                loss, info = grpo_loss(model, ref, tok, hist_all, dec_all, adv, cfg.temperature, cfg.kl_coef, counts)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+                opt.step()
+                step += 1
+                run.count(games=G * S, positions=sum(len(h) for h in hist_all), reward_events=G * S,
+                          forward_passes=counts["forward_positions"], trained=counts["tokens_trained"])
+                names = np.repeat(np.array(cfg.opponents)[which], S)
+                wins = {o: float((learner_view[names == o] > 0).mean()) for o in cfg.opponents if (names == o).any()}
+                row = {"step": step, "loss": loss.item(), **info, "train_win": wins,
+                       "illegal_rate": counts["raw_illegal"] / max(1, counts["raw_decisions"]), **totals()}
+                run.metric(row, scalars={k: row[k] for k in ("loss", "pg", "kl", "entropy", "illegal_rate")})
+                bar.update(1)
+                bar.set_postfix(kl=f"{info['kl']:.3f}", ent=f"{info['entropy']:.2f}", left=run.eta(step),
+                                illegal=f"{100 * row['illegal_rate']:.1f}%",
+                                eval=" ".join(f"{k}:{100 * v:.0f}%" for k, v in (last or {}).get("eval", {}).items()))
+                if step % cfg.snapshot_every == 0:
+                    snapshot.load_state_dict(model.state_dict())
+                last = run.periodic(step, do_eval, save) or last
+        finally:
+            bar.close()
+            last, path = run.end(step, last, do_eval, save)
     log(f"finetune: step {step}, " + ", ".join(f"{k} {100 * v:.1f}%" for k, v in last["eval"].items())
-        + f"; {counts['games']} games, checkpoint {path}")
+        + f"; {run.compute['games']} games, checkpoint {path} ({run.stop_reason or 'stopping'})")
     return last
-
-
-def _mover_is_white(tok, history, t):
-    """Whether the move predicted at token position ``t`` (the t-th board move, 0-based) was white's."""
-    k = -1
-    for i, a in enumerate(history):
-        if tok.game == "othello" and a == tok.size * tok.size:
-            continue
-        k += 1
-        if k == t:
-            return i % 2 == 1
-    raise ValueError("token position beyond the game")

@@ -11,6 +11,7 @@ from torch.nn import functional as F
 
 from agents.common.tokenizer import FIRST_MOVE, is_move
 from envs.core import make_batch
+from envs.replay import replay
 
 
 def replay_prefixes(tok, rows, boards=False):
@@ -24,25 +25,16 @@ def replay_prefixes(tok, rows, boards=False):
     cells = np.zeros((B, T, n, n), np.int8) if boards else None
     to_play = np.zeros((B, T), np.int8) if boards else None
     g = make_batch(tok.game, B, n)
-    pass_a = n * n
-    alive = np.ones(B, bool)
-
-    for t in range(T):
-        if t > 0:
-            ids = rows[:, t]
-            alive &= is_move(ids) & ~g.terminal
-            g.step_where(alive, tok.id_to_action[np.where(alive, ids, FIRST_MOVE)])  # a record may stop mid-game
-        if tok.game == "othello":  # a forced pass has no token: play it now
-            m = g.legal_mask()
-            forced = alive & ~g.terminal & (m[:, :-1].sum(axis=1) == 0)
-            g.step_where(forced, np.full(B, pass_a))
-        m = g.legal_mask()
-        m[~alive] = False
-        legal[:, t] = tok.legal_ids(m)
+    written = is_move(rows[:, 1:])
+    lengths = np.cumprod(written, axis=1).sum(axis=1)  # the moves before the first PAD: a record may stop mid-game
+    moves = tok.id_to_action[np.where(written, rows[:, 1:], FIRST_MOVE)]
+    # Position t follows the prefix rows[:, :t+1] (BOS and t moves) and Othello's implied pass after it.
+    for p in replay(g, moves, lengths, strict=True):
+        legal[:, p.t] = tok.legal_ids(p.legal)
         if boards:
-            for b in np.flatnonzero(alive):
-                cells[b, t] = g.cells(b)
-            to_play[:, t] = g.to_play
+            for b in np.flatnonzero(p.at):
+                cells[b, p.t] = g.cells(b)
+            to_play[:, p.t] = g.to_play
     return (legal, cells, to_play) if boards else legal
 
 

@@ -4,34 +4,32 @@
 
 AdamW with linear warmup and cosine decay, gradient clipping, a progress bar, metrics to
 ``run_dir/metrics.jsonl`` and TensorBoard, and atomic checkpoints (weights, optimizer, step, config,
-model config, RNG state) every ``checkpoint_every`` steps, at the end and on SIGINT/SIGTERM. Runs on
-the GPU when one is present, on the CPU otherwise.
+model config, every random stream) every ``checkpoint_every`` steps, at the end and on SIGINT/SIGTERM
+(the run's plumbing: agents.common.run; ``minutes`` is the whole run's, resumes included, and a run
+stopped and resumed ends where the uninterrupted one does). Runs on the GPU when one is present, on the
+CPU otherwise.
 
 Every evaluation reports, on held-out games: next-token loss and accuracy, and the legal-move error
 rate as Othello-GPT defines it (the top-1 prediction after every prefix of a game, illegal = error).
 Step 0 is the untrained baseline.
 """
 
-import json
-import math
-import os
-import signal
-import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 from torch.nn import functional as F
-from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
-from agents.common import checkpoint
 from agents.common.device import resolve as resolve_device
+from agents.common.run import Run, clock, differences, lr_at
 from agents.common.tokenizer import PAD, is_move
 from agents.common.transcripts import Dataset, FreshGames
 from agents.seq.gpt import GPT, PRESETS, GPTConfig
 from agents.seq.legal import evaluate, legal_targets
-from agents.seq.load import load_gpt
+
+# What a resume must agree with the checkpoint on (its data, its model, what it learns).
+RESUME_KEYS = ("data", "preset", "fresh_games", "target", "dropout")
 
 
 @dataclass(frozen=True)
@@ -55,7 +53,7 @@ class PretrainConfig:
     max_steps: int = 20_000
     """Steps of the cosine schedule (the run stops here or at ``minutes``)."""
     minutes: float = 0.0
-    """Wall-clock budget; 0 = none."""
+    """Wall-clock budget of the whole run, resumes included; 0 = none."""
     max_flops: float = 0.0
     """FLOP budget (forward + backward, ``compute.flops``); 0 = none. The run stops at whichever of
     ``max_steps``, ``minutes`` and ``max_flops`` comes first; the schedule follows ``max_steps``."""
@@ -101,24 +99,6 @@ class PretrainConfig:
             raise ValueError(f"device must be auto, cpu or cuda, got {self.device!r}")
 
 
-# -- checkpoints ------------------------------------------------------------------------------------------
-
-def compute_of(stats, flops_tok):
-    """Pretraining's compute in the checkpoint schema: a token trained on is one forward pass, and a
-    forward plus backward pass costs about three forward passes."""
-    return {"seconds": round(stats["seconds"], 1), "reward_events": 0, "games": 0, "positions": 0,
-            "trained": stats["tokens"], "trained_unit": "tokens", "forward_passes": stats["tokens"],
-            "flops": int(3 * flops_tok * stats["tokens"])}
-
-
-def save(run_dir, model, opt, step, cfg, rng, stats, tokenizer):
-    return checkpoint.save(run_dir, step, kind="gpt", trainer="pretrain", config=asdict(cfg),
-                           model=model.cfg.to_dict(), weights=model.state_dict(), optimizer=opt.state_dict(),
-                           rng=checkpoint.rng_state(rng), compute=compute_of(stats, model.flops_per_token()),
-                           meta={"tokenizer": tokenizer.describe(), "games_read": stats["games"]},
-                           keep=cfg.keep_checkpoints)
-
-
 # -- the run ----------------------------------------------------------------------------------------------
 
 def train_loss(logits, x, tok, target):
@@ -137,13 +117,6 @@ def train_loss(logits, x, tok, target):
     return per_pos.mean()
 
 
-def lr_at(cfg, step):
-    if step < cfg.warmup_steps:
-        return cfg.lr * (step + 1) / cfg.warmup_steps
-    t = min(1.0, (step - cfg.warmup_steps) / max(1, cfg.max_steps - cfg.warmup_steps))
-    return cfg.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * t)))
-
-
 def make_optimizer(model, cfg):
     decay = [p for n, p in model.named_parameters() if p.dim() >= 2 and not n.startswith("pos.")]
     rest = [p for n, p in model.named_parameters() if not (p.dim() >= 2 and not n.startswith("pos."))]
@@ -151,8 +124,8 @@ def make_optimizer(model, cfg):
                               {"params": rest, "weight_decay": 0.0}], lr=cfg.lr, betas=(0.9, 0.95))
 
 
-def pretrain(cfg, run_dir, resume=False, log=print, progress=True):
-    """Train; returns the last evaluation's metrics."""
+def pretrain(cfg, run_dir, resume=False, log=print, progress=True, halt=None):
+    """Train; returns the last evaluation's metrics. ``halt(step)``: a caller's stop (as a signal)."""
     device = resolve_device(cfg.device)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
@@ -161,60 +134,43 @@ def pretrain(cfg, run_dir, resume=False, log=print, progress=True):
     if data.count("train") == 0 or data.count("val") == 0:
         raise ValueError(f"{cfg.data}: needs both train and val games (has {data.count('train')} and "
                          f"{data.count('val')})")
-    os.makedirs(run_dir, exist_ok=True)
-    torch.manual_seed(cfg.seed)
-    rng = np.random.default_rng(cfg.seed)
-    model = GPT(GPTConfig.preset(cfg.preset, tok.vocab_size, tok.max_len, cfg.dropout)).to(device)
-    opt = make_optimizer(model, cfg)
-    step, stats = 0, {"tokens": 0, "games": 0, "seconds": 0.0}
-    ck_path = checkpoint.latest(run_dir) if resume else None
-    if resume and ck_path is None:
-        log(f"pretrain: nothing to resume in {run_dir}; starting afresh")
-    if ck_path:
-        _, ck = load_gpt(ck_path, device)
-        old = ck["config"]
-        if (old["data"], old["preset"], old.get("fresh_games", False)) != (cfg.data, cfg.preset, cfg.fresh_games):
-            raise ValueError(f"{ck_path} was trained with data={old['data']} preset={old['preset']} "
-                             f"fresh_games={old.get('fresh_games', False)}, not data={cfg.data} preset={cfg.preset} "
-                             f"fresh_games={cfg.fresh_games}")
-        model.load_state_dict(ck["weights"])
-        opt.load_state_dict(ck["optimizer"])
-        step = ck["step"]
-        stats = {"tokens": ck["compute"]["trained"], "games": ck["meta"]["games_read"],
-                 "seconds": ck["compute"]["seconds"]}
-        checkpoint.restore_rng(rng, ck["rng"])
-        log(f"pretrain: resumed {ck_path} at step {step}")
-    elif checkpoint.latest(run_dir):
-        raise ValueError(f"{run_dir} already has checkpoints: add --resume to continue, or choose --run-dir")
-    with open(os.path.join(run_dir, "config.json"), "w") as f:
-        json.dump({"pretrain": asdict(cfg), "gpt": model.cfg.to_dict(), "dataset": data.manifest}, f, indent=2)
-    log(f"pretrain: {model.num_params():,} parameters ({cfg.preset}), {data.count('train'):,} train / "
-        f"{data.count('val'):,} val games, device {device}")
     if cfg.target == "legal_set" and data.manifest.get("source") != "random":
         raise ValueError(f"target legal_set is the true next-token distribution only for random transcripts; "
                          f"{cfg.data} has source {data.manifest.get('source')!r}: use target next_token")
+    run = Run(run_dir, "pretrain", "gpt", cfg, resume, log, unit="tokens", halt=halt)  # seeds before the model
+    model = GPT(GPTConfig.preset(cfg.preset, tok.vocab_size, tok.max_len, cfg.dropout)).to(device)
+    opt = make_optimizer(model, cfg)
+    run.per_forward = model.flops_per_token()
+
+    def check(ck):
+        differences(ck["path"], {k: ck["config"].get(k, PretrainConfig.__dataclass_fields__[k].default)
+                                 for k in RESUME_KEYS}, {k: getattr(cfg, k) for k in RESUME_KEYS},
+                    "resume with the same, or choose another --run-dir")
+        differences(ck["path"], {"tokenizer": ck["meta"].get("tokenizer")}, {"tokenizer": tok.describe()},
+                    f"{cfg.data}'s tokenizer changed since")
+    ck = run.resume_from(check)
+    step, games_read = 0, 0
+    if ck:
+        model.load_state_dict(ck["weights"])
+        opt.load_state_dict(ck["optimizer"])
+        step, games_read = ck["step"], ck["meta"]["games_read"]
+        log(f"pretrain: resumed {ck['path']} at step {step}: {clock(run.seconds())} spent")
+    run.start({"gpt": model.cfg.to_dict(), "dataset": data.manifest})
+    log(f"pretrain: {model.num_params():,} parameters ({cfg.preset}), {data.count('train'):,} train / "
+        f"{data.count('val'):,} val games, device {device}")
     fresh = FreshGames.training_side(data, cfg.seed) if cfg.fresh_games else None
     val_rows = data.rows("val", cfg.eval_games)
     legal = legal_targets(tok, val_rows)
-    tb = SummaryWriter(os.path.join(run_dir, "tensorboard"))
-    metrics_f = open(os.path.join(run_dir, "metrics.jsonl"), "a")
-    stop = {"now": False}
 
-    def on_signal(signum, frame):
-        stop["now"] = True
-
-    old_handlers = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
-    t0 = time.monotonic()  # the budget and the seconds counted both include the evaluations
-    deadline = t0 + cfg.minutes * 60 if cfg.minutes > 0 else float("inf")
-    flops_tok = model.flops_per_token()
+    def save():
+        return run.save(step, model=model.cfg.to_dict(), weights=model.state_dict(), optimizer=opt.state_dict(),
+                        meta={"tokenizer": tok.describe(), "games_read": games_read})
 
     def do_eval():
-        m = {"step": step, **evaluate(model, val_rows, legal, device), **stats,
-             "flops": 3 * flops_tok * stats["tokens"]}  # forward + backward ~ 3x forward
-        metrics_f.write(json.dumps(m) + "\n")
-        metrics_f.flush()
-        for k in ("val_loss", "val_acc", "legal_error"):
-            tb.add_scalar(k, m[k], step)
+        t = run.totals()
+        m = {"step": step, **evaluate(model, val_rows, legal, device), "tokens": t["trained"], "games": games_read,
+             "seconds": t["seconds"], "flops": t["flops"]}
+        run.metric(m, scalars={k: m[k] for k in ("val_loss", "val_acc", "legal_error")})
         return m
 
     last = do_eval() if step == 0 else None
@@ -223,45 +179,34 @@ def pretrain(cfg, run_dir, resume=False, log=print, progress=True):
             f"val loss {last['val_loss']:.3f}")
     bar = tqdm(total=cfg.max_steps, initial=step, disable=not progress, unit="step", dynamic_ncols=True)
     model.train()
-    try:
-        while step < cfg.max_steps and not stop["now"] and time.monotonic() < deadline and not (
-                cfg.max_flops and 3 * flops_tok * stats["tokens"] >= cfg.max_flops):
-            for g in opt.param_groups:
-                g["lr"] = lr_at(cfg, step)
-            rows = fresh.sample(step, cfg.batch_size) if fresh else data.sample("train", cfg.batch_size, rng)
-            x = torch.from_numpy(rows).to(device)
-            with torch.autocast("cuda", torch.bfloat16, enabled=x.is_cuda):  # the weights stay fp32
-                logits = model(x[:, :-1]).float()
-            y = x[:, 1:]
-            loss = train_loss(logits, x, tok, cfg.target)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-            opt.step()
-            step += 1
-            stats["tokens"] += int(is_move(y).sum())
-            stats["games"] += cfg.batch_size
-            bar.update(1)
-            if step % 20 == 0:
-                bar.set_postfix(loss=f"{loss.item():.3f}", legal_err=f"{100 * last['legal_error']:.2f}%" if last else "-")
-                tb.add_scalar("train_loss", loss.item(), step)
-            if step % cfg.eval_every == 0 or step % cfg.checkpoint_every == 0:
-                now = time.monotonic()  # wall-clock so far, evaluations included, in what is evaluated and saved
-                stats["seconds"], t0 = stats["seconds"] + now - t0, now
-            if step % cfg.eval_every == 0:
-                last = do_eval()
-            if step % cfg.checkpoint_every == 0:
-                save(run_dir, model, opt, step, cfg, rng, stats, tok)
-    finally:
-        bar.close()
-        stats["seconds"] += time.monotonic() - t0
-        for s, h in old_handlers.items():
-            signal.signal(s, h)
-    if last is None or last["step"] != step:
-        last = do_eval()
-    path = save(run_dir, model, opt, step, cfg, rng, stats, tok)
-    metrics_f.close()
-    tb.close()
+    with run.signals():
+        try:
+            while not run.stopping(step):
+                for g in opt.param_groups:
+                    g["lr"] = lr_at(step, cfg.lr, cfg.warmup_steps, cfg.max_steps)
+                rows = fresh.sample(step, cfg.batch_size) if fresh else data.sample("train", cfg.batch_size, run.rng)
+                x = torch.from_numpy(rows).to(device)
+                with torch.autocast("cuda", torch.bfloat16, enabled=x.is_cuda):  # the weights stay fp32
+                    logits = model(x[:, :-1]).float()
+                loss = train_loss(logits, x, tok, cfg.target)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+                opt.step()
+                step += 1
+                tokens = int(is_move(x[:, 1:]).sum())
+                run.count(trained=tokens, forward_passes=tokens)
+                games_read += cfg.batch_size
+                bar.update(1)
+                if step % 20 == 0:
+                    bar.set_postfix(loss=f"{loss.item():.3f}", left=run.eta(step),
+                                    legal_err=f"{100 * last['legal_error']:.2f}%" if last else "-")
+                    run.scalars({"train_loss": loss.item()}, step)
+                last = run.periodic(step, do_eval, save) or last
+        finally:
+            bar.close()
+            last, path = run.end(step, last, do_eval, save)
     log(f"pretrain: step {step}, legal-move error {100 * last['legal_error']:.3f}%, val loss "
-        f"{last['val_loss']:.3f}, accuracy {100 * last['val_acc']:.1f}%; checkpoint {path}")
+        f"{last['val_loss']:.3f}, accuracy {100 * last['val_acc']:.1f}%; checkpoint {path} "
+        f"({run.stop_reason or 'stopping'})")
     return last

@@ -38,7 +38,7 @@ from agents.seq.legal import evaluate, legal_targets
 from agents.seq.load import checkpoint_tokenizer, load_gpt
 from agents.seq.pretrain import PretrainConfig
 from agents.seq.probe import probe
-from arena.study.config import DEPENDS
+from arena.study.config import DEPENDS, StudyConfig
 from arena.study.report import write_report
 
 DONE_MINUTES = 0.05  # an arm within 3 s of its budget has spent it
@@ -95,9 +95,9 @@ class Study:
                 "seq_expert": ["data_expert"], "seq_engine": ["data_engine"], "az_boot": ["data_engine"]}
         return ([DEPENDS[name]] if name in DEPENDS else []) + data.get(name, [])
 
-    def command(self, name, kind, left):
-        """The stage's command line; ``left`` is what is left of a training arm's wall-clock budget (its cap
-        under ``budget: flops``), in minutes."""
+    def command(self, name, kind):
+        """The stage's command line (a training arm's is the same at every resume: its trainer counts what
+        it has spent)."""
         c, n = self.cfg, self.cfg.size
         if kind == "data":
             key = name[len("data_"):]
@@ -113,10 +113,10 @@ class Study:
             perm = ["--permute", c.permute_seed] if key == "random_permuted" else []
             return cli(*base, "--games", c.random_games, *perm)
         flops = [f"max_flops={c.arm_flops(name)!r}"] if c.budget == "flops" else []
-        budget = [f"minutes={left:.3f}", f"seed={c.seed}", *flops]
+        # Every trainer counts its budget across resumes itself (agents.common.run): each gets the whole.
+        budget = [f"minutes={c.arm_minutes(name):.3f}", f"seed={c.seed}", *flops]
         steps = [f"max_steps={c.max_steps}"] if c.max_steps else []
-        if kind == "az":  # arena train counts its budget across resumes itself: it gets the whole
-            budget = [f"minutes={c.arm_minutes(name):.3f}", f"seed={c.seed}", *flops]
+        if kind == "az":
             extra = [f"permute_squares={c.permute_seed}"] if name == "az_permuted" else []
             if name == "az_boot":
                 extra = [f"init_transcripts={self.data['engine']}"]
@@ -225,7 +225,7 @@ class Stages:
                 return None, os.path.join(study.out, "logs", f"{name}.log"), None
         else:
             left = study.left_minutes(name)
-        cmd = study.command(name, kind, max(left or 0, 0))
+        cmd = study.command(name, kind)
         logf = os.path.join(study.out, "logs", f"{name}.log")
         return (cmd if left is None or left > DONE_MINUTES else None), logf, left
 
@@ -235,7 +235,7 @@ class Stages:
             raise ValueError(f"arm {name} wrote no checkpoint within its budget of {cfg.arm_minutes(name):.2f} min "
                              f"(start-up took it all?): raise minutes; see {study.out}/logs/{name}.log")
         # The command as a user types it; a training arm's minutes are its budget (a resume gets what is left).
-        shown = study.command(name, kind, cfg.arm_minutes(name))
+        shown = study.command(name, kind)
         self.state[name] = {"command": ["arena", *shown[3:]],
                             "budget_minutes": None if left is None else cfg.arm_minutes(name),
                             "budget_flops": cfg.arm_flops(name) or None if left is not None else None,
@@ -345,6 +345,20 @@ def run_study(cfg, out, log=print, command=None, address=None):
 
         summary = write_seed_report(out, log=log)
     return summary
+
+
+def rebuild_report(out):
+    """Rewrite a study's reports from its logs, running nothing (``arena study --report-only``): each
+    seed's and the one across seeds, or the one report of a study without seeds."""
+    saved = read_json(os.path.join(out, "study.json"))
+    seeds = StudyConfig.from_dict(saved).seeds if saved else ()
+    for s in seeds:
+        write_report(os.path.join(out, f"seed_{s}"))
+    if not seeds:
+        return write_report(out)
+    from arena.study.seeds import write_seed_report
+
+    return write_seed_report(out)
 
 
 def _stage_task(cmd, log_path, cwd):

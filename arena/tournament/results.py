@@ -7,7 +7,7 @@ import os
 
 from agents.common.files import atomic_write
 from agents.common.transcripts import lists_to_batch
-from arena.tournament_config import TournamentConfig
+from arena.tournament.config import TournamentConfig
 from envs.game import Game
 
 

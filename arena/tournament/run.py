@@ -3,7 +3,8 @@
     arena tournament --config configs/tournament_othello8.yaml --out runs/tour8
 
 The results directory holds:
-    tournament.json     the config (a rerun must agree with it; new players or more games are added)
+    tournament.json     the config (a rerun must agree with it; new players or more games are added), and
+                        ``resolved``: each player's spec as built, ``inference=auto`` replaced by the backend chosen
     openings.json       the opening move lists (when ``openings`` > 0)
     games.jsonl         one line per finished game, appended as it ends; a rerun skips those games
     ratings.{md,csv,json,png}, records (sgf/ or transcripts.txt), viewer.html   written at the end
@@ -13,17 +14,19 @@ seed derived from the config's seed and that id.
 
 Games are played in batches: each pair's games, in order, are cut into chunks of ``batch_games``, and a
 chunk's games advance together in one ``envs.core`` batch, each player acting once per ply on all the
-games where it is to move (arena.driver.play_games). A chunk is one Ray task (or, with ``workers: 0``, one
+games where it is to move (arena.match.driver.play_games). A chunk is one Ray task (or, with ``workers: 0``, one
 batch in this process), and its records come back and are appended as its games end. A pair with a player
 that sees one game at a time (``gtp:`` engines, ``seq:`` models: ``SingleGameAgent``) is played one game
-per task, as ``arena.driver.play_game``.
+per task, as ``arena.match.driver.play_game``.
 
 What stays the same: every side of every game draws its random numbers from its own stream, seeded from
 the game's seed (agents.search.streams), so the baseline players (random, greedy, mcts rollouts) play the
 same games at any ``batch_games``, in any company, with any number of workers, and as ``play_game`` would
 alone. A network's forward pass can differ in the last float bits with its batch size, so games with an
 ``az:`` player are fixed by the chunking, which depends on the config only (``batch_games``; every chunk
-runs torch on one thread wherever it runs): the number of workers never changes them. On a resume, a chunk
+runs torch on one thread wherever it runs): the number of workers never changes them. A net player under
+``inference=auto`` chooses its backend once, in the driver, by timing; the workers and any resume are sent
+the spec naming that backend (``resolved``), never timing again. On a resume, a chunk
 with an ``az:`` player that was cut off part-way is played again whole, its finished games not recorded
 twice, so those games too are the uninterrupted run's. External engines are as deterministic as their own
 flags make them.
@@ -34,49 +37,35 @@ import zlib
 from contextlib import contextmanager
 from dataclasses import asdict
 
-import numpy as np
 import torch
 from tqdm import tqdm
 
 from agents.common import cluster
 from agents.common.files import read_json, write_json
-from agents.players import is_baseline, random_openings
-from agents.search.evaluators import RolloutEvaluator
-from agents.search.mcts import MCTS, SearchConfig
-from arena.driver import play_game, play_games
-from arena.report import write_outputs
-from arena.results import append_game, read_games
+from agents.match import balanced_openings
+from agents.players import is_baseline
+from arena.match.driver import play_game, play_games
 from arena.specs import make_agent
-from arena.tournament_config import TournamentConfig
+from arena.tournament.config import TournamentConfig
+from arena.tournament.report import write_outputs
+from arena.tournament.results import append_game, read_games
+from envs.game import Game
 
 _AGENTS = {}  # per process (the driver or a Ray worker): agents are built once and reset per game
+# Per process: (name, spec, game, size, komi) -> the spec that player is built from, as it resolved in the
+# driver (resolve_players); a spec not here is built as it is.
+_RESOLVED = {}
 
 
 # -- the schedule ----------------------------------------------------------------------------------------
 
-def make_openings(cfg, candidates_per_opening=4, simulations=1000):
+def make_openings(cfg):
     """``cfg.openings`` distinct random openings (lists of moves in notation), the most balanced first
-    among those within ``cfg.balance`` of even by a rollout search; deterministic in ``cfg.seed``."""
-    if cfg.openings == 0:
-        return []
-    rng = np.random.default_rng([cfg.seed, 0x0BE2])
-    want = cfg.openings * candidates_per_opening
-    moves, g = random_openings(cfg.game, cfg.size, want, cfg.opening_plies, rng, seed=cfg.seed, **_komi(cfg))
-    seen, keep = set(), []
-    for b in range(want):
-        key = tuple(moves[b])
-        if key not in seen and not g.terminal[b]:
-            seen.add(key)
-            keep.append(b)
-    if cfg.balance < 1:
-        value = MCTS(RolloutEvaluator(1, seed=cfg.seed), SearchConfig(simulations=simulations), seed=cfg.seed) \
-            .search(g.take(np.array(keep))).value
-        order = np.argsort(np.abs(value), kind="stable")
-        fine = [keep[i] for i in order if abs(value[i]) <= cfg.balance]
-        keep = fine + [keep[i] for i in order if abs(value[i]) > cfg.balance]  # the closest if too few
-    if len(keep) < cfg.openings:
-        raise ValueError(f"only {len(keep)} distinct openings of {cfg.opening_plies} plies; lower openings")
-    return [[g.move_str(a) for a in moves[b]] for b in keep[: cfg.openings]]
+    among those within ``cfg.balance`` of even by a rollout search; deterministic in ``cfg.seed``
+    (agents.match.balanced_openings, the openings of every match)."""
+    ops = balanced_openings(cfg.game, cfg.size, cfg.openings, cfg.opening_plies, cfg.seed, cfg.balance, **_komi(cfg))
+    g = Game(cfg.game, cfg.size, **_komi(cfg))
+    return [[g.move_str(a) for a in o] for o in ops]
 
 
 def _komi(cfg):
@@ -103,10 +92,29 @@ def schedule(cfg):
 
 def agent_for(cfg, name):
     spec = cfg.roster()[name]
+    spec = _RESOLVED.get((name, spec, cfg.game, cfg.size, cfg.komi), spec)
     key = (name, spec, cfg.game, cfg.size, cfg.komi)
     if key not in _AGENTS:
         _AGENTS[key] = make_agent(spec, cfg.game, cfg.size, cfg.komi_value(), seed=0, move_timeout=cfg.move_timeout)
     return _AGENTS[key]
+
+
+def resolve_players(cfg, pinned=None):
+    """Build every player, from ``pinned[name]`` where given (the spec a first run resolved, for a
+    resume), and return ``{name: spec}``, the spec each was built as with ``inference=auto`` replaced by
+    the backend chosen (arena.specs.resolve_spec). Until :func:`close_agents` this process builds each
+    player from that spec; :func:`run_parallel` hands the mapping to the workers."""
+    out = {}
+    for name, spec in cfg.roster().items():
+        key = (name, spec, cfg.game, cfg.size, cfg.komi)
+        if name in (pinned or {}):
+            _RESOLVED[key] = pinned[name]
+        built = _RESOLVED.get(key, spec)
+        out[name] = getattr(agent_for(cfg, name), "resolved_spec", built)
+        if out[name] != built:  # auto chose just now: the agent is kept under the spec naming its choice
+            _AGENTS[(name, out[name], *key[2:])] = _AGENTS.pop((name, built, *key[2:]))
+        _RESOLVED[key] = out[name]
+    return out
 
 
 def chunks(cfg, jobs):
@@ -166,10 +174,14 @@ def close_agents():
         if hasattr(agent, "close"):
             agent.close()
     _AGENTS.clear()
+    _RESOLVED.clear()
 
 
-def _remote_chunk(cfg_dict, chunk, openings):
-    yield from run_chunk(TournamentConfig.from_dict(cfg_dict), chunk, openings)
+def _remote_chunk(cfg_dict, chunk, openings, resolved):
+    cfg = TournamentConfig.from_dict(cfg_dict)
+    _RESOLVED.update({(name, spec, cfg.game, cfg.size, cfg.komi): resolved[name]
+                      for name, spec in cfg.roster().items() if name in resolved})
+    yield from run_chunk(cfg, chunk, openings)
 
 
 # -- the results directory -------------------------------------------------------------------------------
@@ -219,8 +231,10 @@ def run_tournament(cfg, out, address=None, progress=True, log=print):
     written, so a typo leaves ``out`` as it was."""
     done = check_resume(cfg, out)
     names = list(cfg.roster())
-    try:
-        for name in names:  # a bad spec, model file or engine command fails now, in one line
+    try:  # a bad spec, model file or engine command fails now, in one line
+        # A resume builds its players as the first run resolved them (check_resume: same specs).
+        resolved = resolve_players(cfg, read_json(os.path.join(out, "tournament.json"), {}).get("resolved", {}))
+        for name in names:
             agent = agent_for(cfg, name)
             if hasattr(agent, "check"):
                 agent.check()
@@ -232,7 +246,7 @@ def run_tournament(cfg, out, address=None, progress=True, log=print):
     if read_json(opath, openings) != openings:
         raise ValueError(f"{opath} differs from the openings this config makes; use another --out")
     os.makedirs(out, exist_ok=True)
-    write_json(os.path.join(out, "tournament.json"), config_dict(cfg))
+    write_json(os.path.join(out, "tournament.json"), {**config_dict(cfg), "resolved": resolved})
     write_json(opath, openings)
     finished = {g["id"] for g in done}
     todo = [j for j in schedule(cfg) if j["id"] not in finished]
@@ -263,23 +277,24 @@ def run_tournament(cfg, out, address=None, progress=True, log=print):
                 for rec in run_chunk(cfg, chunk, openings):
                     record(rec)
         else:
-            run_parallel(cfg, work, openings, record, address)
+            run_parallel(cfg, work, openings, record, address, resolved)
     finally:
         bar.close()
         close_agents()
     return write_outputs(cfg, out, games, openings, log=log)
 
 
-def run_parallel(cfg, work, openings, record, address=None):
+def run_parallel(cfg, work, openings, record, address=None, resolved=None):
     """Each chunk of ``work`` as a Ray task that streams its games back as they end (a generator task);
-    ``record`` gets each game once."""
+    ``record`` gets each game once. ``resolved``: ``{name: spec}`` the workers build the players from
+    (:func:`resolve_players`); the config's specs otherwise."""
     import ray  # here, not at the top: a tournament with workers 0 never pays for importing Ray
 
     started = cluster.connect(address, namespace=f"arena-tournament-{os.getpid()}", num_cpus=cfg.workers)
     try:
         task = ray.remote(num_cpus=1, max_retries=2)(_remote_chunk)
         cfg_ref, open_ref = ray.put(config_dict(cfg)), ray.put(openings)
-        pending = [task.remote(cfg_ref, chunk, open_ref) for chunk in work]
+        pending = [task.remote(cfg_ref, chunk, open_ref, resolved or {}) for chunk in work]
         while pending:
             ready, pending = ray.wait(pending, num_returns=1)
             try:

@@ -5,9 +5,11 @@ import csv
 import os
 
 from agents.common.files import write_json
-from arena import ratings as R
-from arena.records import write_records
-from arena.viewer import write_viewer
+from arena.tournament import ratings as R
+from arena.tournament.config import TournamentConfig
+from arena.tournament.records import write_records
+from arena.tournament.results import read_games
+from arena.tournament.viewer import write_viewer
 
 
 def rate(cfg, games):
@@ -107,3 +109,11 @@ def write_outputs(cfg, out, games, openings, log=print):
     log(md)
     log(f"\nwrote {out}/ratings.{{md,csv,json,png}}, records and {out}/viewer.html")
     return rep
+
+
+def rewrite_outputs(out, log=print):
+    """Rebuild the outputs of results directory ``out`` from its log (``arena ratings``), playing nothing:
+    the games in ``games.jsonl`` between players of the roster in ``tournament.json``."""
+    cfg = TournamentConfig.from_results(out)
+    games = [g for g in read_games(out) if g["black"] in cfg.roster() and g["white"] in cfg.roster()]
+    return write_outputs(cfg, out, games, None, log=log)

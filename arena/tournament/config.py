@@ -108,8 +108,9 @@ class TournamentConfig:
 
     @classmethod
     def from_dict(cls, d):
-        """The config back from its JSON form (lists become the tuples the fields declare)."""
-        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
+        """The config back from its JSON form (lists become the tuples the fields declare; ``resolved``, the
+        players as built, which tournament.json keeps beside the config, is left out)."""
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items() if k != "resolved"})
 
     @classmethod
     def from_results(cls, out):

@@ -7,9 +7,9 @@ import json
 import os
 
 from agents.common.files import atomic_write
-from arena.records import game_order, replay, result_string
-from arena.results import read_games
-from arena.tournament_config import TournamentConfig
+from arena.tournament.config import TournamentConfig
+from arena.tournament.records import game_order, replay, result_string
+from arena.tournament.results import read_games
 from envs.game import Game
 
 TEMPLATE = os.path.join(os.path.dirname(__file__), "viewer.html")

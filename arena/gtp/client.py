@@ -22,17 +22,13 @@ import subprocess
 import threading
 import time
 
-from agents.players import SingleGameAgent
+from agents.players import AgentError, Resign, SingleGameAgent
 from envs import notation
 from envs.go_kernels import default_komi
 
 
-class EngineError(Exception):
-    """The engine misbehaved; the message is the forfeit reason."""
-
-
-class Resign(Exception):
-    """The engine resigned."""
+class EngineError(AgentError):
+    """The engine misbehaved; the message is the forfeit reason (agents.match records the forfeit)."""
 
 
 class GTPFailure(Exception):

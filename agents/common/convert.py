@@ -22,12 +22,20 @@ import os
 import torch
 
 from agents.common import checkpoint
-from agents.seq.gpt import GPT, GPTConfig
 
 
 def _plain(x):
     """Configs back to plain containers (tuples became lists on the way to JSON anyway)."""
     return json.loads(json.dumps(x))
+
+
+def gpt_flops_per_token(gpt, weights):
+    """Forward FLOPs per token of a GPT with constructor arguments ``gpt`` and state dict ``weights``:
+    agents.seq.gpt's ``GPT.flops_per_token`` (2 * parameters + attention), read off the checkpoint because
+    this module sits below the sequence model. The output layer is tied to the token embedding, so its
+    weight is counted once (the GPT has no buffers: every other entry is a parameter)."""
+    params = sum(w.numel() for k, w in weights.items() if k != "head.weight")
+    return 2 * params + 2 * gpt["n_layer"] * gpt["block_size"] * gpt["d_model"]
 
 
 def convert(src, dst):
@@ -60,7 +68,7 @@ def convert(src, dst):
         payload = dict(kind="alphazero", trainer="train", config=_plain(ck["config"]), model=_plain(ck["net_args"]),
                        compute=compute, meta={})
     elif ck.get("kind") == "gpt":
-        fpt = GPT(GPTConfig(**ck["gpt"])).flops_per_token()
+        fpt = gpt_flops_per_token(ck["gpt"], ck["weights"])
         tokenizer = ck.get("tokenizer")
         if tokenizer is None and ck["config"].get("data"):  # early pretraining runs kept it in the dataset
             with open(os.path.join(ck["config"]["data"], "manifest.json")) as f:

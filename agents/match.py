@@ -14,8 +14,9 @@ where it is to move (one search or forward pass for them all).
 
 Streams. Each side of game ``i`` draws its random numbers from its own stream (agents.search.streams),
 seeded ``2 * seeds[i] + side``, which is what ``agent.reset(2 * seeds[i] + side)`` gives a player of
-that game alone; a one-game player (``SingleGameAgent``: an external engine) is reset so at the game's
-start. So game ``i`` has the moves it would have alone, whatever else is in the batch (exactly for
+that game alone; a one-game player (``SingleGameAgent``: an external engine) is reset so before the
+batch's first move (one such player belongs in one game of a batch: the arena plays them a game at a
+time). So game ``i`` has the moves it would have alone, whatever else is in the batch (exactly for
 players whose arithmetic does not depend on the batch; a network's forward pass can differ in its last
 bits with the batch size).
 
@@ -146,10 +147,12 @@ def scores(records, n, a_black):
 def match(a, b, game, size, games, seed=0, openings=None, **game_kwargs):
     """``a`` against ``b`` over ``games`` games at once, ``a`` black in the even games and white in the
     odd ones; game ``2k`` and ``2k + 1`` share ``openings[k]`` (default: :func:`balanced_openings` of
-    ``OPENING_PLIES[game]`` plies, drawn with ``seed``), so every opening is played with both colours and
-    two deterministic players do not replay one game. Returns ``a``'s score per game, ``float[games]``."""
+    ``OPENING_PLIES[game]`` plies, drawn with ``seed``; when there are fewer distinct ones than pairs of
+    games, they are played again in turn), so every opening is played with both colours and two
+    deterministic players do not replay one game. Returns ``a``'s score per game, ``float[games]``."""
     if openings is None:
-        openings = balanced_openings(game, size, (games + 1) // 2, OPENING_PLIES[game], seed, **game_kwargs)
+        openings = balanced_openings(game, size, (games + 1) // 2, OPENING_PLIES[game], seed, fewer=True,
+                                     **game_kwargs)
     ops = [openings[(k // 2) % len(openings)] if openings else [] for k in range(games)]
     a_black = np.arange(games) % 2 == 0
     black = [a if x else b for x in a_black]
@@ -161,14 +164,15 @@ def match(a, b, game, size, games, seed=0, openings=None, **game_kwargs):
 _OPENINGS = {}  # (game, size, n, plies, seed, balance, kwargs) -> openings: gauntlets ask again and again
 
 
-def balanced_openings(game, size, n, plies, seed=0, balance=0.3, candidates=4, simulations=1000, **game_kwargs):
+def balanced_openings(game, size, n, plies, seed=0, balance=0.3, candidates=4, simulations=1000, fewer=False,
+                      **game_kwargs):
     """``n`` distinct random openings of ``plies`` plies (lists of actions), the most balanced first among
     those within ``balance`` of even by a rollout search of ``simulations``; from ``candidates * n`` random
     ones, deterministic in ``seed`` (tournaments, ladders, gauntlets and gates open with them). ``n = 0``:
-    none."""
+    none. Fewer distinct ones than ``n`` are a ``ValueError``, or with ``fewer`` all there are."""
     if n <= 0:
         return []
-    key = (game, size, n, plies, seed, balance, candidates, simulations, tuple(sorted(game_kwargs.items())))
+    key = (game, size, n, plies, seed, balance, candidates, simulations, fewer, tuple(sorted(game_kwargs.items())))
     if key in _OPENINGS:
         return [list(o) for o in _OPENINGS[key]]
     rng = np.random.default_rng([seed, 0x0BE2])
@@ -185,7 +189,7 @@ def balanced_openings(game, size, n, plies, seed=0, balance=0.3, candidates=4, s
         order = np.argsort(np.abs(value), kind="stable")
         fine = [keep[i] for i in order if abs(value[i]) <= balance]
         keep = fine + [keep[i] for i in order if abs(value[i]) > balance]  # the closest if too few
-    if len(keep) < n:
+    if len(keep) < n and not (fewer and keep):
         raise ValueError(f"only {len(keep)} distinct openings of {plies} plies; ask for fewer")
     out = [list(moves[b]) for b in keep[:n]]
     _OPENINGS[key] = out

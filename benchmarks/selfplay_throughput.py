@@ -91,14 +91,14 @@ def ray_workers(cfg, net, counts, seconds):
             store = WeightStore.options(name=names[0], **pinned_here()).remote()
             ray.get(store.put.remote(0, weights_blob(net)))
             actors = [SelfPlayWorker.remote(asdict(cfg), i, names) for i in range(n)]
-            ray.get([a.run.remote(1, 1.0) for a in actors])  # build backends, compile, warm up
+            ray.get([a.run.remote(1, moves=1) for a in actors])  # build backends, compile, warm up
             t, moves = time.perf_counter(), 0
-            pending = {a.run.remote(10**6, 5.0): a for a in actors}
+            pending = {a.run.remote(10**6, moves=8): a for a in actors}
             while time.perf_counter() - t < seconds:
                 done, _ = ray.wait(list(pending), num_returns=1)
                 a = pending.pop(done[0])
                 moves += ray.get(done[0])["moves"]
-                pending[a.run.remote(10**6, 5.0)] = a
+                pending[a.run.remote(10**6, moves=8)] = a
             moves += sum(r["moves"] for r in ray.get(list(pending)))
             dt = time.perf_counter() - t
             for a in (*actors, replay, store):

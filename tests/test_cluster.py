@@ -80,6 +80,9 @@ def test_cluster_tournament_rides_out_a_lost_node_with_the_same_games(tmp_path, 
                            games=6, openings=3, opening_plies=2, workers=1, seed=4)
     out = str(tmp_path / "on_cluster")
     result = {}
+    # Joined here, so that this thread can ask the head about its nodes whenever the tournament's games end
+    # (the tournament then plays on this connection rather than one of its own).
+    ray.init(address=c.address, log_to_driver=False)
     t = threading.Thread(target=lambda: result.update(rep=run_tournament(cfg, out, address=c.address,
                                                                          progress=False, log=lambda *a: None)))
     t.start()

@@ -104,8 +104,16 @@ def test_finetune_resume_refuses_another_start(tmp_path):
     run = str(tmp_path / "rl")
     finetune(cfg, str(tmp_path / "g1"), run, log=quiet, progress=False)
     # Another start: its KL reference and tokenizer would be swapped silently.
-    with pytest.raises(ValueError, match=r"init=.*g1.*not init=.*g2"):
+    with pytest.raises(ValueError, match=r"init_path=.*g1.*not init_path=.*g2"):
         finetune(dataclasses.replace(cfg, steps=4), str(tmp_path / "g2"), run, resume=True, log=quiet, progress=False)
+    # The same start named by its file rather than its run directory is the same start.
+    finetune(dataclasses.replace(cfg, steps=4), checkpoint.latest(str(tmp_path / "g1")), run, resume=True, log=quiet,
+             progress=False)
+    assert step_of(run) == 4
+    # A start whose run has moved on since (its newest checkpoint is another) is refused.
+    pretrain(dataclasses.replace(base, max_steps=8), str(tmp_path / "g1"), resume=True, log=quiet, progress=False)
+    with pytest.raises(ValueError, match="init_step=4.*not.*init_step=8"):
+        finetune(dataclasses.replace(cfg, steps=6), str(tmp_path / "g1"), run, resume=True, log=quiet, progress=False)
     # A start from scratch has another shape when the preset differs: one line, not a traceback.
     run2 = str(tmp_path / "rl2")
     finetune(cfg, "none", run2, log=quiet, progress=False)

@@ -147,7 +147,7 @@ def test_auto_chooses_once_and_falls_back_to_torch_for_good(monkeypatch):
     assert ev.backend == r["backend"] == "torch" and ev.run is ev.reference and r["agrees"]
     assert r["fallback"]["backend"] == "right" and r["fallback"]["top1_agreement"] < 0.5
     assert len(lines) == 2 and "\n" not in lines[1] and "right fell back to it for good" in lines[1]
-    assert f"top-1 {r['fallback']['top1_agreement']:.1%}" in lines[1]
+    assert f"top-1 agreement {r['fallback']['top1_agreement']:.1%}" in lines[1]
     right.wrong = False  # agreeing again changes nothing: the fall-back is for good
     assert ev.refresh()["backend"] == "torch" and right.refreshes == 5 and len(timed) == 3 and len(lines) == 2
 
@@ -177,13 +177,14 @@ def test_a_named_backend_that_disagrees_is_refused_then_falls_back_on_new_weight
         NetEvaluator(net, "onnx", sample=sample)
     msg = str(e.value)
     assert "\n" not in msg and msg.startswith("inference 'onnx' on cpu disagrees with fp32 on 64 positions")
-    assert "top-1 agreement 100.0% (needs >= 101%)" in msg and "value MAE 0.0000 (needs <= 0.02)" in msg
+    assert "top-1 agreement 100.0% (100.0% of the " in msg and "decisive positions, needs >= 101%)" in msg
+    assert "value MAE 0.0000 (needs <= 0.02)" in msg and "most probability given up 0.0000 (needs <= 0.02)" in msg
     # Built mid-run from a training run's weights (strict=False): eager torch instead, in one log line.
     lines = []
     ev = NetEvaluator(net, "onnx", sample=sample, log=lines.append, strict=False)
     f = ev.report["fallback"]
     assert ev.backend == "torch" and (f["backend"], f["top1_agreement"]) == ("onnx", 1.0) and f["value_mae"] < 1e-4
-    assert len(lines) == 1 and "onnx fell back to it for good: it disagrees with fp32 (top-1 100.0%" in lines[0]
+    assert len(lines) == 1 and "onnx fell back to it for good: it disagrees with fp32 (top-1 agreement 100.0%" in lines[0]
     monkeypatch.setattr(inference, "MIN_TOP1", 0.99)
     lines = []
     ev = NetEvaluator(net, "onnx", sample=sample, log=lines.append)
@@ -191,7 +192,7 @@ def test_a_named_backend_that_disagrees_is_refused_then_falls_back_on_new_weight
     monkeypatch.setattr(inference, "MIN_TOP1", 1.01)
     r = ev.refresh()  # not raised: a run must not die hours in
     assert ev.backend == r["backend"] == "torch" and r["inference"] == "onnx" and r["fallback"]["backend"] == "onnx"
-    assert len(lines) == 2 and "onnx fell back to it for good" in lines[1] and "top-1 100.0%" in lines[1]
+    assert len(lines) == 2 and "onnx fell back to it for good" in lines[1] and "top-1 agreement 100.0%" in lines[1]
 
 
 def test_a_backend_that_cannot_build_is_reported_and_left_out(monkeypatch):
@@ -268,11 +269,16 @@ def test_workers_0_trains_in_process_without_ray_and_logs_its_backend(tmp_path):
     assert "in this process on cpu" in out and "inference auto on cpu: " in out and "the run plays with " in out
     backend = out.split("the run plays with ")[1].split()[0]
     assert f"self-play: inference {backend} on cpu: {backend}" in out
-    assert checkpoint.load(tmp_path)["step"] == 20 and checkpoint.load(tmp_path)["state"]["inference"] == backend
+    ck = checkpoint.load(tmp_path)
     rows = [json.loads(x) for x in open(tmp_path / "metrics.jsonl")]
     assert rows[0]["inference"]["inference"] == "auto" and rows[0]["inference"]["backend"] == backend
     assert set(rows[0]["inference"]["candidates"]) == {"onnx-int8", "onnx", "torch"}
-    assert rows[-1]["inference"]["0"]["inference"] == backend and rows[-1]["inference"]["0"]["agrees"]
+    now = rows[-1]["inference"]["0"]
+    assert now["inference"] == backend and now["agrees"]
+    # The checkpoint keeps the backend in use when it was saved (int8 may have fallen back to ONNX fp32 as
+    # the weights moved), which a resume goes on with.
+    assert ck["step"] == 20 and ck["state"]["inference"] == now["backend"]
+    assert now["backend"] in (backend, inference.FALLBACK.get(backend), "torch")
     assert rows[-1]["compute"]["games"] > 0 and rows[-1]["compute"]["trained"] == 20 * 32
     # A FLOP budget of half what those 20 steps cost ends the same run earlier, once it is spent.
     half = checkpoint.load(tmp_path)["compute"]["flops"] / 2
@@ -472,3 +478,46 @@ def test_an_auto_player_plays_the_same_games_at_any_worker_count(tmp_path, monke
     lines = []
     run_tournament(cfg, str(tmp_path / "w0"), progress=False, log=lines.append)
     assert "0 games to play (4 already" in lines[0]
+
+
+def test_agreement_is_judged_on_decisions_not_near_ties():
+    # Four positions of three legal moves (the fourth action illegal). fp32's logits: a near-tie (0.02
+    # apart), two clear leads, and a lone legal move.
+    mask = np.array([[1, 1, 1, 0], [1, 1, 1, 0], [1, 1, 1, 0], [0, 1, 0, 0]], bool)
+    ref = np.array([[1.0, 1.02, -1, 9], [2.0, 0.0, 0.0, 9], [0.0, 3.0, 0.0, 9], [0.0, 0.5, 0.0, 0]], np.float32)
+    value = np.zeros(4, np.float32)
+    # A backend that swaps the near-tie only: 3 of 4 top-1 moves, every decisive one, and it gives up
+    # exactly p(1.02) - p(1.0) of fp32's probability there.
+    swap_tie = ref.copy()
+    swap_tie[0, :2] = [1.02, 1.0]
+    c = inference.agreement(swap_tie, value, ref, value, mask)
+    p = np.exp([1.0, 1.02, -1.0]) / np.exp([1.0, 1.02, -1.0]).sum()
+    assert c["top1_agreement"] == 0.75 and c["top1_decisive"] == 1.0 and c["decisive"] == 3
+    assert c["max_regret"] == round(float(p[1] - p[0]), 5) and c["agrees"]
+    # One that swaps a clear decision is refused, however close its values.
+    swap_clear = ref.copy()
+    swap_clear[1, :2] = [0.0, 2.0]
+    c = inference.agreement(swap_clear, value, ref, value, mask)
+    q = np.exp([2.0, 0.0, 0.0]) / np.exp([2.0, 0.0, 0.0]).sum()
+    assert c["top1_decisive"] == round(2 / 3, 4) and c["max_regret"] == round(float(q[0] - q[1]), 5)
+    assert not c["agrees"]
+    # And the value check still holds on its own.
+    c = inference.agreement(ref, value + 0.03, ref, value, mask)
+    assert c["top1_decisive"] == 1.0 and c["max_regret"] == 0.0 and not c["agrees"]
+
+
+def test_a_backend_that_stops_agreeing_falls_back_to_its_fp32_sibling(monkeypatch):
+    """int8 that stops agreeing mid-run falls back to ONNX fp32 (when that agrees), not all the way to eager
+    torch; a sibling that disagrees too leaves eager torch."""
+    net = small_net()
+    int8, fp32 = Fake(net, 300), Fake(net, 200)
+    fake_speeds(monkeypatch, **{"onnx-int8": int8, "onnx": fp32})
+    lines = []
+    ev = NetEvaluator(net, "auto", sample=sample_positions("othello", 6, 64, seed=0), log=lines.append)
+    assert ev.backend == "onnx-int8"
+    int8.wrong = True
+    r = ev.refresh()
+    assert ev.backend == r["backend"] == "onnx" and ev.run is fp32 and r["agrees"]
+    assert r["fallback"]["backend"] == "onnx-int8" and "onnx-int8 fell back to it for good" in lines[-1]
+    fp32.wrong = True  # and when the sibling stops agreeing too (it has no sibling): eager torch
+    assert ev.refresh()["backend"] == "torch" and ev.run is ev.reference

@@ -180,6 +180,9 @@ class RaySelfPlay:
     def save(self, path):
         ray.get(self.replay.save.remote(path))
 
+    def backend(self):
+        return None  # each worker reports its own in its progress (``inference``)
+
     def close(self):
         for actor in (*self.workers, self.replay, self.store):  # a later run in this process starts with fresh names
             ray.kill(actor, no_restart=True)

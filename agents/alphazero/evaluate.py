@@ -77,7 +77,8 @@ def _training_evaluator(cfg, net, step):
 
 def openings(cfg, games, seed):
     """The balanced openings of a run's matches of ``games`` games (one per pair of games)."""
-    return balanced_openings(cfg.game, cfg.size, (games + 1) // 2, OPENING_PLIES[cfg.game], seed, **cfg.game_kwargs())
+    return balanced_openings(cfg.game, cfg.size, (games + 1) // 2, OPENING_PLIES[cfg.game], seed, fewer=True,
+                             **cfg.game_kwargs())
 
 
 def gauntlet(cfg, net, step, earlier=None):

@@ -145,7 +145,10 @@ class SelfPlay:
         positions so far), the random streams of the self-play and of both searches, and the move count.
         :meth:`restore` on a SelfPlay built with the same arguments continues exactly where this one is
         (with the same weights in the evaluator)."""
-        g, logs = self.batch, self.logs or [self._new_log() for _ in range(self.batch.batch_size)]
+        # Before the first move there are no logs yet, and making them would draw from the stream.
+        g = self.batch
+        logs = self.logs or [{"obs": [], "policy": [], "to_play": [], "full": [], "moves": [], "resigner": None,
+                              "may_resign": False} for _ in range(g.batch_size)]
         out = {"i16": g.i16.copy(), "u64": g.u64.copy(), "batch_rng": np.array(g.rng, copy=True),
                "lengths": np.array([len(log["moves"]) for log in logs], np.int64),
                "resigner": np.array([-1 if log["resigner"] is None else log["resigner"] for log in logs], np.int64),

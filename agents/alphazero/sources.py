@@ -10,6 +10,8 @@ Ray), or on Ray actors (agents.alphazero.actors.RaySelfPlay). Both offer the sam
     src.stats()             {"size", "added", "games"} of the replay buffer
     src.publish(step, net)  the learner's new weights reach self-play (re-checked by its inference backend)
     src.save(path)          the replay buffer, atomically
+    src.backend()           the inference backend self-play plays with now, or None when its workers
+                            each have their own
     src.close()
 """
 
@@ -28,7 +30,8 @@ from envs.core import make_batch
 
 def short(report):
     """The inference report's headline (backend and agreement), for progress reports."""
-    return {k: report[k] for k in ("inference", "device", "backend", "top1_agreement", "value_mae", "agrees")}
+    return {k: report.get(k) for k in ("inference", "device", "backend", "top1_agreement", "top1_decisive",
+                                       "max_regret", "value_mae", "agrees")}
 
 
 def play_for(sp, recent, add, games, moves):
@@ -66,9 +69,18 @@ class LocalSelfPlay:
         self.sp = training_selfplay(cfg, self.net, 0, device, log=lambda line: log(f"self-play: {line}"), step=step)
         self.recent, self.version = Recent(), -1
         if games is not None:
-            self.sp.restore(games)
-            self.recent.restore(games)
-            self.version = int(games["version"])
+            try:
+                self.sp.restore(games)
+                self.recent.restore(games)
+                self.version = int(games["version"])
+            except ValueError as e:  # e.g. another games_in_flight: the games start afresh
+                log(f"self-play: the saved games in flight do not fit ({e}); new games start")
+                self.sp = training_selfplay(cfg, self.net, 0, device, log=lambda line: log(f"self-play: {line}"),
+                                            step=step)
+
+    def backend(self):
+        """The inference backend self-play plays with now (a fall-back included)."""
+        return self.sp.full.evaluator.backend
 
     def state(self):
         """The games in flight and the streams of this self-play, as arrays (see ``games`` above)."""

@@ -112,6 +112,21 @@ def train(cfg, run_dir, address=None, resume=False, log=print, halt=None):
         log(f"nothing to do: {run.stop_reason}" + (" (raise it with --set minutes=...)"
                                                    if run.stop_reason == "budget spent" else ""))
         return net, step
+    if not ck and cfg.init:  # a warm start: read and checked, like everything that can be refused, before any write
+        start_from = load_checkpoint(cfg.init, cfg, warm=True)
+        warm_start(net, start_from["weights"], start_from["path"])
+        meta["init"] = {"path": start_from["path"], "step": start_from["step"], "meta": start_from.get("meta") or {}}
+        log(f"warm start from {start_from['path']} (its learner step {start_from['step']}, "
+            f"{origin(meta['init']['meta'])}); optimizer, replay buffer and counters start fresh")
+    # The inference backend, resolved once for the whole run, so that self-play, its workers and the gauntlets
+    # never time candidates of their own. A resume goes on with the one its checkpoint recorded (the one in
+    # use when it was saved), unless the config now names another; a named backend that disagrees with fp32
+    # is refused here.
+    backend, resolved = (ck or {}).get("state", {}).get("inference"), None
+    if backend is None or cfg.inference != ck["config"].get("inference"):
+        resolved = net_evaluator(net, cfg.game, cfg.size, cfg.inference, device, batch=cfg.games_in_flight,
+                                 seed=cfg.seed, **cfg.game_kwargs())
+        backend = resolved.backend
     replay_path, state_path = os.path.join(run_dir, "replay.npz"), os.path.join(run_dir, "selfplay.npz")
     saved, games = load_state(state_path, step, log) if ck else ({}, None)
     started = False
@@ -123,30 +138,19 @@ def train(cfg, run_dir, address=None, resume=False, log=print, halt=None):
     try:
         run.start({"model": net.args})
         log(dumps(cfg))
-        if not ck:
-            if cfg.init:
-                start_from = load_checkpoint(cfg.init, cfg, warm=True)
-                warm_start(net, start_from["weights"], start_from["path"])
-                meta["init"] = {"path": start_from["path"], "step": start_from["step"],
-                                "meta": start_from.get("meta") or {}}
-                log(f"warm start from {start_from['path']} (its learner step {start_from['step']}, "
-                    f"{origin(meta['init']['meta'])}); optimizer, replay buffer and counters start fresh")
-            if cfg.init_transcripts:
-                # Before any self-play worker exists: they would play with the untrained weights meanwhile.
-                meta["bootstrap"] = bootstrap(cfg, net, opt, run.rng, device, log)
-                run.count(trained=meta["bootstrap"]["samples"], forward_passes=meta["bootstrap"]["samples"])
-                run.metric({"step": 0, "bootstrap": meta["bootstrap"]}, scalars={})
-                path = run.save(0, model=net.args, weights=net.state_dict(), optimizer=opt.state_dict(), meta=meta)
-                log(f"checkpoint {path} (after the engine bootstrap; a resume starts self-play from it)")
-        # The inference backend, resolved once for the whole run (recorded in its checkpoints and metrics),
-        # so that self-play, its workers and the gauntlets never time candidates of their own.
-        backend = (ck or {}).get("state", {}).get("inference")
-        if backend is None:
-            ev = net_evaluator(net, cfg.game, cfg.size, cfg.inference, device, batch=cfg.games_in_flight,
-                               seed=cfg.seed, **cfg.game_kwargs())  # a named backend that disagrees: refused
-            backend = ev.backend
-            run.metric({"step": step, "inference": ev.report}, scalars={})
-            log(f"{ev.describe()}; the run plays with {backend}")
+        if not ck and cfg.init_transcripts:
+            # Before any self-play worker exists: they would play with the untrained weights meanwhile.
+            meta["bootstrap"] = bootstrap(cfg, net, opt, run.rng, device, log)
+            run.count(trained=meta["bootstrap"]["samples"], forward_passes=meta["bootstrap"]["samples"])
+            run.metric({"step": 0, "bootstrap": meta["bootstrap"]}, scalars={})
+            path = run.save(0, model=net.args, weights=net.state_dict(), optimizer=opt.state_dict(), meta=meta,
+                            state={"inference": backend})
+            log(f"checkpoint {path} (after the engine bootstrap; a resume starts self-play from it)")
+        if resolved is not None:
+            run.metric({"step": step, "inference": resolved.report}, scalars={})
+            log(f"{resolved.describe()}; the run plays with {backend}")
+        else:
+            log(f"inference: the run plays with {backend}, as its checkpoint recorded")
         state = {"inference": backend}
         cfg = replace(cfg, inference=backend)
         # The weights self-play plays with: the last published (under gating, the gate's best), the same
@@ -219,6 +223,7 @@ def loop(cfg, run, net, opt, source, playing, earlier, step, meta, state, device
         log(f"{text} | {run.eta(step)}")
 
     def save(why):
+        state["inference"] = source.backend() or state["inference"]  # after a fall-back, the one in use
         path = run.save(step, model=net.args, weights=net.state_dict(), optimizer=opt.state_dict(), meta=meta,
                         state=state)
         source.save(replay_path)

@@ -17,18 +17,21 @@ The run directory (every file written atomically or appended line by line)::
     RUN/config.json          {"trainer", "config", ...extras}: the config as run, with the model's arguments
     RUN/metrics.jsonl        one JSON line per row (:meth:`Run.metric`), resumes appended
     RUN/tensorboard/         the same scalars for TensorBoard
-    RUN/checkpoints/*.pt     agents.common.checkpoint: weights, optimizer, step, config, compute, every stream
+    RUN/checkpoints/*.pt     agents.common.checkpoint: weights, optimizer, step, config, compute, the run's streams
 
 What a resume guarantees. A run directory with checkpoints is continued only with ``resume``; the newest
-checkpoint must be the same trainer's, and ``check(old_config, meta)`` names every other way the run must
-agree with it (game, network, data, tokenizer, start checkpoint, ...): each disagreement is a one-line
-``ValueError`` before anything is written. The budget (``minutes``, ``max_steps``, ``max_flops``) is the
-whole run's, resumes included, for every trainer: the wall-clock seconds and the compute spent so far are
-read back from the checkpoint. Every random stream the trainer draws from is registered with
-:meth:`Run.stream` and saved in the checkpoint with torch's, so that a run stopped (a signal, a spent
-budget) and resumed draws exactly what the uninterrupted run would have: on the CPU with fixed threads the
-two end with the same weights, bit for bit. Work is scheduled by counts (steps, games, moves), never by
-the clock; the clock only decides when a ``minutes`` budget is spent.
+checkpoint must be the same trainer's, and ``check(ck)`` names every other way the run must agree with it
+(game, network, data, tokenizer, start checkpoint, ...): each disagreement is a one-line ``ValueError``
+before anything is written. The budget (``minutes``, ``max_steps``, ``max_flops``) is the whole run's,
+resumes included, for every trainer: the wall-clock seconds and the compute spent so far are read back from
+the checkpoint. Every random stream a trainer draws from is saved with every checkpoint: the run's own
+(``run.rng`` and torch's) in the checkpoint itself, and what a trainer keeps beside it in files of its
+own (AlphaZero's replay buffer and self-play); other draws come from per-game streams, a function of the
+seeds the run's own stream drew (agents.match). So a run stopped
+(a signal, a spent budget) and resumed draws exactly what the uninterrupted run would have: on the CPU
+with fixed threads (and for AlphaZero ``inference=torch`` and ``workers: 0``) the two end with the same
+weights, bit for bit. Work is scheduled by counts (steps, games, moves), never by the clock; the clock
+only decides when a ``minutes`` budget is spent, and when to print and save.
 """
 
 import contextlib
@@ -107,7 +110,6 @@ class Run:
         # The streams first: anything built after this (a network's initial weights) is a function of the seed.
         torch.manual_seed(cfg.seed)
         self.rng = np.random.default_rng(cfg.seed)  # the trainer's main stream
-        self.streams = {}  # name -> numpy Generator, saved with every checkpoint (:meth:`stream`)
         self.compute = checkpoint.zero_compute(unit)
         self.per_forward = 0.0  # FLOPs of one forward pass of one sample, for ``compute["flops"]``
         self.stop_reason = None
@@ -119,25 +121,14 @@ class Run:
 
     # -- streams and resume ---------------------------------------------------------------------------
 
-    def stream(self, name, gen):
-        """Register the numpy Generator ``gen`` under ``name``: its state is saved in every checkpoint and
-        restored on a resume (:meth:`resume_from` restores the ones registered before it; one registered
-        later gets its saved state at once). Returns ``gen``."""
-        self.streams[name] = gen
-        saved = getattr(self, "_saved_streams", {})
-        if name in saved:
-            gen.bit_generator.state = saved[name]
-        return gen
-
     def rng_state(self):
-        return {**checkpoint.rng_state(self.rng),
-                "streams": {k: g.bit_generator.state for k, g in self.streams.items()}}
+        return checkpoint.rng_state(self.rng)
 
     def resume_from(self, check=None):
         """The newest checkpoint of the run directory as a dict, or None for a new run. Refused with one
         line: checkpoints without ``resume``; another trainer's or kind's checkpoint; whatever
         ``check(ck)`` raises (it compares the checkpoint's config and meta with this run's: call
-        :func:`differences`). On a resume the compute, the seconds spent and every stream are restored."""
+        :func:`differences`). On a resume the compute, the seconds spent and the run's streams are restored."""
         path = checkpoint.latest(self.dir)
         if path is None:
             if self.resume:
@@ -153,10 +144,6 @@ class Run:
         self.compute.update(ck["compute"])
         self._spent = float(ck["compute"]["seconds"])
         checkpoint.restore_rng(self.rng, ck["rng"])
-        self._saved_streams = ck["rng"].get("streams", {})
-        for name, gen in self.streams.items():
-            if name in self._saved_streams:
-                gen.bit_generator.state = self._saved_streams[name]
         return ck
 
     # -- the directory, metrics and the clock ------------------------------------------------------
@@ -277,7 +264,7 @@ class Run:
 
     def save(self, step, *, model, weights, optimizer, meta=None, state=None, keep=None):
         """Write the checkpoint at ``step`` (agents.common.checkpoint) with the config, the compute so far
-        and every registered stream (``state``: the trainer's other resume state, e.g. a frozen opponent's
+        and the run's streams (``state``: the trainer's other resume state, e.g. a frozen opponent's
         weights); keeps ``cfg.keep_checkpoints`` newest unless ``keep`` says otherwise. Returns its path."""
         keep = getattr(self.cfg, "keep_checkpoints", 0) if keep is None else keep
         return checkpoint.save(self.dir, step, keep=keep, kind=self.kind, trainer=self.trainer,
@@ -294,12 +281,17 @@ class Run:
 
     def end(self, step, last, evaluate, save):
         """The end of a loop, however it ended (call it inside :meth:`signals`, so that a second signal
-        cannot cut the save): an evaluation unless ``last`` is of ``step``, the final checkpoint, the
-        metrics closed. Returns ``(the last evaluation, the checkpoint's path)``."""
-        if last is None or last["step"] != step:
-            last = evaluate()
+        cannot cut the save): the final checkpoint first, then an evaluation unless ``last`` is of ``step``
+        (one that fails is logged: the checkpoint is what matters, and the loop's own error, if any, goes
+        on), the metrics closed. Returns ``(the last evaluation, the checkpoint's path)``."""
         path = save()
-        self.close()
+        try:
+            if last is None or last["step"] != step:
+                last = evaluate()
+        except Exception as e:
+            self.log(f"{self.trainer}: the final evaluation failed ({type(e).__name__}: {e}); {path} is saved")
+        finally:
+            self.close()
         return last, path
 
     def close(self):

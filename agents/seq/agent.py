@@ -77,15 +77,15 @@ class SeqAgent(Agent):
         """Feed each row what it has not seen yet (a row whose history no longer extends what it was fed
         starts again), then choose the moves of ``rows``."""
         again = [r for r, h in zip(rows, histories) if fed[r] != h[: len(fed[r])]]
-        dec.restart(again)
         for r in again:
             fed[r] = []
+        dec.restart(again)
         todo = [h[len(fed[r]):] for r, h in zip(rows, histories)]
         for k in range(max((len(t) for t in todo), default=0)):  # every row's k-th new move, together
             j = [i for i, t in enumerate(todo) if len(t) > k]
             dec.feed(rows[j], np.array([todo[i][k] for i in j], np.int64))
-        for r, h in zip(rows, histories):
-            fed[r] = list(h)
+            for i in j:  # what each row holds, move by move: a feed that fails part-way is restarted next time
+                fed[rows[i]].append(todo[i][k])
         actions, ids = choose_moves(dec, rows, g.legal_mask(), self.temperature, rng, self.counts,
                                     legal_only=self.legal_only)
         self.chose(dec, rows, ids, g.to_play)

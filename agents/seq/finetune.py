@@ -243,16 +243,19 @@ def finetune(cfg, init, run_dir, resume=False, log=print, progress=True, make_op
         model, start = load_gpt(init, device)
         tok = checkpoint_tokenizer(start)
         ref = copy.deepcopy(model).eval()
-        init_info = {"init": init, "init_step": start["step"], "tokenizer": tok.describe(),
+        init_info = {"init": init, "init_path": start["path"], "init_step": start["step"], "tokenizer": tok.describe(),
                      "data": checkpoint_data(start)}
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     run.per_forward = model.flops_per_token()
 
     def check(ck):
+        # The start as the file it resolved to: a run directory that has moved on since is another start.
         was = ck["meta"].get("init") or {}
-        differences(ck["path"], {"init": was.get("init"), "init_step": was.get("init_step")},
-                    {"init": init_info["init"], "init_step": init_info.get("init_step")},
-                    "its KL reference and tokenizer come from --init: resume with the same, or choose another --run-dir")
+        key = "init_path" if "init_path" in was else "init"
+        differences(ck["path"], {key: was.get(key), "init_step": was.get("init_step")},
+                    {key: init_info.get(key, init_info["init"]), "init_step": init_info.get("init_step")},
+                    f"its KL reference and tokenizer come from --init: resume with --init {was.get(key)}, or "
+                    f"choose another --run-dir")
         differences(ck["path"], {"tokenizer": ck["meta"].get("tokenizer")}, {"tokenizer": tok.describe()})
         differences(ck["path"], ck["model"], model.cfg.to_dict(), "the GPT's shape (preset) must match")
     ck = run.resume_from(check)

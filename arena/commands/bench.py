@@ -32,6 +32,12 @@ BENCHMARKS = {
                    "Load time of an 8x8 b6c64 AlphaZero checkpoint and a small GPT checkpoint (with optimizer "
                    "state) in our format (torch.load with weights_only=True) and, when safetensors is installed, "
                    "as safetensors plus a JSON sidecar, measured in the same run. Prints JSON."),
+    "train": ("benchmarks.train_throughput",
+              "learner steps and positions per minute of arena train: one core vs Ray workers beside it",
+              "The same training config for the same wall-clock minutes with self-play in the learner's "
+              "process (workers 0, one core: the baseline) and on Ray workers beside the learner (both cores "
+              "of a 2-core machine), one after the other in this run. Prints JSON with each arm's learner "
+              "steps, positions and games per minute, and their ratio."),
     "tournament": ("benchmarks.tournament_throughput",
                    "tournament games/hour: batched chunks vs one game per Ray task",
                    "An az-vs-az tournament on 8x8 Othello (an untrained b6c64 net, Gumbel search of 32 "

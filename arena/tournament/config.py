@@ -50,8 +50,8 @@ class TournamentConfig:
     into chunks of this many, and each player acts once per ply on all the games of a chunk where it is to
     move (one search or forward pass). 1 plays one game per task. Baseline players' games are the same at
     any value; a network's can differ in the last bits with its batch, so for ``az:`` players this, not the
-    number of workers, fixes the games. Pairs with a ``gtp:`` or ``seq:`` player are played one game per
-    task whatever this says."""
+    number of workers, fixes the games. Pairs with a ``gtp:`` player are played one game per task whatever
+    this says."""
     move_timeout: float = 60.0
     """Seconds a GTP engine may take for one answer before it forfeits the game."""
     seed: int = 0

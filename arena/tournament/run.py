@@ -14,10 +14,10 @@ seed derived from the config's seed and that id.
 
 Games are played in batches: each pair's games, in order, are cut into chunks of ``batch_games``, and a
 chunk's games advance together in one ``envs.core`` batch, each player acting once per ply on all the
-games where it is to move (arena.match.driver.play_games). A chunk is one Ray task (or, with ``workers: 0``, one
-batch in this process), and its records come back and are appended as its games end. A pair with a player
-that sees one game at a time (``gtp:`` engines, ``seq:`` models: ``SingleGameAgent``) is played one game
-per task, as ``arena.match.driver.play_game``.
+games where it is to move (arena.match.driver.play_games, over agents.match). A chunk is one Ray task (or,
+with ``workers: 0``, one batch in this process), and its records come back and are appended as its games
+end. A pair with a player that sees one game at a time (``gtp:`` engines: ``SingleGameAgent``) is played
+one game per task, as ``arena.match.driver.play_game``; ``seq:`` models play batches like the others.
 
 What stays the same: every side of every game draws its random numbers from its own stream, seeded from
 the game's seed (agents.search.streams), so the baseline players (random, greedy, mcts rollouts) play the

@@ -178,7 +178,7 @@ def test_a_named_backend_that_disagrees_is_refused_then_falls_back_on_new_weight
     msg = str(e.value)
     assert "\n" not in msg and msg.startswith("inference 'onnx' on cpu disagrees with fp32 on 64 positions")
     assert "top-1 agreement 100.0% (100.0% of the " in msg and "decisive positions, needs >= 101%)" in msg
-    assert "value MAE 0.0000 (needs <= 0.02)" in msg and "most probability given up 0.0000 (needs <= 0.02)" in msg
+    assert "value MAE 0.0000 (needs <= 0.02)" in msg and "probability given up 0.00000 on average (needs <= 0.001" in msg
     # Built mid-run from a training run's weights (strict=False): eager torch instead, in one log line.
     lines = []
     ev = NetEvaluator(net, "onnx", sample=sample, log=lines.append, strict=False)
@@ -481,25 +481,36 @@ def test_an_auto_player_plays_the_same_games_at_any_worker_count(tmp_path, monke
 
 
 def test_agreement_is_judged_on_decisions_not_near_ties():
-    # Four positions of three legal moves (the fourth action illegal). fp32's logits: a near-tie (0.02
-    # apart), two clear leads, and a lone legal move.
-    mask = np.array([[1, 1, 1, 0], [1, 1, 1, 0], [1, 1, 1, 0], [0, 1, 0, 0]], bool)
-    ref = np.array([[1.0, 1.02, -1, 9], [2.0, 0.0, 0.0, 9], [0.0, 3.0, 0.0, 9], [0.0, 0.5, 0.0, 0]], np.float32)
-    value = np.zeros(4, np.float32)
-    # A backend that swaps the near-tie only: 3 of 4 top-1 moves, every decisive one, and it gives up
-    # exactly p(1.02) - p(1.0) of fp32's probability there.
+    # 40 positions of three legal moves (the fourth action illegal): one near-tie (fp32's two best 0.02
+    # apart), and 13 each of two clear leads and a lone legal move.
+    tie = [[1.0, 1.02, -1, 9]]
+    clear = [[2.0, 0.0, 0.0, 9], [0.0, 3.0, 0.0, 9], [0.0, 0.5, 0.0, 0]] * 13
+    ref = np.array(tie + clear, np.float32)
+    mask = np.array([[1, 1, 1, 0]] + [[1, 1, 1, 0], [1, 1, 1, 0], [0, 1, 0, 0]] * 13, bool)
+    value = np.zeros(40, np.float32)
+    # A backend that swaps the near-tie only: 39 of 40 top-1 moves, every decisive one, and it gives up
+    # exactly p(1.02) - p(1.0) of fp32's probability there, a 40th of that on average.
     swap_tie = ref.copy()
     swap_tie[0, :2] = [1.02, 1.0]
     c = inference.agreement(swap_tie, value, ref, value, mask)
     p = np.exp([1.0, 1.02, -1.0]) / np.exp([1.0, 1.02, -1.0]).sum()
-    assert c["top1_agreement"] == 0.75 and c["top1_decisive"] == 1.0 and c["decisive"] == 3
-    assert c["max_regret"] == round(float(p[1] - p[0]), 5) and c["agrees"]
-    # One that swaps a clear decision is refused, however close its values.
+    assert c["top1_agreement"] == 0.975 and c["top1_decisive"] == 1.0 and c["decisive"] == 39
+    assert c["max_regret"] == round(float(p[1] - p[0]), 5) and c["mean_regret"] == round(float(p[1] - p[0]) / 40, 6)
+    assert c["agrees"]
+    # One that swaps a single clear decision is refused, however close its values: 38 of 39 decisive
+    # moves is under 99%.
     swap_clear = ref.copy()
     swap_clear[1, :2] = [0.0, 2.0]
     c = inference.agreement(swap_clear, value, ref, value, mask)
     q = np.exp([2.0, 0.0, 0.0]) / np.exp([2.0, 0.0, 0.0]).sum()
-    assert c["top1_decisive"] == round(2 / 3, 4) and c["max_regret"] == round(float(q[0] - q[1]), 5)
+    assert c["top1_decisive"] == round(38 / 39, 4) and c["max_regret"] == round(float(q[0] - q[1]), 5)
+    assert not c["agrees"]
+    # Near-ties swapped everywhere add up: the decisions all agree, but the average given up passes the bar.
+    many = np.array(tie * 40, np.float32)
+    swapped = many.copy()
+    swapped[:, :2] = [1.02, 1.0]
+    c = inference.agreement(swapped, value, many, value, np.array([[1, 1, 1, 0]] * 40, bool))
+    assert c["decisive"] == 0 and c["top1_decisive"] == 1.0 and c["mean_regret"] > inference.MAX_REGRET
     assert not c["agrees"]
     # And the value check still holds on its own.
     c = inference.agreement(ref, value + 0.03, ref, value, mask)

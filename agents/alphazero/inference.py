@@ -19,9 +19,10 @@ Backends (all run the same weights; ``obs float32[B, C, N, N] -> logits float32[
 A backend agrees with fp32 when it makes fp32's decisions: its top-1 move (over the legal moves) is
 fp32's on at least ``MIN_TOP1`` of the decisive positions, those where fp32's best move leads its second
 by ``TIE_MARGIN`` logits or more (on a near-tie either move is as good, and the last bits of any
-arithmetic may swap them); on no position does its choice give up more than ``MAX_REGRET`` of fp32's
-probability (fp32's probability of its own best move minus that of the backend's choice); and the value
-MAE is at most ``MAX_VALUE_MAE``. Plain top-1 agreement over every position is reported beside them.
+arithmetic may swap them); its choices give up on average at most ``MAX_REGRET`` of fp32's probability
+(fp32's probability of its own best move minus that of the backend's choice; the average, not the worst
+case, which grows with the sample and is reported beside it); and the value MAE is at most
+``MAX_VALUE_MAE``. Plain top-1 agreement over every position is reported beside them.
 
 The check runs before a backend is used and again on every :meth:`NetEvaluator.refresh` (int8
 re-calibrates then). The backend is chosen once, at construction, and kept:
@@ -59,12 +60,15 @@ from envs.core import make_batch
 
 BACKENDS = ("torch", "compile", "bf16", "onnx", "onnx-int8")
 CHOICES = BACKENDS + ("auto",)
-MIN_TOP1, MAX_VALUE_MAE = 0.99, 0.02
-# Near-ties and the probability a choice may give up (the module docstring). On the shipped 8x8 net over
-# 1,024 random-game positions, int8's top-1 agreed with fp32 on 98.98% of them, 100% of the decisive
-# ones, and gave up at most 0.0066 of fp32's probability; docs/benchmarks.md has the int8-vs-fp32 match
-# that these bars were checked against.
-TIE_MARGIN, MAX_REGRET = 0.05, 0.02
+# The bars, checked against 400-game int8-vs-fp32 matches of the shipped nets (configs/tournament_int8_vs_
+# fp32*.yaml; docs/benchmarks.md): 8x8 Othello, int8 99.9% of decisive top-1 moves, 0.00008 of fp32's
+# probability given up on average, -4 Elo [-38, +31]; 9x9 Go, 97.9% to 99.4% of decisive moves on
+# samples of 236 to 942 decisive positions, 0.0002 to 0.0004 given up (its worst single position 0.02
+# to 0.08), +19 Elo [-15, +53]. Neither loses strength beyond noise, so both pass, with room for the
+# sampling noise of a 256-position check (about 1% at these rates); a backend that swaps more than three
+# decisive moves in a hundred does not.
+MIN_TOP1, MAX_VALUE_MAE = 0.97, 0.02
+TIE_MARGIN, MAX_REGRET = 0.05, 0.001
 # What ``auto`` times, per device. On CPU the torch.compile variants are left out: on this project's
 # 2-core AVX-512 machine they cost 10-35 s to build in every worker and ran slower than ONNX Runtime fp32
 # (``arena bench selfplay`` measures all five). ONNX Runtime here is its CPU build, so CUDA has torch only.
@@ -203,14 +207,14 @@ def agreement(logits, value, ref_logits, ref_value, mask):
     float32[K, A]``, ``value float32[K]``, ``mask bool[K, A]``; rows with no legal move are left out):
     ``top1_agreement`` over every position, ``top1_decisive`` over the ``decisive`` positions (fp32's best
     legal move leads its second by ``TIE_MARGIN`` logits or more; a lone legal move is decisive),
-    ``max_regret`` (the most fp32 probability a choice gives up), ``value_mae``, and ``agrees`` (the
-    module docstring)."""
+    ``mean_regret`` and ``max_regret`` (the fp32 probability its choices give up, on average and at worst),
+    ``value_mae``, and ``agrees`` (the module docstring)."""
     rows = mask.any(1)
     z = np.where(mask, logits, -np.inf)[rows]
     ref = np.where(mask, ref_logits, -np.inf)[rows]
     mae = float(np.abs(value - ref_value).mean()) if len(value) else 0.0
     if not rows.any():
-        return {"top1_agreement": 1.0, "top1_decisive": 1.0, "decisive": 0, "max_regret": 0.0,
+        return {"top1_agreement": 1.0, "top1_decisive": 1.0, "decisive": 0, "mean_regret": 0.0, "max_regret": 0.0,
                 "value_mae": round(mae, 5), "agrees": mae <= MAX_VALUE_MAE}
     a, b = z.argmax(1), ref.argmax(1)
     top2 = np.sort(ref, axis=1)[:, -2:]
@@ -220,17 +224,18 @@ def agreement(logits, value, ref_logits, ref_value, mask):
     p /= p.sum(1, keepdims=True)
     regret = p[np.arange(len(b)), b] - p[np.arange(len(a)), a]
     top1, sure = float((a == b).mean()), float((a == b)[decisive].mean()) if decisive.any() else 1.0
-    worst = float(regret.max())
+    mean = float(regret.mean())
     return {"top1_agreement": round(top1, 4), "top1_decisive": round(sure, 4), "decisive": int(decisive.sum()),
-            "max_regret": round(worst, 5), "value_mae": round(mae, 5),
-            "agrees": sure >= MIN_TOP1 and worst <= MAX_REGRET and mae <= MAX_VALUE_MAE}
+            "mean_regret": round(mean, 6), "max_regret": round(float(regret.max()), 5), "value_mae": round(mae, 5),
+            "agrees": sure >= MIN_TOP1 and mean <= MAX_REGRET and mae <= MAX_VALUE_MAE}
 
 
 def figures(c):
     """One agreement (:func:`agreement`) in words, with the bars it is held to."""
     return (f"top-1 agreement {c['top1_agreement']:.1%} ({c['top1_decisive']:.1%} of the {c['decisive']} "
-            f"decisive positions, needs >= {MIN_TOP1:.0%}), most probability given up {c['max_regret']:.4f} "
-            f"(needs <= {MAX_REGRET}), value MAE {c['value_mae']:.4f} (needs <= {MAX_VALUE_MAE})")
+            f"decisive positions, needs >= {MIN_TOP1:.0%}), probability given up {c['mean_regret']:.5f} on "
+            f"average (needs <= {MAX_REGRET}; at worst {c['max_regret']:.4f}), value MAE {c['value_mae']:.4f} "
+            f"(needs <= {MAX_VALUE_MAE})")
 
 
 def speed(run, obs, batch, seconds=0.25):

@@ -31,7 +31,7 @@ from envs.core import make_batch
 def short(report):
     """The inference report's headline (backend and agreement), for progress reports."""
     return {k: report.get(k) for k in ("inference", "device", "backend", "top1_agreement", "top1_decisive",
-                                       "max_regret", "value_mae", "agrees")}
+                                       "mean_regret", "value_mae", "agrees")}
 
 
 def play_for(sp, recent, add, games, moves):

@@ -9,8 +9,9 @@
                                    and inference=auto unless the spec says otherwise
     az:PATH,sims=64                an AlphaZero training checkpoint with a deterministic Gumbel search
                                    (sims=0: the policy head alone, temp=T to sample; root=puct for PUCT;
-                                   inference=torch|compile|bf16|onnx|onnx-int8|auto, device=cpu|cuda|auto);
-                                   PATH may be a run directory: its newest checkpoint
+                                   inference=torch|compile|bf16|onnx|onnx-int8|auto, device=cpu|cuda|auto;
+                                   time=SECONDS: as many simulations as a move of that long holds here,
+                                   instead of sims); PATH may be a run directory: its newest checkpoint
     seq:othello8                   the GPT shipped in models/ (othello8_gpt.pt)
     seq:PATH,temp=0                the sequence model (a GPT checkpoint or run directory) playing its
                                    next-token prediction, masked to legal moves (legal_only=false: an
@@ -22,12 +23,16 @@ on top. ``make_agent(spec, game, size, komi, seed)`` builds any of them; a bad s
 cannot be read or is for another game or size, is a ``ValueError`` of one line. Every agent is reset
 with the game's seed before each game.
 
-An ``az:`` spec under ``inference=auto`` names a choice made by timing in the process that builds it;
-``resolve_spec`` (or a built agent's ``resolved_spec``) names the backend chosen instead, so that other
-processes (a tournament's workers, a resume) build the same player without timing again.
+An ``az:`` spec under ``inference=auto`` or ``time=`` names a choice made by timing in the process that
+builds it; ``resolve_spec`` (or a built agent's ``resolved_spec``) names the backend chosen and the
+simulations a move's time holds instead (``time=0.5`` becomes ``sims=N``), so that other processes (a
+tournament's workers, a resume) build the same player without timing again: its games are then the same
+wherever they are played.
 """
 
 import os
+import time
+from dataclasses import replace
 
 from agents.alphazero.evaluate import load_net, net_evaluator
 from agents.alphazero.inference import CHOICES
@@ -35,6 +40,7 @@ from agents.common.device import DEVICES, resolve as resolve_device
 from agents.players import BASELINE_FORMS, MCTSAgent, PolicyAgent, is_baseline, make_baseline, number, split_options
 from agents.seq.agent import SeqAgent
 from arena.gtp import GTPAgent
+from envs.game import Game
 
 FORMS = (f"{BASELINE_FORMS}, az:CHECKPOINT[,sims=N], az:othello8, az:go9, seq:CHECKPOINT[,temp=T], seq:othello8, "
          "gtp:COMMAND")
@@ -81,10 +87,36 @@ def az_options(spec):
     path, _, opts = rest.partition(",")
     if kind != "az" or not path:
         raise ValueError(f"bad agent spec {spec!r}: az needs a checkpoint path (az:runs/x/ckpt.pt,sims=64)")
-    o = split_options(spec, opts, ("sims", "root", "temp", "inference", "device"))
+    o = split_options(spec, opts, ("sims", "root", "temp", "inference", "device", "time"))
     if path in SHIPPED:  # a net of models/: full strength at under a second a move on one core by default
         return shipped_model(path), {"sims": str(SHIPPED_SIMS), "inference": "auto", **o}
     return path, o
+
+
+# A search of ``time=`` seconds holds at most this many simulations (the tree is preallocated to it).
+MAX_TIMED_SIMS = 20_000
+
+
+def simulations_in(agent, seconds, game, size, cfg, moves=4):
+    """The simulations ``agent``'s search (an MCTSAgent) makes in ``seconds`` on this machine: timed over
+    ``moves`` searches of the opening of a game it plays, after one search that compiles and builds what
+    it needs. At least 1, at most ``MAX_TIMED_SIMS``."""
+    g = Game(game, size, **cfg.game_kwargs())
+    agent.act(g)
+    sims, t0 = 0, time.perf_counter()
+    for _ in range(moves):
+        if g.terminal:
+            break
+        g.play(int(agent.act(g)[0]))
+        sims += agent.config.simulations
+    rate = sims / max(time.perf_counter() - t0, 1e-9)
+    return int(min(MAX_TIMED_SIMS, max(1, rate * seconds)))
+
+
+def without_option(spec, key):
+    """``spec`` without its option ``key``."""
+    head, _, opts = spec.partition(",")
+    return ",".join([head, *(t.strip() for t in opts.split(",") if t.strip() and t.split("=", 1)[0].strip() != key)])
 
 
 def with_option(spec, key, value):
@@ -98,28 +130,34 @@ def with_option(spec, key, value):
 
 def resolve_spec(spec, game="othello", size=8, komi=None, seed=0):
     """``spec`` with ``inference=auto`` (given, or a shipped net's default) replaced by the backend the
-    agent chooses here, e.g. ``az:othello8`` -> ``az:othello8,inference=onnx-int8``; every other spec
+    agent chooses here, e.g. ``az:othello8`` -> ``az:othello8,inference=onnx-int8``, and ``time=S`` by the
+    simulations a move of S seconds holds here (``sims=N``); every other spec
     unchanged, without building anything. Players built from the result elsewhere (a tournament's
     workers, a resume) run that backend without timing again (agents.alphazero.inference). An agent
     already built by :func:`make_agent` carries the same string as ``resolved_spec``."""
     spec = str(spec).strip()
-    if spec.partition(":")[0] != "az" or az_options(spec)[1].get("inference", "torch") != "auto":
+    if spec.partition(":")[0] != "az":
+        return spec
+    o = az_options(spec)[1]
+    if o.get("inference", "torch") != "auto" and "time" not in o:
         return spec
     agent = make_agent(spec, game, size, komi, seed=seed)
     return agent.resolved_spec
 
 
-def make_agent(spec, game="othello", size=8, komi=None, seed=0, move_timeout=30.0):
+def make_agent(spec, game="othello", size=8, komi=None, seed=0, move_timeout=30.0, batch=1):
     """The agent ``spec`` names (module docstring), with ``resolved_spec``: the spec that builds the same
-    player anywhere (:func:`resolve_spec`)."""
+    player anywhere (:func:`resolve_spec`). ``batch``: the games it will search at once, the batch an
+    ``az:`` player's ``inference=auto`` times its candidates at (one game's search evaluates one leaf a
+    call: 1 for a single game, a tournament chunk's size in a tournament)."""
     spec = str(spec).strip()
-    agent = _make_agent(spec, game, size, komi, seed, move_timeout)
+    agent = _make_agent(spec, game, size, komi, seed, move_timeout, batch)
     if not hasattr(agent, "resolved_spec"):
         agent.resolved_spec = spec
     return agent
 
 
-def _make_agent(spec, game, size, komi, seed, move_timeout):
+def _make_agent(spec, game, size, komi, seed, move_timeout, batch):
     kind, _, rest = spec.partition(":")
     if is_baseline(spec):
         return make_baseline(spec, seed=seed, forms=FORMS)
@@ -135,14 +173,22 @@ def _make_agent(spec, game, size, komi, seed, move_timeout):
             raise ValueError(f"bad agent spec {spec!r}: inference must be one of {', '.join(CHOICES)} and device "
                              f"one of {', '.join(DEVICES)}")
         net, cfg, _ = load_net(path, game, size)
-        ev = net_evaluator(net, game, size, inference, device, seed=seed, **cfg.game_kwargs())
+        ev = net_evaluator(net, game, size, inference, device, batch=max(1, batch), seed=seed, **cfg.game_kwargs())
         if sims == 0:
             agent = PolicyAgent(ev, temp, seed=seed, name=spec)
         else:
             kw = {"root": "gumbel", "gumbel_scale": 0.0} if root == "gumbel" else {"root": root}
             agent = MCTSAgent(ev, simulations=sims, seed=seed, **kw)
             agent.name = spec
-        agent.resolved_spec = with_option(spec, "inference", ev.backend) if inference == "auto" else spec
+        resolved = with_option(spec, "inference", ev.backend) if inference == "auto" else spec
+        if "time" in o:
+            if sims == 0:
+                raise ValueError(f"bad agent spec {spec!r}: time= sets the simulations of a search; sims=0 has none")
+            agent.config = replace(agent.config, simulations=simulations_in(agent, number(spec, "time", o["time"],
+                                                                                        float), game, size, cfg))
+            agent.reset()
+            resolved = with_option(without_option(resolved, "time"), "sims", agent.config.simulations)
+        agent.resolved_spec = resolved
         return agent
     if kind == "seq":
         path, o = seq_spec(spec)

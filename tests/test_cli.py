@@ -82,6 +82,21 @@ def test_bench_selfplay_quick():
     assert out["sequential_one_leaf_per_call"]["positions_per_s"] > 0
 
 
+def test_bench_play_quick():
+    r = arena("bench", "play", "--agent", "az:othello8,sims=16", "--seconds", "0.2", "--moves", "3",
+              "--backends", "torch,onnx")
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert set(out["backends"]) == {"torch", "onnx"} and out["simulations"] == 16
+    for row in out["backends"].values():
+        assert row["agrees"] and row["leaves_per_call"] == 1 and row["moves"] >= 3
+        # whole searches of 16 simulations: the rate is 16 simulations a move over the moves' time
+        assert abs(row["sims_per_s"] - 16 * 1000 / row["ms_per_move"]) <= 0.01 * row["sims_per_s"] + 1
+    assert out["one_leaf_torch"]["sims_per_s"] == out["backends"]["torch"]["sims_per_s"]
+    assert out["best"]["backend"] in ("torch", "onnx")
+    assert out["best"]["sims_per_s"] == max(r["sims_per_s"] for r in out["backends"].values())
+
+
 def test_bench_checkpoint_quick():
     r = arena("bench", "checkpoint", "--seconds", "0.05")
     assert r.returncode == 0, r.stderr

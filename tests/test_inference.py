@@ -453,6 +453,25 @@ def test_resolve_spec_names_autos_choice_and_leaves_every_other_spec(monkeypatch
         specs.resolve_spec(f"az:{az_ckpt},speed=9", "othello", 6)
 
 
+def test_a_timed_az_player_resolves_to_the_simulations_its_time_holds(monkeypatch, az_ckpt):
+    from arena import specs
+
+    # A clock that says 0.8 s passed over the four timed searches of 4 simulations: 20 simulations a
+    # second, so time=0.5 holds 10. The clock is the test's, so the answer is exact.
+    ticks = iter([0.0, 0.8])
+    monkeypatch.setattr(specs.time, "perf_counter", lambda: next(ticks))
+    agent = specs.make_agent(f"az:{az_ckpt},sims=4,time=0.5,inference=torch", "othello", 6)
+    assert agent.config.simulations == 10 and agent.mcts.config.simulations == 10
+    assert agent.resolved_spec == f"az:{az_ckpt},sims=10,inference=torch"
+    assert specs.make_agent(agent.resolved_spec, "othello", 6).config.simulations == 10  # no timing again
+    ticks = iter([0.0, 1e-9])  # a machine fast beyond belief still gets a tree it can hold
+    assert specs.make_agent(f"az:{az_ckpt},sims=4,time=9", "othello", 6).config.simulations == specs.MAX_TIMED_SIMS
+    with pytest.raises(ValueError, match="sims=0 has none"):
+        specs.make_agent(f"az:{az_ckpt},sims=0,time=1", "othello", 6)
+    with pytest.raises(ValueError, match="time must be a number"):
+        specs.make_agent(f"az:{az_ckpt},time=soon", "othello", 6)
+
+
 def test_an_auto_player_plays_the_same_games_at_any_worker_count(tmp_path, monkeypatch, az_ckpt):
     """The driver resolves ``auto`` once and sends the workers the backend it chose (the decreed table
     chooses fp32 ONNX here; a worker timing for itself could choose another): the games at 2 workers are

@@ -27,6 +27,12 @@ BENCHMARKS = {
                  "playout-cap randomisation, 64 games in flight, one thread) under every inference backend, each "
                  "checked against eager fp32 (the baseline); the backend auto chooses; 1 and 2 Ray workers; and "
                  "one game with one leaf per network call. Prints JSON."),
+    "play": ("benchmarks.play_throughput",
+             "one game's search: simulations/s of an az: player per backend vs eager torch, one leaf a call",
+             "An az: player's search in a single game (the positions of one game it plays against itself), "
+             "one thread, under each inference backend checked against eager fp32, with eager torch "
+             "evaluating one leaf per network call (the baseline) in the same run. Prints one JSON line: "
+             "one_leaf_torch, best (sims_per_s, backend, leaves_per_call) and every backend's figures."),
     "checkpoint": ("benchmarks.checkpoint_load",
                    "checkpoint load time: our safe format vs safetensors + JSON",
                    "Load time of an 8x8 b6c64 AlphaZero checkpoint and a small GPT checkpoint (with optimizer "

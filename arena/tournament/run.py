@@ -95,7 +95,8 @@ def agent_for(cfg, name):
     spec = _RESOLVED.get((name, spec, cfg.game, cfg.size, cfg.komi), spec)
     key = (name, spec, cfg.game, cfg.size, cfg.komi)
     if key not in _AGENTS:
-        _AGENTS[key] = make_agent(spec, cfg.game, cfg.size, cfg.komi_value(), seed=0, move_timeout=cfg.move_timeout)
+        _AGENTS[key] = make_agent(spec, cfg.game, cfg.size, cfg.komi_value(), seed=0, move_timeout=cfg.move_timeout,
+                                  batch=cfg.batch_games)
     return _AGENTS[key]
 
 

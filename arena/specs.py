@@ -11,7 +11,8 @@
                                    (sims=0: the policy head alone, temp=T to sample; root=puct for PUCT;
                                    inference=torch|compile|bf16|onnx|onnx-int8|auto, device=cpu|cuda|auto;
                                    time=SECONDS: as many simulations as a move of that long holds here,
-                                   instead of sims); PATH may be a run directory: its newest checkpoint
+                                   instead of sims; leaves=K: K leaves of the tree per network call, under
+                                   virtual loss); PATH may be a run directory: its newest checkpoint
     seq:othello8                   the GPT shipped in models/ (othello8_gpt.pt)
     seq:PATH,temp=0                the sequence model (a GPT checkpoint or run directory) playing its
                                    next-token prediction, masked to legal moves (legal_only=false: an
@@ -87,7 +88,7 @@ def az_options(spec):
     path, _, opts = rest.partition(",")
     if kind != "az" or not path:
         raise ValueError(f"bad agent spec {spec!r}: az needs a checkpoint path (az:runs/x/ckpt.pt,sims=64)")
-    o = split_options(spec, opts, ("sims", "root", "temp", "inference", "device", "time"))
+    o = split_options(spec, opts, ("sims", "root", "temp", "inference", "device", "time", "leaves"))
     if path in SHIPPED:  # a net of models/: full strength at under a second a move on one core by default
         return shipped_model(path), {"sims": str(SHIPPED_SIMS), "inference": "auto", **o}
     return path, o
@@ -178,6 +179,7 @@ def _make_agent(spec, game, size, komi, seed, move_timeout, batch):
             agent = PolicyAgent(ev, temp, seed=seed, name=spec)
         else:
             kw = {"root": "gumbel", "gumbel_scale": 0.0} if root == "gumbel" else {"root": root}
+            kw["leaves_per_call"] = number(spec, "leaves", o.get("leaves", "1"), low=1)
             agent = MCTSAgent(ev, simulations=sims, seed=seed, **kw)
             agent.name = spec
         resolved = with_option(spec, "inference", ev.backend) if inference == "auto" else spec

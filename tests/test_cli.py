@@ -84,17 +84,19 @@ def test_bench_selfplay_quick():
 
 def test_bench_play_quick():
     r = arena("bench", "play", "--agent", "az:othello8,sims=16", "--seconds", "0.2", "--moves", "3",
-              "--backends", "torch,onnx")
+              "--backends", "torch,onnx", "--leaves", "1,4")
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
     assert set(out["backends"]) == {"torch", "onnx"} and out["simulations"] == 16
-    for row in out["backends"].values():
-        assert row["agrees"] and row["leaves_per_call"] == 1 and row["moves"] >= 3
+    rows = [x for b in out["backends"].values() for x in b["by_leaves"].values()]
+    assert sorted(x["leaves_per_call"] for x in rows) == [1, 1, 4, 4]
+    for row in rows:
+        assert row["agrees"] and row["moves"] >= 3
         # whole searches of 16 simulations: the rate is 16 simulations a move over the moves' time
         assert abs(row["sims_per_s"] - 16 * 1000 / row["ms_per_move"]) <= 0.01 * row["sims_per_s"] + 1
-    assert out["one_leaf_torch"]["sims_per_s"] == out["backends"]["torch"]["sims_per_s"]
-    assert out["best"]["backend"] in ("torch", "onnx")
-    assert out["best"]["sims_per_s"] == max(r["sims_per_s"] for r in out["backends"].values())
+    assert out["one_leaf_torch"]["sims_per_s"] == out["backends"]["torch"]["by_leaves"]["1"]["sims_per_s"]
+    best = max(rows, key=lambda x: x["sims_per_s"])
+    assert (out["best"]["sims_per_s"], out["best"]["leaves_per_call"]) == (best["sims_per_s"], best["leaves_per_call"])
 
 
 def test_bench_checkpoint_quick():

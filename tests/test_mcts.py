@@ -487,3 +487,50 @@ def test_rollout_streams_carry_on_across_batch_sizes():
     assert np.array_equal(v1, w1)  # the same seed, the same first rollouts
     many = [ev.evaluate(None, mask, g)[1] for _ in range(6)]
     assert any(not np.array_equal(v1, m) for m in many + [v3])  # later calls are new rollouts
+
+
+# -- many leaves per evaluator call (virtual loss) ---------------------------------------------------
+
+@pytest.mark.parametrize("root", ["puct", "gumbel"])
+@pytest.mark.parametrize("k", [4, 16])
+def test_many_leaves_per_call_keep_the_tree_whole_and_batch_the_evaluator(root, k):
+    """Every virtual loss is taken back: each expanded node's visits are one plus its children's, the root
+    holds exactly the simulations, every simulation made its one evaluation or revisited a terminal
+    node; and the evaluator is called with up to k leaves of one game at a time."""
+    calls = []
+
+    class Counting(UniformEvaluator):
+        def evaluate(self, obs, mask, leaves):
+            calls.append(len(mask))
+            return super().evaluate(obs, mask, leaves)
+
+    g = OthelloBatch(3, size=6, seed=2)
+    for _ in range(6):
+        g.step(g.random_actions())
+    m = MCTS(Counting(), SearchConfig(simulations=96, root=root, leaves_per_call=k), seed=1)
+    r = m.search(g)
+    t = m.tree
+    assert (t.node_visits[:, 0] == 97).all() and (r.visits.sum(1) == 96).all()
+    for b in range(3):
+        for n in range(1, t.num_nodes[b]):
+            kids = [c for c in t.children_index[b, n, :t.num_children[b, n]] if c >= 0]
+            if not t.terminal[b, n]:
+                assert t.node_visits[b, n] == 1 + sum(t.node_visits[b, c] for c in kids), (b, n)
+    # The root's evaluation first, then rounds of up to 3 games x k leaves: far fewer calls than the 96
+    # one leaf at a time needs, and no call larger than a round.
+    assert calls[0] == 3 and max(calls) <= 3 * k and 96 // k <= len(calls) - 1 < 96
+    assert sum(calls) == t.num_nodes.sum() - (t.terminal & (t.parent >= 0)).sum()  # every new, unfinished leaf
+
+
+@pytest.mark.parametrize("text,move", GO_PROBLEMS)
+@pytest.mark.parametrize("root", ["puct", "gumbel"])
+def test_many_leaves_per_call_still_find_the_winning_go_move(text, move, root):
+    g = go_problem(text)
+    r = MCTS(RolloutEvaluator(seed=1), simulations=2000, root=root, gumbel_scale=0.0, leaves_per_call=8).search(g)
+    assert r.action[0] == g.parse_move(move), (g.render(), r.visits[0])
+
+
+def test_many_leaves_per_call_find_the_winning_othello_move():
+    for g, win in othello_endgames():
+        r = MCTS(RolloutEvaluator(4, seed=1), simulations=3000, leaves_per_call=8).search(g)
+        assert r.action[0] == win, (g.render(), win, r.visits[0])

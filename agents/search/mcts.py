@@ -59,6 +59,13 @@ class SearchConfig:
     """Gumbel: see c_visit."""
     reuse_tree: bool = False
     """Keep the chosen subtree between moves (:meth:`MCTS.advance`); PUCT only."""
+    leaves_per_call: int = 1
+    """Leaves of one game's tree evaluated per evaluator call: above 1, that many selections are made one
+    after another under virtual loss (each leaves a loss on its path, so the next looks elsewhere; one that
+    runs into a leaf of the same round still waiting for its value is dropped) and their leaves evaluated
+    together. A single game's search then calls the net with K positions instead of one (a GPU, or eager
+    torch, is several times faster per position at a batch than at one); the search is then close to, not
+    the same as, one leaf at a time. Gumbel's root keeps its schedule (its visits count the pending ones)."""
     cache_states: str = "auto"
     """``"yes"``: store every node's state; ``"no"``: replay paths from the root; ``"auto"``: store
     them when a state is at most 64 bytes (Othello), replay otherwise (Go). Tree-only at B = 64:
@@ -83,6 +90,10 @@ class SearchConfig:
             bad(f"dirichlet_alpha must be > 0, got {self.dirichlet_alpha!r}")
         if not isinstance(self.max_considered, (int, np.integer)) or self.max_considered < 1:
             bad(f"max_considered must be a positive integer, got {self.max_considered!r}")
+        if not isinstance(self.leaves_per_call, (int, np.integer)) or self.leaves_per_call < 1:
+            bad(f"leaves_per_call must be a positive integer, got {self.leaves_per_call!r}")
+        if self.reuse_tree and self.leaves_per_call > 1:
+            bad("reuse_tree works with one leaf per call only")
         if self.reuse_tree and self.root == "gumbel":
             bad("reuse_tree works with the PUCT root only (sequential halving starts from an empty root)")
         if self.cache_states not in ("auto", "yes", "no"):
@@ -184,7 +195,9 @@ class MCTS:
                 t.root_gumbel[:] = cfg.gumbel_scale * draw(rng, active, lambda r, n: r.gumbel(size=(n, na)), (bsz, na))
 
         root_i16, root_u64 = games.i16.copy(), games.u64.copy()
-        for sim in range(cfg.simulations):
+        if cfg.leaves_per_call > 1:
+            self._simulate_many(games, active, kind, root_i16, root_u64, streams)
+        for sim in range(cfg.simulations if cfg.leaves_per_call == 1 else 0):
             T.select(t, active, kind, sim, self._schedule, cfg.max_considered, cfg.c_puct, cfg.fpu_reduction,
                      cfg.c_visit, cfg.c_scale, self._paths, self._depth, self._leaf, self._base, self._is_new)
             if self._cached:
@@ -290,6 +303,42 @@ class MCTS:
                         leaves.terminal, leaves.reward_to_play())
         if self._cached:
             T.scatter_rows(leaves.i16, leaves.u64, leaf, is_new, self.node_i16, self.node_u64)
+
+    def _simulate_many(self, games, active, kind, root_i16, root_u64, streams):
+        # ``leaves_per_call`` selections per game under virtual loss, then one evaluation of all their
+        # leaves (SearchConfig.leaves_per_call), until every active game has made its simulations.
+        cfg, t = self.config, self.tree
+        bsz, K = games.batch_size, cfg.leaves_per_call
+        rows = np.repeat(np.arange(bsz), K)  # row b * K + j: selection j of game b
+        leaves = games.take(rows)
+        paths = np.zeros((bsz * K, t.parent.shape[1]), np.int32)
+        depth, leaf = np.zeros(bsz * K, np.int32), np.zeros(bsz * K, np.int32)
+        is_new, valid = np.zeros(bsz * K, np.bool_), np.zeros(bsz * K, np.bool_)
+        done = np.zeros(bsz, np.int64)
+        while True:
+            todo = active & (done < cfg.simulations)
+            if not todo.any():
+                return
+            want = np.minimum(K, cfg.simulations - done)
+            T.select_many(t, todo, want, done, kind, self._schedule, cfg.max_considered, cfg.c_puct,
+                          cfg.fpu_reduction, cfg.c_visit, cfg.c_scale, paths, depth, leaf, is_new, valid)
+            leaves.i16[:], leaves.u64[:] = root_i16[rows], root_u64[rows]
+            games.K.apply_paths(leaves.i16, leaves.u64, paths, np.zeros(bsz * K, np.int32), depth, games.geo)
+            mask = leaves.legal_mask()
+            need = np.flatnonzero(valid & is_new & ~leaves.terminal)
+            priors = np.zeros((bsz * K, games.num_actions), np.float32)
+            values = np.zeros(bsz * K, np.float32)
+            if need.size:
+                sub = leaves.take(need)
+                obs = sub.observation() if getattr(self.evaluator, "needs_observation", True) else None
+                if streams is not None and isinstance(self.evaluator, RolloutEvaluator):
+                    p, v = self._rollouts(streams.take(rows[need]), obs, mask[need], sub)
+                else:
+                    p, v = self.evaluator.evaluate(obs, mask[need], sub)
+                priors[need], values[need] = np.asarray(p, np.float32), np.asarray(v, np.float32).reshape(-1)
+            T.expand_backup_many(t, valid, leaf, is_new, mask, priors, values, leaves.to_play.astype(np.int8),
+                                 leaves.terminal, leaves.reward_to_play())
+            done += np.bincount(rows[valid], minlength=bsz)
 
     def _rollouts(self, streams, obs, mask, sub):
         # A RolloutEvaluator draws row i of a call from its kept stream i (its ``rng: uint64[R]``, advanced

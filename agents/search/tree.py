@@ -281,31 +281,122 @@ def expand_backup(t, active, leaf, is_new, mask, priors, values, leaf_to_play, l
     for b in range(leaf.shape[0]):
         if not active[b] or leaf[b] < 0:
             continue
-        node = leaf[b]
-        if is_new[b]:
-            t.to_play[b, node] = leaf_to_play[b]
-            t.terminal[b, node] = leaf_terminal[b]
-            t.raw_value[b, node] = exact[b] if leaf_terminal[b] else values[b]
-            total, m = 0.0, 0
-            for a in range(mask.shape[1]):
-                if mask[b, a]:
-                    total += max(np.float64(priors[b, a]), 0.0)
-                    t.children_action[b, node, m] = a
-                    t.children_index[b, node, m] = UNVISITED
-                    m += 1
-            t.num_children[b, node] = m
-            scale = 1.0 / total if total > 0 else 0.0
-            for k in range(m):
-                p = max(np.float64(priors[b, t.children_action[b, node, k]]), 0.0)
-                t.children_prior[b, node, k] = p * scale if total > 0 else 1.0 / m
-        v = np.float64(t.raw_value[b, node])
-        while node != NO_PARENT:
-            t.node_visits[b, node] += 1
-            t.node_value_sum[b, node] += v
-            p = t.parent[b, node]
-            if p != NO_PARENT and t.to_play[b, p] != t.to_play[b, node]:
-                v = -v
-            node = p
+        expand_backup_one(t, b, leaf[b], is_new[b], mask[b], priors[b], values[b], leaf_to_play[b],
+                          leaf_terminal[b], exact[b])
+
+
+@nb.njit(cache=True, inline="always")
+def expand_backup_one(t, b, node, new, mask, priors, value, to_play, terminal, exact):
+    """:func:`expand_backup` for one leaf ``node`` of game ``b`` (``mask``, ``priors``: its rows)."""
+    if new:
+        t.to_play[b, node] = to_play
+        t.terminal[b, node] = terminal
+        t.raw_value[b, node] = exact if terminal else value
+        total, m = 0.0, 0
+        for a in range(mask.shape[0]):
+            if mask[a]:
+                total += max(np.float64(priors[a]), 0.0)
+                t.children_action[b, node, m] = a
+                t.children_index[b, node, m] = UNVISITED
+                m += 1
+        t.num_children[b, node] = m
+        scale = 1.0 / total if total > 0 else 0.0
+        for k in range(m):
+            p = max(np.float64(priors[t.children_action[b, node, k]]), 0.0)
+            t.children_prior[b, node, k] = p * scale if total > 0 else 1.0 / m
+    v = np.float64(t.raw_value[b, node])
+    while node != NO_PARENT:
+        t.node_visits[b, node] += 1
+        t.node_value_sum[b, node] += v
+        p = t.parent[b, node]
+        if p != NO_PARENT and t.to_play[b, p] != t.to_play[b, node]:
+            v = -v
+        node = p
+
+
+# -- many leaves of one tree per evaluation (virtual loss) ------------------------------------------
+
+@nb.njit(cache=True)
+def virtual_loss(t, b, leaf, sign):
+    """Add (``sign`` 1) or take back (-1) one virtual loss on the path from game ``b``'s root to ``leaf``:
+    a visit at every node, and below the root a loss for the side that chose the node (from the node's own
+    view a win where the side to move changes), so that the round's next selections look elsewhere."""
+    node = leaf
+    while node != NO_PARENT:
+        t.node_visits[b, node] += sign
+        p = t.parent[b, node]
+        if p != NO_PARENT:
+            t.node_value_sum[b, node] += sign * (1.0 if t.to_play[b, node] != t.to_play[b, p] else -1.0)
+        node = p
+
+
+@nb.njit(cache=True)
+def select_many(t, active, want, sim0, root_kind, schedule, max_considered, c_puct, fpu_reduction, c_visit,
+                c_scale, paths, depth, leaf, is_new, valid):
+    """Up to ``want[b]`` selections in every active game b before one evaluation of all their leaves.
+    Selection j of game b is row ``b * K + j`` (``K = paths.shape[0] // B``) of ``paths: int32[B*K, D]``,
+    ``depth``, ``leaf``, ``is_new`` and ``valid``; ``sim0[b]``: the simulations game b has made (the Gumbel
+    root's schedule). A selection that runs into a leaf created earlier in the round, still waiting for
+    its evaluation, is a collision: ``valid`` false, dropped. Each valid one leaves a virtual loss on its
+    path (:func:`virtual_loss`), taken back by :func:`expand_backup_many`. A new leaf's ``to_play`` is
+    the other side from its parent's (every action alternates in our games) until its expansion."""
+    work = np.empty(t.children_index.shape[2], np.float64)
+    B = t.num_nodes.shape[0]
+    K = paths.shape[0] // B
+    for b in range(B):
+        for j in range(K):
+            r = b * K + j
+            depth[r], leaf[r], is_new[r], valid[r] = 0, -1, False, False
+            if not active[b] or j >= want[b]:
+                continue
+            s = ROOT
+            while True:
+                if t.terminal[b, s]:
+                    leaf[r], valid[r] = s, True
+                    break
+                if t.num_children[b, s] == 0:  # created this round: its evaluation is still to come
+                    break
+                if root_kind == PUCT:
+                    k = puct_slot(t, b, s, c_puct, fpu_reduction)
+                elif s != ROOT:
+                    k = gumbel_interior_slot(t, b, s, c_visit, c_scale, work)
+                else:
+                    k = gumbel_root_slot(t, b, min(sim0[b] + j, schedule.shape[1] - 1), schedule, max_considered,
+                                         c_visit, c_scale, work)
+                a = t.children_action[b, s, k]
+                paths[r, depth[r]] = a
+                depth[r] += 1
+                child = t.children_index[b, s, k]
+                if child == UNVISITED:
+                    child = t.num_nodes[b]
+                    t.num_nodes[b] += 1
+                    t.parent[b, child] = s
+                    t.action[b, child] = a
+                    t.node_visits[b, child] = 0
+                    t.node_value_sum[b, child] = 0.0
+                    t.num_children[b, child] = 0
+                    t.terminal[b, child] = False
+                    t.to_play[b, child] = 1 - t.to_play[b, s]
+                    t.children_index[b, s, k] = child
+                    leaf[r], is_new[r], valid[r] = child, True, True
+                    break
+                s = child
+            if valid[r]:
+                virtual_loss(t, b, leaf[r], 1)
+
+
+@nb.njit(cache=True)
+def expand_backup_many(t, valid, leaf, is_new, mask, priors, values, leaf_to_play, leaf_terminal, exact):
+    """Take back the round's virtual losses, then expand every new leaf and back every value up, as
+    :func:`expand_backup` (row ``b * K + j`` of the arrays: selection j of game b, :func:`select_many`)."""
+    K = leaf.shape[0] // t.num_nodes.shape[0]
+    for r in range(leaf.shape[0]):
+        if valid[r]:
+            virtual_loss(t, r // K, leaf[r], -1)
+    for r in range(leaf.shape[0]):
+        if valid[r]:
+            expand_backup_one(t, r // K, leaf[r], is_new[r], mask[r], priors[r], values[r], leaf_to_play[r],
+                              leaf_terminal[r], exact[r])
 
 
 @nb.njit(cache=True)

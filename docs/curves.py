@@ -7,7 +7,8 @@
 ``docs/strength.json`` holds the measurements: per run, per net, per engine level, the wins, draws and
 losses that ``arena ladder`` wrote to its ``ladder.json``, with the net's training hours (its
 checkpoint's ``compute.seconds``, wall-clock of training with resumes summed) and where it came from.
-The plot draws each (run, level) as score against hours, with 95% Wilson intervals.
+The plot draws each (run, level) as score against hours, with 95% Wilson intervals, one axis per engine
+with every run against it on the same hours (a run's name says how many cores it had).
 """
 
 import argparse
@@ -53,24 +54,31 @@ def plot(out):
 
     data = load()
     runs = data["runs"]
-    fig, axes = plt.subplots(1, max(1, len(runs)), figsize=(6 * max(1, len(runs)), 4.2), squeeze=False)
-    for ax, (name, run) in zip(axes[0], runs.items()):
-        for level in sorted({p["level"] for p in run["points"]}):
-            pts = sorted((p for p in run["points"] if p["level"] == level), key=lambda p: p["hours"])
-            h = [p["hours"] for p in pts]
-            s = [(p["wins"] + 0.5 * p["draws"]) / p["games"] for p in pts]
-            ci = [wilson(p["wins"] + 0.5 * p["draws"], p["games"]) for p in pts]
-            err = [[x - lo for x, (lo, _) in zip(s, ci)], [hi - x for x, (_, hi) in zip(s, ci)]]
-            ax.errorbar(h, s, yerr=err, marker="o", capsize=3, label=f"{run['engine']} level {level}")
-            for x, y, p in zip(h, s, pts):
-                ax.annotate(f"{p['games']}", (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7)
-        ax.set_xlim(0, 1.1 * max(p["hours"] for p in run["points"]) + 0.1)  # from the start of training
+    # One axis per engine, every run against it on the same hours, so that a new run sits beside the old.
+    engines = {}
+    for name, run in runs.items():
+        engines.setdefault(run["engine"], []).append((name, run))
+    fig, axes = plt.subplots(1, max(1, len(engines)), figsize=(7 * max(1, len(engines)), 4.6), squeeze=False)
+    styles = ["-", "--", ":", "-."]
+    for ax, (engine, group) in zip(axes[0], engines.items()):
+        for r, (name, run) in enumerate(group):
+            for level in sorted({p["level"] for p in run["points"]}):
+                pts = sorted((p for p in run["points"] if p["level"] == level), key=lambda p: p["hours"])
+                h = [p["hours"] for p in pts]
+                s = [(p["wins"] + 0.5 * p["draws"]) / p["games"] for p in pts]
+                ci = [wilson(p["wins"] + 0.5 * p["draws"], p["games"]) for p in pts]
+                err = [[x - lo for x, (lo, _) in zip(s, ci)], [hi - x for x, (_, hi) in zip(s, ci)]]
+                ax.errorbar(h, s, yerr=err, marker="o", capsize=3, ls=styles[r % len(styles)],
+                            label=f"{name}: level {level}")
+                for x, y, p in zip(h, s, pts):
+                    ax.annotate(f"{p['games']}", (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7)
+        ax.set_xlim(0, 1.1 * max(p["hours"] for _, run in group for p in run["points"]) + 0.1)
         ax.axhline(0.5, color="grey", lw=0.6, ls="--")
         ax.set_ylim(-0.02, 1.02)
-        ax.set_xlabel("training hours (one core of a 2-core CPU)")
+        ax.set_xlabel("training hours, wall-clock on the 2-core machine")
         ax.set_ylabel("score (95% Wilson interval; label: games)")
-        ax.set_title(name)
-        ax.legend(fontsize=8)
+        ax.set_title(f"against {engine}")
+        ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(out, dpi=110)
     print(f"wrote {out}")

@@ -551,3 +551,16 @@ def test_a_backend_that_stops_agreeing_falls_back_to_its_fp32_sibling(monkeypatc
     assert r["fallback"]["backend"] == "onnx-int8" and "onnx-int8 fell back to it for good" in lines[-1]
     fp32.wrong = True  # and when the sibling stops agreeing too (it has no sibling): eager torch
     assert ev.refresh()["backend"] == "torch" and ev.run is ev.reference
+
+
+def test_int8_recalibrates_on_any_number_of_positions():
+    """A resumed run's first re-check calibrates on the few recent positions it has (96 here, not a
+    multiple of a calibration batch): int8 rebuilds on them instead of failing and falling back for good."""
+    from agents.alphazero.evaluate import load_net
+
+    net, _, _ = load_net("models/othello8.pt")
+    obs, mask = sample_positions("othello", 8, 256, seed=0)
+    ev = NetEvaluator(net, "onnx-int8", sample=(obs, mask), strict=False)
+    for n in (96, 33):
+        r = ev.refresh((obs[:n], mask[:n]))
+        assert ev.backend == "onnx-int8" and "fallback" not in r and r["positions"] == n

@@ -166,8 +166,10 @@ class OnnxRunner:
         from onnxruntime.quantization.shape_inference import quant_pre_process
 
         class Batches(CalibrationDataReader):
+            # One batch of every calibration position: the percentile calibrator stacks its batches'
+            # outputs, and batches of unequal size (96 positions: 64 and 32) cannot be stacked.
             def __init__(self):
-                self.it = iter({"obs": calibration[i:i + 64]} for i in range(0, len(calibration), 64))
+                self.it = iter([{"obs": np.ascontiguousarray(calibration, np.float32)}])
 
             def get_next(self):
                 return next(self.it, None)

@@ -9,10 +9,10 @@ Prints one JSON object: per model, the file size and the best loads/s of each fo
     python -m benchmarks.checkpoint_load [--seconds 2]   (also: arena bench checkpoint)
 """
 
-import argparse
 import json
 import os
 import platform
+import sys
 import tempfile
 from dataclasses import asdict
 
@@ -26,6 +26,7 @@ from agents.common import checkpoint
 from agents.seq.gpt import GPT, GPTConfig
 from agents.seq.pretrain import PretrainConfig
 from agents.common.tokenizer import Tokenizer
+from benchmarks import standalone
 from benchmarks.env_throughput import best_rate
 
 
@@ -117,9 +118,7 @@ def run(args):
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    add_arguments(ap)
-    return run(ap.parse_args(argv))
+    return standalone(sys.modules[__name__], argv)
 
 
 if __name__ == "__main__":

@@ -10,14 +10,15 @@ The ``ratio_*`` fields divide our figure by each baseline's, so they hold on a n
     python benchmarks/env_throughput.py [--seconds 2] [--batch 1024]   (also: arena bench env)
 """
 
-import argparse
 import json
 import platform
 import random
+import sys
 import time
 
 from envs.core import make_batch
 from envs.reference import GoRef, OthelloRef
+from benchmarks import standalone
 
 
 def best_rate(fn, seconds, setup=None):
@@ -116,9 +117,7 @@ def run(args):
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    add_arguments(ap)
-    return run(ap.parse_args(argv))
+    return standalone(sys.modules[__name__], argv)
 
 
 if __name__ == "__main__":

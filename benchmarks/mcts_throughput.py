@@ -13,7 +13,6 @@ kernels) and, when ``open_spiel`` is importable, OpenSpiel's C++ ``MCTSBot`` wit
 Each figure is the best single run (one search) within ``--seconds`` of repeats.
 """
 
-import argparse
 import json
 import platform
 import sys
@@ -23,6 +22,7 @@ import time
 from agents.search.evaluators import Evaluator, RolloutEvaluator, UniformEvaluator
 from agents.search.mcts import MCTS
 from agents.search.reference import puct_search
+from benchmarks import standalone
 from benchmarks.env_throughput import best_rate
 from envs.core import make_batch
 
@@ -155,9 +155,7 @@ def run(args):
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    add_arguments(ap)
-    return run(ap.parse_args(argv))
+    return standalone(sys.modules[__name__], argv)
 
 
 if __name__ == "__main__":

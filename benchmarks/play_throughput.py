@@ -15,9 +15,9 @@ Prints one JSON line:
     python -m benchmarks.play_throughput --agent az:othello8 [--seconds 10]   (also: arena bench play)
 """
 
-import argparse
 import json
 import platform
+import sys
 import time
 
 import torch
@@ -25,6 +25,7 @@ import torch
 from agents.players import MCTSAgent
 from arena.specs import az_options, make_agent, with_option
 from envs.game import Game
+from benchmarks import standalone
 
 BACKENDS = ("torch", "onnx", "onnx-int8")
 
@@ -110,9 +111,7 @@ def run(args):
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    add_arguments(ap)
-    return run(ap.parse_args(argv))
+    return standalone(sys.modules[__name__], argv)
 
 
 if __name__ == "__main__":

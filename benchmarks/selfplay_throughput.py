@@ -20,7 +20,6 @@ size); without one the net has random weights (``"trained": false``), whose near
 top-1 agreement harder to reach than a trained net's.
 """
 
-import argparse
 import copy
 import json
 import os
@@ -38,6 +37,7 @@ from agents.alphazero.network import new_net
 from agents.alphazero.selfplay import SelfPlay
 from agents.search.evaluators import TorchEvaluator
 from agents.search.mcts import SearchConfig
+from benchmarks import standalone
 from benchmarks.mcts_throughput import TimedEvaluator
 
 
@@ -182,9 +182,7 @@ def run(args):
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    add_arguments(ap)
-    return run(ap.parse_args(argv))
+    return standalone(sys.modules[__name__], argv)
 
 
 if __name__ == "__main__":

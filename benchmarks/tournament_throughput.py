@@ -19,11 +19,11 @@ Each worker builds its players and compiles its kernels in an untimed warm-up fi
 object: games, seconds and games/hour of each, and ``ratio_batched_over_one_game_per_task``.
 """
 
-import argparse
 import dataclasses
 import json
 import os
 import platform
+import sys
 import tempfile
 import time
 
@@ -37,6 +37,7 @@ from agents.alphazero.network import new_net
 from agents.alphazero.train import save_checkpoint
 from agents.common import cluster
 from arena.tournament.run import TournamentConfig, chunks, close_agents, make_openings, resolve_players, run_parallel, schedule
+from benchmarks import standalone
 
 
 class _TimeUp(Exception):
@@ -133,9 +134,7 @@ def run(args):
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    add_arguments(ap)
-    return run(ap.parse_args(argv))
+    return standalone(sys.modules[__name__], argv)
 
 
 if __name__ == "__main__":

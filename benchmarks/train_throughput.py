@@ -11,10 +11,10 @@ played with; ``ratio`` divides the Ray arm's rates by the baseline's.
     arena bench train --minutes 4
 """
 
-import argparse
 import json
 import os
 import platform
+import sys
 import tempfile
 import time
 
@@ -22,6 +22,7 @@ from agents.alphazero.config import TrainConfig
 from agents.alphazero.train import train
 from agents.common import checkpoint
 from agents.common.config import load_config
+from benchmarks import standalone
 
 
 def add_arguments(ap):
@@ -67,9 +68,7 @@ def run(args):
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    add_arguments(ap)
-    return run(ap.parse_args(argv))
+    return standalone(sys.modules[__name__], argv)
 
 
 if __name__ == "__main__":

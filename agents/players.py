@@ -20,7 +20,7 @@ from dataclasses import asdict
 
 import numpy as np
 
-from agents.search.evaluators import RolloutEvaluator, UniformEvaluator
+from agents.search.evaluators import RolloutEvaluator, UniformEvaluator, observe
 from agents.search.mcts import MCTS, SearchConfig, choose_actions
 from agents.search.streams import draw
 from envs.core import make_batch
@@ -140,7 +140,7 @@ class PolicyAgent(Agent):
     def act(self, games, streams=None):
         g = as_batch(games)
         mask = g.legal_mask()
-        priors, _ = self.evaluator.evaluate(g.observation(), mask, g)
+        priors, _ = self.evaluator.evaluate(observe(self.evaluator, g), mask, g)
         priors = np.where(mask, priors, 0.0) + mask * 1e-12  # a legal move even if the net gives it 0
         return choose_actions(priors, self.temperature, self._rng(streams), mask.any(axis=1))
 

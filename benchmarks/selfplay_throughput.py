@@ -152,11 +152,12 @@ def run(args):
                       min_replay=1, inference="auto")
     if args.ckpt:
         net, trained, _ = load_net(args.ckpt, args.game, args.size)
-        cfg = replace(cfg, network=trained.network, permute_squares=trained.permute_squares)
+        cfg = replace(cfg, network=trained.network, permute_squares=trained.permute_squares, inputs=trained.inputs,
+                      gpool=trained.gpool)
     else:
         torch.manual_seed(0)
         net = new_net(cfg).eval()
-    sample = sample_positions(cfg.game, cfg.size, 256, seed=1)
+    sample = sample_positions(cfg.game, cfg.size, 256, seed=1, inputs=cfg.inputs)
     rows = backends(cfg, net, names, sample, args.seconds, args.device)
     auto = NetEvaluator(copy.deepcopy(net), "auto", args.device, sample=sample, batch=cfg.games_in_flight).report
     eager = rows.get("torch", {}).get("positions_per_s")

@@ -12,6 +12,8 @@ Shared conventions, written once here for every game:
 - ``reward() -> float32[B]`` is the final result from **black's** view (+1 win, -1 loss, 0 draw) and 0
   while a game runs; ``reward_to_play()`` gives it from the view of the side to move.
 - ``observation() -> float32[B, C, N, N]`` is relative to the side to move (plane 0 its stones).
+  ``observation("features")`` adds a game's own input features after those planes (Go: liberties and
+  the last moves; ``inputs`` lists what a game offers); a network records which set it reads.
 """
 
 import numpy as np
@@ -27,6 +29,7 @@ class GameBatch:
 
     game = ""
     num_planes = 0
+    inputs = {"basic": 0}  # input set -> planes (the subclasses fill it in)
 
     def __init__(self, batch_size=1, size=8, seed=0):
         if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
@@ -42,15 +45,25 @@ class GameBatch:
     def obs_shape(self):
         return (self.num_planes, self.size, self.size)
 
+    def input_shape(self, inputs="basic"):
+        """``(C, N, N)`` of :meth:`observation` for the input set ``inputs`` (one-line ``ValueError``
+        for a set this game does not offer)."""
+        if inputs not in self.inputs:
+            raise ValueError(f"{self.game} offers the input sets {', '.join(self.inputs)}, not {inputs!r}")
+        return (self.inputs[inputs], self.size, self.size)
+
     # -- queries ---------------------------------------------------------------------------------
     def legal_mask(self):
         out = np.empty((self.batch_size, self.num_actions), np.bool_)
         self._legal_mask(out)
         return out
 
-    def observation(self):
-        out = np.empty((self.batch_size, *self.obs_shape), np.float32)
-        self._observation(out)
+    def observation(self, inputs="basic"):
+        out = np.empty((self.batch_size, *self.input_shape(inputs)), np.float32)
+        if inputs == "basic":
+            self._observation(out)
+        else:
+            self.K.features(self.i16, self.u64, out, self.geo)
         return out
 
     def reward(self):
@@ -238,6 +251,7 @@ class OthelloBatch(_PackedBatch):
 
     game = "othello"
     num_planes = 3
+    inputs = {"basic": 3}
     K = OK
 
     def __init__(self, batch_size=1, size=8, seed=0):
@@ -293,10 +307,12 @@ class OthelloBatch(_PackedBatch):
 class GoBatch(_PackedBatch):
     """B Go games on an N x N board (2..19; 5, 7, 9 are the tested sizes). ``komi`` defaults to
     :data:`envs.go_kernels.DEFAULT_KOMI`. Observation planes (C = 4): stones of the side to move,
-    opponent's stones, legal points (ko and superko show here), 1 where black is to move."""
+    opponent's stones, legal points (ko and superko show here), 1 where black is to move; the input set
+    ``features`` adds six (C = 10, :func:`envs.go_kernels.features`)."""
 
     game = "go"
     num_planes = 4
+    inputs = {"basic": 4, "features": GK.FEATURE_PLANES}
     K = GK
 
     def __init__(self, batch_size=1, size=9, seed=0, komi=None):

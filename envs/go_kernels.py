@@ -6,8 +6,8 @@ cap of ``2*N*N`` plies after which the position is scored as it stands.
 
 Layout: a game's whole state is one row of two arrays (W = N + 2, P = W*W, point (r, c) sits at
 ``(r+1)*W + c+1``), so kernels take two arrays and a search copies a state with two row copies.
-    i16 : int16[B, 4 + 5P], fields at these offsets (BOARD = 4, HEAD = 4 + P, NXT = 4 + 2P,
-          LIBS = 4 + 3P, CSIZE = 4 + 4P):
+    i16 : int16[B, 6 + 5P], fields at these offsets (BOARD = 4, HEAD = 4 + P, NXT = 4 + 2P,
+          LIBS = 4 + 3P, CSIZE = 4 + 4P, LAST = 4 + 5P):
         0..3      TO_PLAY (0 = black to move), PASSES (consecutive passes just played), PLY (moves
                   played, passes included), TERMINAL (1 = over)
         BOARD     0 empty, +1 black, -1 white, 2 wall (the one-point frame around the board)
@@ -17,6 +17,8 @@ Layout: a game's whole state is one row of two arrays (W = N + 2, P = W*W, point
                   Zero exactly when the chain has no liberty; the chain's only liberty is p exactly
                   when LIBS equals the number of its stones adjacent to p.
         CSIZE     at a head: stones in the chain (the smaller chain is relabelled on a merge)
+        LAST      the last action played and the one before it (-1: none yet); not part of the
+                  position (superko and the rules ignore it), only of the network's feature planes
     u64 : uint64[B, 1 + P + T], fields at these offsets (CHASH = 1, TABLE = 1 + P):
         0         ZHASH: Zobrist hash of the board (stones only: superko is positional)
         CHASH     at a head: XOR of the Zobrist keys of the chain's stones
@@ -65,7 +67,7 @@ def geometry(n):
 def state_shapes(n):
     """Row lengths ``(F, G)`` of the two state arrays for an ``n x n`` board."""
     _, w, p, t, _, _ = geometry(n)
-    return 4 + 5 * int(p), 1 + int(p) + int(t)
+    return 6 + 5 * int(p), 1 + int(p) + int(t)
 
 
 @nb.njit(cache=True, inline="always")
@@ -125,6 +127,8 @@ def init_game(i16, u64, b, geo):
         i16[b, 4 + 2 * p + i] = i
         i16[b, 4 + 3 * p + i] = 0
         i16[b, 4 + 4 * p + i] = 0
+    i16[b, 4 + 5 * p] = -1
+    i16[b, 5 + 5 * p] = -1
     for i in range(u64.shape[1]):
         u64[b, i] = U0
     u64[b, 0] = empty_hash
@@ -324,6 +328,8 @@ def apply_move(i16, u64, b, action, geo):
         color = BLACK if i16[b, TO_PLAY] == 0 else WHITE
         captured = place_stone(i16, u64, b, point(action, n, w), color, geo)
         _table_add(u64, b, u64[b, 0], p, t)
+    i16[b, 5 + 5 * p] = i16[b, 4 + 5 * p]
+    i16[b, 4 + 5 * p] = action
     i16[b, TO_PLAY] = 1 - i16[b, TO_PLAY]
     i16[b, PLY] += 1
     if i16[b, PASSES] >= 2 or i16[b, PLY] >= 2 * n * n:
@@ -476,6 +482,57 @@ def observation(i16, u64, out, geo):
                 out[b, 1, r, c] = 1.0 if v == -me else 0.0
                 out[b, 2, r, c] = 1.0 if legal[r * n + c] else 0.0
                 out[b, 3, r, c] = 1.0 if me == BLACK else 0.0
+
+
+FEATURE_PLANES = 10
+
+
+@nb.njit(cache=True)
+def features(i16, u64, out, geo):
+    """``out: float32[B, 10, N, N]``: the four planes of :func:`observation`, then Go's own input
+    features (KataGo's, Wu 2019, arXiv:1902.10565, section 4.1, a subset): stones (either colour) of
+    chains with exactly 1, 2, and 3 or more liberties; the last move's point and the one before it (a
+    pass or the start marks nothing); 1 everywhere when the previous move was a pass."""
+    n, w, p, t, zob, empty_hash = geo
+    observation(i16, u64, out, geo)
+    libs = np.zeros(p, np.int32)
+    for b in range(i16.shape[0]):
+        libs[:] = 0
+        for pt in range(w + 1, p - w - 1):  # each empty point counts once for each distinct chain beside it
+            if i16[b, 4 + pt] != EMPTY:
+                continue
+            h0 = -1
+            h1 = -1
+            h2 = -1
+            for k in range(4):
+                q = _neighbour(pt, k, w)
+                v = i16[b, 4 + q]
+                if v != BLACK and v != WHITE:
+                    continue
+                h = np.int64(i16[b, 4 + p + q])
+                if h == h0 or h == h1 or h == h2:
+                    continue
+                if h0 == -1:
+                    h0 = h
+                elif h1 == -1:
+                    h1 = h
+                else:
+                    h2 = h
+                libs[h] += 1
+        last = i16[b, 4 + 5 * p]
+        before = i16[b, 5 + 5 * p]
+        passed = 1.0 if last == n * n else 0.0
+        for r in range(n):
+            for c in range(n):
+                pt = (r + 1) * w + c + 1
+                v = i16[b, 4 + pt]
+                lib = libs[i16[b, 4 + p + pt]] if v == BLACK or v == WHITE else 0
+                out[b, 4, r, c] = 1.0 if lib == 1 else 0.0
+                out[b, 5, r, c] = 1.0 if lib == 2 else 0.0
+                out[b, 6, r, c] = 1.0 if lib >= 3 else 0.0
+                out[b, 7, r, c] = 1.0 if last == r * n + c else 0.0
+                out[b, 8, r, c] = 1.0 if before == r * n + c else 0.0
+                out[b, 9, r, c] = passed
 
 
 @nb.njit(cache=True)

@@ -107,7 +107,7 @@ class RaySelfPlay:
     def __init__(self, cfg, net, step, replay_path=None, log=print):
         probe = make_batch(cfg.game, 1, cfg.size, **cfg.game_kwargs())
         self.replay = ReplayActor.options(name=REPLAY, **pinned_here()).remote(
-            cfg.replay_capacity, probe.obs_shape, probe.num_actions, cfg.seed, replay_path)
+            cfg.replay_capacity, probe.input_shape(cfg.inputs), probe.num_actions, cfg.seed, replay_path)
         self.store = WeightStore.options(name=WEIGHTS, **pinned_here()).remote()
         ray.get(self.store.put.remote(step, weights_blob(net)))
         self.last = ray.get(self.replay.stats.remote())

@@ -55,7 +55,7 @@ def positions(data, cfg, split):
         counts["cut_short"] += int(p.refused.sum())
         idx = np.flatnonzero((p.move >= 0) & (p.legal.sum(1) > 1))  # the side to move had a choice
         if idx.size:
-            obs.append(g.observation()[idx].astype(np.uint8))
+            obs.append(g.observation(cfg.inputs)[idx].astype(np.uint8))
             act.append(p.move[idx])
             player.append(g.to_play[idx].copy())
             legal_out.append(p.legal[idx])
@@ -67,7 +67,7 @@ def positions(data, cfg, split):
     black[missing & g.terminal[:B]] = (ended[missing & g.terminal[:B]] + 1) / 2
     counts["no_result"] = int(np.isnan(black).sum())
     if not obs:
-        empty = np.zeros((0, *g.obs_shape), np.uint8)
+        empty = np.zeros((0, *g.input_shape(cfg.inputs)), np.uint8)
         return empty, np.zeros(0, np.int64), np.zeros(0, np.float32), np.zeros((0, A), bool), counts
     obs, act, player = np.concatenate(obs), np.concatenate(act), np.concatenate(player)
     legal_out, game_of = np.concatenate(legal_out), np.concatenate(game_of)

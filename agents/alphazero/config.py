@@ -10,7 +10,7 @@ from agents.alphazero.inference import CHOICES
 from agents.alphazero.network import PRESETS
 from agents.common.device import DEVICES
 from agents.search.mcts import SearchConfig
-from envs.core import check_board
+from envs.core import GAMES, check_board
 
 
 @dataclass(frozen=True)
@@ -28,6 +28,11 @@ class TrainConfig:
     """-1: off. Otherwise the seed of a fixed reshuffle of the board squares in the network's input planes,
     the study's control for the convolutions' spatial prior (agents.network.PolicyValueNet)."""
     # -- self-play -------------------------------------------------------------------------------------
+    inputs: str = "basic"
+    """The input planes the net reads (envs.core): ``basic`` (stones, legal points, side to move) or, for
+    Go, ``features`` (liberties 1/2/3+ and the last two moves besides)."""
+    gpool: bool = False
+    """Global-pooling residual blocks (every third block; agents.alphazero.network)."""
     workers: int = 1
     """Self-play Ray actors; 0 plays in the trainer's own process, without Ray (one GPU, or debugging)."""
     games_in_flight: int = 64
@@ -149,6 +154,9 @@ class TrainConfig:
             bad(str(e))
         if self.network not in PRESETS:
             bad(f"unknown network preset {self.network!r}; choose one of {sorted(PRESETS)}")
+        offered = GAMES[self.game].inputs
+        if self.inputs not in offered:
+            bad(f"inputs must be one of {', '.join(offered)} for {self.game}, got {self.inputs!r}")
         if self.permute_squares < -1:
             bad(f"permute_squares must be -1 (off) or a seed >= 0, got {self.permute_squares}")
         if self.root not in ("gumbel", "puct"):

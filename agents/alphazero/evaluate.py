@@ -43,7 +43,7 @@ def net_evaluator(net, game, size, inference="torch", device="cpu", batch=64, se
     """``net`` as a search evaluator under ``inference`` (agents.alphazero.inference), checked against
     fp32 on 256 positions of random ``game`` games first (``strict=False``: a training run's evaluator, which
     falls back to eager torch rather than refuse)."""
-    sample = sample_positions(game, size, 256, seed=seed, **game_kwargs)
+    sample = sample_positions(game, size, 256, seed=seed, inputs=getattr(net, "inputs", "basic"), **game_kwargs)
     return NetEvaluator(net, inference, device, sample=sample, batch=batch, log=log, strict=strict)
 
 

@@ -88,18 +88,20 @@ def check_backend(name):
     return name
 
 
-def sample_positions(game, size, n=256, seed=0, **game_kwargs):
+def sample_positions(game, size, n=256, seed=0, inputs="basic", **game_kwargs):
     """``(obs float32[n, C, N, N], mask bool[n, A])``: positions of uniformly random games, every ply
-    from the start to the end equally likely (``n`` games, each cut at a random ply); deterministic in
-    ``seed``. The check's sample before any self-play position exists."""
+    from the start to the end equally likely (``n`` games, each cut at a random ply), as the input set
+    ``inputs`` (a net's ``inputs``); deterministic in ``seed``. The check's sample before any self-play
+    position exists."""
     g = make_batch(game, n, size, seed=seed, **game_kwargs)
     rng = np.random.default_rng([seed, 0x5A3])
     stop = rng.integers(0, size * size - 3, size=n)
-    obs, mask, taken = np.zeros((n, *g.obs_shape), np.float32), np.zeros((n, g.num_actions), bool), np.zeros(n, bool)
+    obs = np.zeros((n, *g.input_shape(inputs)), np.float32)
+    mask, taken = np.zeros((n, g.num_actions), bool), np.zeros(n, bool)
     for ply in range(2 * size * size + 2):
         take = ~taken & ((g.ply >= stop) | g.terminal)
         if take.any():
-            o, m = g.observation(), g.legal_mask()
+            o, m = g.observation(inputs), g.legal_mask()
             obs[take], mask[take], taken[take] = o[take], m[take], True
         if taken.all():
             break
@@ -273,6 +275,7 @@ class NetEvaluator(Evaluator):
 
     def __init__(self, net, inference="torch", device="cpu", sample=None, batch=64, log=None, strict=True):
         self.net, self.inference, self.device = net, check_backend(inference), resolve_device(device)
+        self.inputs = getattr(net, "inputs", "basic")
         self.strict = strict
         self.forward_positions = 0  # positions evaluated, search leaves included (compute accounting)
         self.log = log or (lambda line: None)

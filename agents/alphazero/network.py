@@ -3,8 +3,11 @@
     net = PolicyValueNet(in_planes=3, size=8, blocks=6, channels=64)   # or from_preset("b6c64", 3, 8)
     logits, value = net(obs)      # obs float32[B, C, N, N] -> logits [B, N*N+1], value [B] in [-1, 1]
 
-Input planes are the environments' side-to-move-relative observations; the policy head covers every
-board point plus pass; masking of illegal actions is the evaluator's job (agents.search.evaluators).
+Input planes are the environments' side-to-move-relative observations (``inputs``: the set the net
+reads, envs.core: ``basic`` or Go's ``features``); the policy head covers every board point plus pass;
+masking of illegal actions is the evaluator's job (agents.search.evaluators). ``gpool``: every third
+residual block is a global-pooling block (KataGo, Wu 2019, arXiv:1902.10565, section 3.4), which lets
+whole-board facts (who is ahead, where a fight is) reach every point within one block.
 """
 
 import numpy as np
@@ -29,18 +32,46 @@ class ResBlock(nn.Module):
         return torch.relu(x + self.bn2(self.conv2(h)))
 
 
+class GlobalPoolBlock(ResBlock):
+    """A residual block whose first convolution also feeds ``g`` pooled channels: their board mean and
+    maximum, through a linear layer, become a per-channel bias of the block's middle (KataGo's global
+    pooling bias). Shapes as ResBlock: ``(B, c, N, N) -> (B, c, N, N)``."""
+
+    def __init__(self, c, g=16):
+        super().__init__(c)
+        self.gconv = nn.Conv2d(c, g, 3, padding=1, bias=False)
+        self.gbn = nn.BatchNorm2d(g)
+        self.glin = nn.Linear(2 * g, c)
+
+    def forward(self, x):
+        g = torch.relu(self.gbn(self.gconv(x)))  # (B, g, N, N)
+        # Global pools (not mean/amax over a flattened axis): ONNX Runtime's shape inference, which int8
+        # quantisation runs first, cannot follow ReduceMax's shapes into the concatenation.
+        pooled = torch.cat([nn.functional.adaptive_avg_pool2d(g, 1), nn.functional.adaptive_max_pool2d(g, 1)], 1)
+        bias = self.glin(pooled.flatten(1))  # (B, c)
+        h = torch.relu(self.bn1(self.conv1(x)) + bias[:, :, None, None])
+        return torch.relu(x + self.bn2(self.conv2(h)))
+
+
 def square_permutation(size, seed):
     """``int64[size * size]``: the fixed reshuffle of the board squares that ``permute_squares=seed`` uses."""
     return torch.from_numpy(np.random.default_rng([seed, 0x5C7]).permutation(size * size))
 
 
 class PolicyValueNet(nn.Module):
-    def __init__(self, in_planes, size, blocks=6, channels=64, permute_squares=-1, aux=False):
+    def __init__(self, in_planes, size, blocks=6, channels=64, permute_squares=-1, aux=False, inputs="basic",
+                 gpool=False):
         super().__init__()
         self.args = dict(in_planes=in_planes, size=size, blocks=blocks, channels=channels,
                          permute_squares=permute_squares)
-        if aux:  # only when on, so that the nets written before these heads existed load unchanged
+        # Each only when not the default, so that the nets written before it existed load unchanged.
+        if aux:
             self.args["aux"] = True
+        if inputs != "basic":
+            self.args["inputs"] = inputs
+        if gpool:
+            self.args["gpool"] = True
+        self.inputs = inputs
         # The study's control: with a seed, the input planes' squares are reshuffled by a fixed permutation
         # before the first convolution, so 3x3 neighbourhoods no longer are board neighbourhoods. The
         # policy still indexes actions canonically; its linear layer can learn any order.
@@ -49,7 +80,8 @@ class PolicyValueNet(nn.Module):
         n2 = size * size
         self.stem = nn.Sequential(nn.Conv2d(in_planes, channels, 3, padding=1, bias=False),
                                   nn.BatchNorm2d(channels), nn.ReLU())
-        self.trunk = nn.Sequential(*[ResBlock(channels) for _ in range(blocks)])
+        self.trunk = nn.Sequential(*[GlobalPoolBlock(channels) if gpool and i % 3 == 2 else ResBlock(channels)
+                                     for i in range(blocks)])
         self.policy = nn.Sequential(nn.Conv2d(channels, 2, 1, bias=False), nn.BatchNorm2d(2), nn.ReLU(),
                                     nn.Flatten(), nn.Linear(2 * n2, n2 + 1))
         self.value = nn.Sequential(nn.Conv2d(channels, 1, 1, bias=False), nn.BatchNorm2d(1), nn.ReLU(),
@@ -77,20 +109,20 @@ class PolicyValueNet(nn.Module):
         return self.policy(h), self.value(h).squeeze(1), self.ownership(h).squeeze(1), self.score(h).squeeze(1)
 
 
-def from_preset(name, in_planes, size, permute_squares=-1, aux=False):
-    """A network of a named size (``b6c64``: 6 residual blocks of 64 channels); ``permute_squares`` and
-    ``aux``: see PolicyValueNet."""
+def from_preset(name, in_planes, size, permute_squares=-1, aux=False, inputs="basic", gpool=False):
+    """A network of a named size (``b6c64``: 6 residual blocks of 64 channels); the rest: see
+    PolicyValueNet."""
     if name not in PRESETS:
         raise ValueError(f"unknown network preset {name!r}; choose one of {sorted(PRESETS)}")
     blocks, channels = PRESETS[name]
-    return PolicyValueNet(in_planes, size, blocks, channels, permute_squares, aux)
+    return PolicyValueNet(in_planes, size, blocks, channels, permute_squares, aux, inputs, gpool)
 
 
 def new_net(cfg):
-    """The untrained network a ``TrainConfig`` names (its game's input planes, size, preset,
-    ``permute_squares``, and the auxiliary heads when their loss weights are on)."""
-    shape = make_batch(cfg.game, 1, cfg.size, **cfg.game_kwargs()).obs_shape
-    return from_preset(cfg.network, shape[0], cfg.size, cfg.permute_squares, cfg.aux())
+    """The untrained network a ``TrainConfig`` names (its game's input planes for ``inputs``, size,
+    preset, ``permute_squares``, global pooling, and the auxiliary heads when their loss weights are on)."""
+    shape = make_batch(cfg.game, 1, cfg.size, **cfg.game_kwargs()).input_shape(cfg.inputs)
+    return from_preset(cfg.network, shape[0], cfg.size, cfg.permute_squares, cfg.aux(), cfg.inputs, cfg.gpool)
 
 
 def forward_flops(net):

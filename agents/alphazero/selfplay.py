@@ -66,6 +66,7 @@ class SelfPlay:
         cheap = replace(self.search, simulations=cheap_simulations, dirichlet_fraction=0.0)
         self.cheap = MCTS(evaluator, cheap, seed=seed + 1)
         self.batch = make_batch(game, games_in_flight, size, seed=seed, **game_kwargs)
+        self.inputs = getattr(evaluator, "inputs", "basic")  # the planes recorded: those the net reads
         self.rng = np.random.default_rng(seed)
         self.full_search_prob = full_search_prob
         self.temperature_moves = temperature_moves
@@ -97,7 +98,7 @@ class SelfPlay:
             self.logs = [self._new_log() for _ in range(bsz)]
         logs = self.logs
         full = self.rng.random(bsz) < self.full_search_prob
-        obs = g.observation()
+        obs = g.observation(self.inputs)
         policy = np.zeros((bsz, g.num_actions), np.float32)
         action = np.full(bsz, -1, np.int64)
         value = np.zeros(bsz, np.float32)
@@ -135,7 +136,7 @@ class SelfPlay:
         """``(obs float32[K, C, N, N], mask bool[K, A])`` of the unfinished games in flight: real, recent
         positions for checking (and calibrating) an inference backend."""
         live = np.flatnonzero(~self.batch.terminal)
-        return self.batch.observation()[live].astype(np.float32), self.batch.legal_mask()[live]
+        return self.batch.observation(self.inputs)[live], self.batch.legal_mask()[live]
 
     # -- the state of the games in flight (an exact resume) --------------------------------------------
     LOG_ARRAYS = ("obs", "policy", "to_play", "full", "moves")
@@ -157,7 +158,7 @@ class SelfPlay:
                "simulations": np.array(self.full.config.simulations, np.int64),
                "streams": np.array(json.dumps([r.bit_generator.state for r in (self.rng, self.full.rng,
                                                                                 self.cheap.rng)]))}
-        shapes = {"obs": (0, *g.obs_shape), "policy": (0, g.num_actions)}
+        shapes = {"obs": (0, *g.input_shape(self.inputs)), "policy": (0, g.num_actions)}
         for k in self.LOG_ARRAYS:
             rows = [np.asarray(x) for log in logs for x in log[k]]
             out[f"log_{k}"] = np.stack(rows) if rows else np.zeros(shapes.get(k, (0,)))

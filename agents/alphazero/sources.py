@@ -63,7 +63,8 @@ class LocalSelfPlay:
 
     def __init__(self, cfg, net, device, replay_path=None, log=print, step=0, games=None):
         probe = make_batch(cfg.game, 1, cfg.size, **cfg.game_kwargs())
-        self.replay = Replay(cfg.replay_capacity, probe.obs_shape, probe.num_actions, cfg.seed, replay_path)
+        self.replay = Replay(cfg.replay_capacity, probe.input_shape(cfg.inputs), probe.num_actions, cfg.seed,
+                             replay_path)
         self.net = copy.deepcopy(net).to(device).eval()
         self.cfg = cfg
         self.sp = training_selfplay(cfg, self.net, 0, device, log=lambda line: log(f"self-play: {line}"), step=step)

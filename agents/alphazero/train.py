@@ -59,10 +59,12 @@ def load_checkpoint(path, cfg, warm=False):
     return ck
 
 
+SHAPE = ("game", "size", "network", "permute_squares", "inputs", "gpool")  # what the weights' shapes follow
+
+
 def check_compatible(ck, cfg, warm=False):
     old = TrainConfig.from_dict(ck["config"])
-    differences(ck["path"], {k: getattr(old, k) for k in ("game", "size", "network", "permute_squares")},
-                {k: getattr(cfg, k) for k in ("game", "size", "network", "permute_squares")})
+    differences(ck["path"], {k: getattr(old, k) for k in SHAPE}, {k: getattr(cfg, k) for k in SHAPE})
     if not warm and old.aux() != cfg.aux():
         raise ValueError(f"checkpoint {ck['path']} was trained {'with' if old.aux() else 'without'} the auxiliary "
                          f"heads (ownership_weight/score_weight): resume it with the same, or warm-start a new run "

@@ -14,8 +14,17 @@ import numpy as np
 from envs import rng as _rng
 
 
+def observe(evaluator, games):
+    """The ``obs`` an evaluator reads for a batch ``games``: the batch's observation in the evaluator's
+    ``inputs`` set, or None when it needs none (any object with ``evaluate`` may be an evaluator)."""
+    if not getattr(evaluator, "needs_observation", True):
+        return None
+    return games.observation(getattr(evaluator, "inputs", "basic"))
+
+
 class Evaluator:
     needs_observation = True
+    inputs = "basic"  # the observation planes ``obs`` holds (envs.core; a network's own set)
 
     def evaluate(self, obs, mask, leaves):
         raise NotImplementedError
@@ -74,6 +83,7 @@ class TorchEvaluator(Evaluator):
 
         self.torch = torch
         self.model = model.to(device).eval()
+        self.inputs = getattr(model, "inputs", "basic")
         self.device = torch.device(device)
         self.forward_positions = 0  # positions evaluated, search leaves included (compute accounting)
 

@@ -1,7 +1,7 @@
 """Batched MCTS: B games searched at once, one evaluator call per simulation for all B leaves.
 
     from agents.search.mcts import MCTS, SearchConfig
-    from agents.search.evaluators import RolloutEvaluator
+    from agents.search.evaluators import RolloutEvaluator, observe
     mcts = MCTS(RolloutEvaluator(seed=1), SearchConfig(simulations=200), seed=1)
     result = mcts.search(games)        # games: an envs.core batch; it is not modified
     games.step(result.action)
@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from agents.search import tree as T
-from agents.search.evaluators import RolloutEvaluator
+from agents.search.evaluators import RolloutEvaluator, observe
 from agents.search.streams import draw
 
 CACHE_STATE_BYTES = 64  # cache per-node states when a state is at most this many bytes (Othello: 24)
@@ -288,7 +288,7 @@ class MCTS:
         values = np.zeros(bsz, np.float32)
         if need.size:
             sub = leaves if need.size == bsz else leaves.take(need)
-            obs = sub.observation() if getattr(self.evaluator, "needs_observation", True) else None
+            obs = observe(self.evaluator, sub)
             if streams is not None and isinstance(self.evaluator, RolloutEvaluator):
                 p, v = self._rollouts(streams.take(need), obs, mask[need], sub)
             else:
@@ -330,7 +330,7 @@ class MCTS:
             values = np.zeros(bsz * K, np.float32)
             if need.size:
                 sub = leaves.take(need)
-                obs = sub.observation() if getattr(self.evaluator, "needs_observation", True) else None
+                obs = observe(self.evaluator, sub)
                 if streams is not None and isinstance(self.evaluator, RolloutEvaluator):
                     p, v = self._rollouts(streams.take(rows[need]), obs, mask[need], sub)
                 else:

@@ -9,6 +9,8 @@ import math
 
 import numpy as np
 
+from agents.search.evaluators import observe
+
 
 class Node:
     __slots__ = ("to_play", "terminal", "raw_value", "visits", "value_sum", "actions", "priors", "children")
@@ -31,7 +33,7 @@ class Node:
 def _evaluate(evaluator, game):
     """Evaluate a batch of one game; returns (mask[A], priors[A], value, terminal value)."""
     mask = game.legal_mask()
-    obs = game.observation() if getattr(evaluator, "needs_observation", True) else None
+    obs = observe(evaluator, game)
     priors, values = evaluator.evaluate(obs, mask, game)
     exact = float(game.reward_to_play()[0])
     return mask[0], np.asarray(priors, np.float32)[0], float(np.float32(values[0])), exact

@@ -221,6 +221,34 @@ def gumbel_root_slot(t, b, sim, schedule, max_considered, c_visit, c_scale, work
     return best_k if best_k >= 0 else any_k  # the fallback only serves a root whose visits left the schedule
 
 
+@nb.njit(cache=True, inline="always")
+def choose_slot(t, b, s, root_kind, sim, schedule, max_considered, c_puct, fpu_reduction, c_visit, c_scale, work):
+    """The child slot a selection takes at node ``s`` of game ``b``: PUCT, or Gumbel's rule (the root's
+    sequential halving at simulation ``sim``, the deterministic interior rule below it)."""
+    if root_kind == PUCT:
+        return puct_slot(t, b, s, c_puct, fpu_reduction)
+    if s != ROOT:
+        return gumbel_interior_slot(t, b, s, c_visit, c_scale, work)
+    return gumbel_root_slot(t, b, sim, schedule, max_considered, c_visit, c_scale, work)
+
+
+@nb.njit(cache=True, inline="always")
+def new_child(t, b, s, k):
+    """Create the node of slot ``k`` of node ``s`` in game ``b``'s next free slot (``num_nodes``, which the
+    caller advances), unexpanded: no children, not terminal, the other side to move from its parent's
+    (every action alternates in our games) until its expansion says otherwise. Returns its index."""
+    child = t.num_nodes[b]
+    t.parent[b, child] = s
+    t.action[b, child] = t.children_action[b, s, k]
+    t.node_visits[b, child] = 0
+    t.node_value_sum[b, child] = 0.0
+    t.num_children[b, child] = 0
+    t.terminal[b, child] = False
+    t.to_play[b, child] = 1 - t.to_play[b, s]
+    t.children_index[b, s, k] = child
+    return child
+
+
 @nb.njit(cache=True)
 def select(t, active, root_kind, sim, schedule, max_considered, c_puct, fpu_reduction, c_visit, c_scale,
            paths, depth, leaf, base, is_new):
@@ -244,23 +272,13 @@ def select(t, active, root_kind, sim, schedule, max_considered, c_puct, fpu_redu
                 leaf[b], base[b] = s, s
                 t.parent[b, t.num_nodes[b]] = NO_PARENT  # this simulation's slot stays empty
                 break
-            if root_kind == PUCT:
-                k = puct_slot(t, b, s, c_puct, fpu_reduction)
-            elif s != ROOT:
-                k = gumbel_interior_slot(t, b, s, c_visit, c_scale, work)
-            else:
-                k = gumbel_root_slot(t, b, sim, schedule, max_considered, c_visit, c_scale, work)
-            a = t.children_action[b, s, k]
-            paths[b, depth[b]] = a
+            k = choose_slot(t, b, s, root_kind, sim, schedule, max_considered, c_puct, fpu_reduction, c_visit,
+                            c_scale, work)
+            paths[b, depth[b]] = t.children_action[b, s, k]
             depth[b] += 1
             child = t.children_index[b, s, k]
             if child == UNVISITED:
-                child = t.num_nodes[b]
-                t.parent[b, child] = s
-                t.action[b, child] = a
-                t.node_visits[b, child] = 0
-                t.node_value_sum[b, child] = 0.0
-                t.children_index[b, s, k] = child
+                child = new_child(t, b, s, k)
                 leaf[b], base[b], is_new[b] = child, s, True
                 break
             s = child
@@ -356,28 +374,14 @@ def select_many(t, active, want, sim0, root_kind, schedule, max_considered, c_pu
                     break
                 if t.num_children[b, s] == 0:  # created this round: its evaluation is still to come
                     break
-                if root_kind == PUCT:
-                    k = puct_slot(t, b, s, c_puct, fpu_reduction)
-                elif s != ROOT:
-                    k = gumbel_interior_slot(t, b, s, c_visit, c_scale, work)
-                else:
-                    k = gumbel_root_slot(t, b, min(sim0[b] + j, schedule.shape[1] - 1), schedule, max_considered,
-                                         c_visit, c_scale, work)
-                a = t.children_action[b, s, k]
-                paths[r, depth[r]] = a
+                k = choose_slot(t, b, s, root_kind, min(sim0[b] + j, schedule.shape[1] - 1), schedule,
+                                max_considered, c_puct, fpu_reduction, c_visit, c_scale, work)
+                paths[r, depth[r]] = t.children_action[b, s, k]
                 depth[r] += 1
                 child = t.children_index[b, s, k]
                 if child == UNVISITED:
-                    child = t.num_nodes[b]
+                    child = new_child(t, b, s, k)
                     t.num_nodes[b] += 1
-                    t.parent[b, child] = s
-                    t.action[b, child] = a
-                    t.node_visits[b, child] = 0
-                    t.node_value_sum[b, child] = 0.0
-                    t.num_children[b, child] = 0
-                    t.terminal[b, child] = False
-                    t.to_play[b, child] = 1 - t.to_play[b, s]
-                    t.children_index[b, s, k] = child
                     leaf[r], is_new[r], valid[r] = child, True, True
                     break
                 s = child

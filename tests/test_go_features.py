@@ -121,3 +121,28 @@ def test_a_features_run_trains_resumes_refuses_a_change_and_plays(tmp_path):
     for _ in range(6):
         game.play(int(agent.act(game.batch)[0]))
     assert len(game.history) == 6
+
+
+def test_a_plain_net_warm_starts_a_run_with_the_aids_as_the_same_function(tmp_path):
+    base = dict(game="go", size=5, network="b4c64", workers=0, games_in_flight=8, simulations=4,
+                cheap_simulations=2, min_replay=40, batch_size=32, eval_every=0, inference="torch", minutes=10,
+                warmup_steps=2)
+    plain = str(tmp_path / "plain")
+    train(TrainConfig(**base, max_steps=2), plain, log=lambda *a: None)
+    aids = TrainConfig(**base, inputs="features", gpool=True, ownership_weight=1.0, init=plain, max_steps=0)
+    from agents.alphazero.network import new_net
+    from agents.alphazero.train import load_checkpoint, warm_start
+
+    grown = new_net(aids)
+    warm_start(grown, load_checkpoint(plain, aids, warm=True)["weights"], plain)
+    old, _, _ = load_net(plain)
+    g = make_batch("go", 16, 5, seed=1)
+    for _ in range(7):
+        g.step_where(~g.terminal, g.random_actions())
+    with torch.no_grad():
+        a = old(torch.from_numpy(g.observation()))
+        b = grown.eval()(torch.from_numpy(g.observation("features")))
+    torch.testing.assert_close(a, b)
+    # A resume, unlike a warm start, cannot add them: refused in one line.
+    with pytest.raises(ValueError, match="inputs='features'"):
+        load_checkpoint(plain, TrainConfig(**base, inputs="features"), warm=False)

@@ -64,7 +64,10 @@ SHAPE = ("game", "size", "network", "permute_squares", "inputs", "gpool")  # wha
 
 def check_compatible(ck, cfg, warm=False):
     old = TrainConfig.from_dict(ck["config"])
-    differences(ck["path"], {k: getattr(old, k) for k in SHAPE}, {k: getattr(cfg, k) for k in SHAPE})
+    # A warm start may add Go's aids to a plain net (warm_start says how); everything else must match.
+    grows = warm and old.inputs in ("basic", cfg.inputs) and cfg.gpool >= old.gpool
+    keys = [k for k in SHAPE if not (grows and k in ("inputs", "gpool"))]
+    differences(ck["path"], {k: getattr(old, k) for k in keys}, {k: getattr(cfg, k) for k in keys})
     if not warm and old.aux() != cfg.aux():
         raise ValueError(f"checkpoint {ck['path']} was trained {'with' if old.aux() else 'without'} the auxiliary "
                          f"heads (ownership_weight/score_weight): resume it with the same, or warm-start a new run "
@@ -76,9 +79,23 @@ def check_compatible(ck, cfg, warm=False):
 
 
 def warm_start(net, weights, path):
-    """Load ``weights`` into ``net``; auxiliary heads that only one of them has start fresh or are dropped."""
+    """Load ``weights`` into ``net``; auxiliary heads that only one of them has start fresh or are dropped.
+    A plain net grows into one with Go's aids as the same function: the input features' first planes are
+    the plain planes, so the stem's new input channels start at zero, and a global-pooling block starts as
+    the plain block it replaces (its pooled bias at zero)."""
+    weights, own = dict(weights), net.state_dict()
+    stem = "stem.0.weight"
+    if stem in weights and weights[stem].shape[1] < own[stem].shape[1]:
+        grown = torch.zeros_like(own[stem])
+        grown[:, : weights[stem].shape[1]] = weights[stem]
+        weights[stem] = grown
     missing, unexpected = net.load_state_dict(weights, strict=False)
-    other = [k for k in missing + unexpected if not k.startswith(("ownership.", "score."))]
+    pooling = [k for k in missing if k.split(".")[2:3] in (["gconv"], ["gbn"], ["glin"])]
+    with torch.no_grad():
+        for k in pooling:
+            if ".glin." in k:
+                net.get_parameter(k).zero_()
+    other = [k for k in missing + unexpected if not k.startswith(("ownership.", "score.")) and k not in pooling]
     if other:
         raise ValueError(f"{path}: the weights do not fit this network (e.g. {other[0]})")
 

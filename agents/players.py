@@ -119,14 +119,28 @@ class MCTSAgent(Agent):
         kind = {RolloutEvaluator: "rollouts", UniformEvaluator: "uniform"}.get(type(self.evaluator), "net")
         self.name = f"mcts({kind},{simulations}{',gumbel' if self.config.root == 'gumbel' else ''})"
 
+    last_search = None
+    """The :class:`~agents.search.mcts.SearchResult` of the last ``act`` (root visits, improved policy,
+    Q and value per game, the actions chosen), for whoever shows the search (``arena serve``); None
+    before the first ``act`` and after ``reset``."""
+
     def act(self, games, streams=None):
-        return self.mcts.search(as_batch(games), streams=streams).action
+        self.last_search = self.mcts.search(as_batch(games), streams=streams)
+        return self.last_search.action
+
+    def principal_variation(self, b=0, max_length=None):
+        """The line the last ``act`` expects in game ``b``: ``[(action, visits)]``, the action it chose
+        first, then the most visited child at each node of its tree (:meth:`MCTS.principal_variation`)."""
+        if self.last_search is None or self.last_search.action[b] < 0:
+            return []
+        return self.mcts.principal_variation(b, first=int(self.last_search.action[b]), max_length=max_length)
 
     def reset(self, seed=None):
         super().reset(seed)
         if isinstance(self.evaluator, RolloutEvaluator):
             self.evaluator = RolloutEvaluator(self.evaluator.rollouts, seed=self.seed)
         self.mcts = MCTS(self.evaluator, self.config, seed=self.seed)
+        self.last_search = None
 
 
 class PolicyAgent(Agent):
@@ -137,12 +151,22 @@ class PolicyAgent(Agent):
         super().__init__(seed)
         self.evaluator, self.temperature, self.name = evaluator, float(temperature), name
 
+    def evaluate(self, games):
+        """``(priors float64[B, A], values float32[B])``: the evaluator's prior over each game's legal
+        moves (0 elsewhere, summing to 1 over the legal ones) and its value for the side to move."""
+        priors, values, _ = self._priors(as_batch(games))
+        total = priors.sum(axis=1, keepdims=True)
+        return priors / np.where(total > 0, total, 1.0), np.asarray(values, np.float32).reshape(-1)
+
     def act(self, games, streams=None):
-        g = as_batch(games)
-        mask = g.legal_mask()
-        priors, _ = self.evaluator.evaluate(observe(self.evaluator, g), mask, g)
-        priors = np.where(mask, priors, 0.0) + mask * 1e-12  # a legal move even if the net gives it 0
+        priors, _, mask = self._priors(as_batch(games))
         return choose_actions(priors, self.temperature, self._rng(streams), mask.any(axis=1))
+
+    def _priors(self, g):
+        mask = g.legal_mask()
+        priors, values = self.evaluator.evaluate(observe(self.evaluator, g), mask, g)
+        priors = np.where(mask, priors, 0.0) + mask * 1e-12  # a legal move even if the net gives it 0
+        return priors, values, mask
 
 
 class SingleGameAgent(Agent):

@@ -9,9 +9,9 @@ second instead of paying for torch, Ray and Numba's caches up front."""
 import argparse
 import sys
 
-from arena.commands import alphazero, bench, checkpoints, matches, rules, seq, study
+from arena.commands import alphazero, bench, checkpoints, matches, rules, seq, serve, study
 
-GROUPS = (rules, bench, alphazero, matches, seq, study, checkpoints)
+GROUPS = (rules, bench, alphazero, matches, serve, seq, study, checkpoints)
 
 
 def build_parser():

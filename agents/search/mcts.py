@@ -243,6 +243,35 @@ class MCTS:
         """Forget every tree (tree reuse starts over)."""
         self._last = None
 
+    def principal_variation(self, b=0, first=None, max_length=None):
+        """Game ``b``'s expected line in the last search's tree, read from the tree arrays: from the root,
+        ``first`` (e.g. the action the search chose: a Gumbel root plays its sequential-halving winner,
+        which need not be the most visited) or else the most visited child, then at each node below the
+        most visited child (the first slot, the lowest action, on ties), while that child has visits.
+        ``[(action, visits)]``, at most ``max_length`` long; ``[]`` before any search or for a game
+        that was not searched. A later search overwrites the tree."""
+        t = self.tree
+        if t is None or t.num_nodes[b] == 0:
+            return []
+        line, node = [], T.ROOT
+        limit = int(t.num_nodes[b]) if max_length is None else min(int(max_length), int(t.num_nodes[b]))
+        while len(line) < limit and not t.terminal[b, node]:
+            m = int(t.num_children[b, node])
+            kids = t.children_index[b, node, :m]
+            visits = np.where(kids >= 0, t.node_visits[b, np.maximum(kids, 0)], 0)
+            if first is not None and node == T.ROOT:
+                slots = np.flatnonzero(t.children_action[b, node, :m] == first)
+                k = int(slots[0]) if slots.size else -1
+            else:
+                k = int(np.argmax(visits)) if m else -1
+            if k < 0 or visits[k] == 0:
+                if first is not None and node == T.ROOT:
+                    line.append((int(first), 0))  # chosen without a visit (no simulations)
+                break
+            line.append((int(t.children_action[b, node, k]), int(visits[k])))
+            node = int(kids[k])
+        return line
+
     # -- internals ---------------------------------------------------------------------------------
     def _prepare(self, games):
         cfg = self.config

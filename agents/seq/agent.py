@@ -18,6 +18,7 @@ each game's sample comes from its own stream, so a game's moves do not depend on
 import numpy as np
 import torch
 
+from agents.common.tokenizer import FIRST_MOVE
 from agents.players import Agent, as_batch
 from agents.seq.decode import Decoder, choose_moves
 from agents.seq.load import checkpoint_tokenizer, load_gpt
@@ -73,9 +74,34 @@ class SeqAgent(Agent):
         return self._moves(self.decoder, self.fed, g, histories, np.asarray(ids, np.int64),
                            streams if streams is not None else self.rng)
 
-    def _moves(self, dec, fed, g, histories, rows, rng):
+    @torch.no_grad()
+    def distribution(self, game, legal_only=None):
+        """The model's next-move distribution in ``game`` (one unfinished ``envs.game.Game``):
+        ``float64[A]`` by action, the softmax of its prediction over the legal moves (``legal_only``,
+        by default the player's own setting) or over every move token (the raw model, illegal squares
+        included). An Othello pass has no token: its entry is 0, and a forced pass gives all zeros. It
+        follows the same one-game cache as ``act``, so asking right after ``act`` costs no forward pass."""
+        if self.one is None:
+            self.one = Decoder(self.model, self.tok, 1, self.counts)
+        self._feed(self.one, self.one_fed, [list(game.history)], np.zeros(1, np.int64))
+        legal_only = self.legal_only if legal_only is None else bool(legal_only)
+        tok = self.tok
+        if legal_only:
+            allowed = tok.legal_ids(game.batch.legal_mask()[:1])[0]
+        else:
+            allowed = np.arange(tok.vocab_size) >= FIRST_MOVE
+        out = np.zeros(game.batch.num_actions, np.float64)
+        if not allowed.any():
+            return out
+        logits = self.one.logits[0].float().cpu().masked_fill(~torch.from_numpy(allowed), -float("inf"))
+        p = torch.softmax(logits, -1).numpy().astype(np.float64)
+        ids = np.flatnonzero(allowed)
+        out[tok.id_to_action[ids]] = p[ids]
+        return out
+
+    def _feed(self, dec, fed, histories, rows):
         """Feed each row what it has not seen yet (a row whose history no longer extends what it was fed
-        starts again), then choose the moves of ``rows``."""
+        starts again)."""
         again = [r for r, h in zip(rows, histories) if fed[r] != h[: len(fed[r])]]
         for r in again:
             fed[r] = []
@@ -86,6 +112,10 @@ class SeqAgent(Agent):
             dec.feed(rows[j], np.array([todo[i][k] for i in j], np.int64))
             for i in j:  # what each row holds, move by move: a feed that fails part-way is restarted next time
                 fed[rows[i]].append(todo[i][k])
+
+    def _moves(self, dec, fed, g, histories, rows, rng):
+        """Bring ``rows`` up to their ``histories`` (:meth:`_feed`), then choose their moves."""
+        self._feed(dec, fed, histories, rows)
         actions, ids = choose_moves(dec, rows, g.legal_mask(), self.temperature, rng, self.counts,
                                     legal_only=self.legal_only)
         self.chose(dec, rows, ids, g.to_play)

@@ -4,6 +4,7 @@
     bench         bench env | mcts | selfplay | checkpoint | tournament (the options are the benchmarks' own)
     alphazero     train, eval
     matches       gtp, tournament, ladder, ratings, view, play
+    serve         serve (the web page)
     seq           transcripts, pretrain, probe, seq-eval, finetune
     study         study
     checkpoints   export, convert-checkpoint

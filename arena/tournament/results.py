@@ -11,8 +11,10 @@ from arena.tournament.config import TournamentConfig
 from envs.game import Game
 
 
-def read_games(out):
-    """Finished games from ``games.jsonl``; a torn last line (a killed run) is dropped and rewritten."""
+def read_games(out, repair=True):
+    """Finished games from ``games.jsonl``; a torn last line (a killed run) is dropped, and the file
+    rewritten without it unless ``repair`` is False (a reader beside a tournament that may still be
+    writing it, such as ``arena serve``)."""
     path = os.path.join(out, "games.jsonl")
     games = []
     if not os.path.exists(path):
@@ -29,7 +31,7 @@ def read_games(out):
         except json.JSONDecodeError:
             if i < len(lines) - 2:
                 raise ValueError(f"{path}: line {i + 1} is not JSON (edit or remove it)") from None
-    if len(good) != sum(1 for line in lines if line.strip()):
+    if repair and len(good) != sum(1 for line in lines if line.strip()):
         atomic_write(path, "".join(g + "\n" for g in good))
     return games
 

@@ -1,0 +1,11 @@
+"""``arena serve``: a local web page to play every agent, watch two play, and replay recorded games, with
+the search's thinking drawn on the board. One module per concern:
+
+    app        the Starlette routes, the request checks, the thread pool, and ``serve`` (uvicorn)
+    sessions   the games of the page, the agents built from specs, what their searches thought
+    records    the tournament and ladder results directories under ``--games``
+    static/    the page: index.html, app.js, style.css (plain JS and SVG, nothing fetched from outside)
+
+It sits beside the tournament and the ladder: it builds agents from specs (arena.specs), reads results
+directories (arena.tournament) and uses the rules (envs); ``arena.commands`` imports it. See docs/serve.md.
+"""

@@ -720,3 +720,92 @@ def test_grpo_kl_term_known_answer():
                                 counts)
     assert abs(info_same["kl"]) < 1e-6 and info_same["pg"] == pytest.approx(pg_expected, abs=1e-5)
     assert same.item() == pytest.approx(info_same["pg"], abs=1e-5)
+
+
+# -- what keeps the world model during RL: the legal-move loss and a mixed pretraining batch ------------------
+
+def test_grpo_legal_loss_is_the_illegal_mass_and_its_gradient_removes_it():
+    """legal_coef adds -log(the raw model's mass on the legal ids), averaged over every position of the games
+    that has a legal move; off (0) the loss is unchanged; its gradient alone moves mass onto legal moves."""
+    from agents.seq.finetune import grpo_loss
+
+    tok = Tokenizer("othello", 6)
+    torch.manual_seed(0)
+    model = GPT(GPTConfig.preset("tiny", tok.vocab_size, tok.max_len))
+    with torch.no_grad():
+        model.tok.weight.mul_(20.0)  # a sharp policy with a lot of mass off the legal moves
+    acts, lens = random_games("othello", 6, 2, seed=3)
+    hist = [acts[i, : lens[i]].tolist() for i in range(2)]
+    enc = [tok.encode(h) for h in hist]
+    decisions = [(0, 0, int(enc[0][1])), (1, 4, int(enc[1][5]))]
+    counts = {"forward_positions": 0, "tokens_trained": 0}
+    adv = np.array([1.0, -0.5])
+
+    # Independently: each prefix of each game through the model, softmax over every id, mass on the legal ones.
+    T_ = max(len(e) for e in enc)
+    rows = np.zeros((2, T_), np.int64)
+    for i, e in enumerate(enc):
+        rows[i, : len(e)] = e
+    legal = legal_targets(tok, rows)
+    with torch.no_grad():
+        p = torch.softmax(model(torch.from_numpy(rows)).double(), -1).numpy()
+    has = legal.any(-1)
+    expected = float(np.mean(-np.log((p * legal).sum(-1)[has])))
+    assert expected > 0.5
+
+    off, info_off = grpo_loss(model, None, tok, hist, decisions, adv, 1.0, 0.0, counts)
+    on, info_on = grpo_loss(model, None, tok, hist, decisions, adv, 1.0, 0.0, counts, legal_coef=0.3)
+    assert "legal" not in info_off and info_on["legal"] == pytest.approx(expected, abs=1e-5)
+    assert on.item() == pytest.approx(off.item() + 0.3 * expected, abs=1e-5)
+    # The legal loss's gradient alone (no advantage): the illegal mass falls; without it nothing moves.
+    zero, _ = grpo_loss(model, None, tok, hist, decisions, np.zeros(2), 1.0, 0.0, counts)
+    zero.backward()
+    assert all(p.grad is None or not p.grad.any() for p in model.parameters())
+    opt = torch.optim.SGD(model.parameters(), lr=0.05)
+    for _ in range(5):
+        loss, info = grpo_loss(model, None, tok, hist, decisions, np.zeros(2), 1.0, 0.0, counts, legal_coef=1.0)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    _, after = grpo_loss(model, None, tok, hist, decisions, np.zeros(2), 1.0, 0.0, counts, legal_coef=1.0)
+    assert after["legal"] < 0.8 * expected
+
+
+def test_mixed_pretraining_batch_adds_the_next_token_loss(tmp_path):
+    """mix_coef adds the next-token cross-entropy on stored games (counted as trained tokens), off by default;
+    its gradient lowers that loss; a finetune run with it logs it and trains on more tokens."""
+    from agents.seq.finetune import FinetuneConfig, finetune, mix_loss
+
+    tok = Tokenizer("othello", 6)
+    data = str(tmp_path / "data")
+    T.write_dataset(data, tok, T.random_source("othello", 6, 300, 1), "random", 1, progress=False)
+    rows = T.Dataset(data).sample("train", 16, np.random.default_rng(0))
+    torch.manual_seed(0)
+    model = GPT(GPTConfig.preset("tiny", tok.vocab_size, tok.max_len))
+    counts = {"forward_positions": 0, "tokens_trained": 0}
+    loss = mix_loss(model, rows, tok, counts)
+    x = torch.from_numpy(rows)
+    y, logits = x[:, 1:], model(x[:, :-1])
+    real = y != PAD
+    assert loss.item() == pytest.approx(torch.nn.functional.cross_entropy(logits[real], y[real]).item(), abs=1e-5)
+    assert counts["tokens_trained"] == counts["forward_positions"] == int(real.sum())
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    for _ in range(5):
+        opt.zero_grad()
+        mix_loss(model, rows, tok, counts).backward()
+        opt.step()
+    assert mix_loss(model, rows, tok, counts).item() < loss.item()
+
+    base = dict(game="othello", size=6, preset="tiny", opponents=("random",), groups=2, group_size=2, steps=2,
+                eval_every=100, eval_games=2, checkpoint_every=100, eval_opponents=("random",))
+    plain = finetune(FinetuneConfig(**base), "none", str(tmp_path / "a"), log=quiet, progress=False)
+    mixed = finetune(FinetuneConfig(**base, mix_data=data, mix_coef=0.5, mix_batch=8, legal_coef=0.1), "none",
+                     str(tmp_path / "b"), log=quiet, progress=False)
+    ra, rb = ([json.loads(x) for x in open(tmp_path / d / "metrics.jsonl") if '"loss"' in x] for d in "ab")
+    assert "mix" not in ra[-1] and "legal" not in ra[-1] and rb[-1]["mix"] > 0 and rb[-1]["legal"] > 0
+    # Step 1's games come before any update: the same, since the mixed batch draws from its own stream.
+    assert (rb[0]["positions"], rb[0]["illegal_rate"]) == (ra[0]["positions"], ra[0]["illegal_rate"])
+    assert rb[-1]["tokens_trained"] > ra[-1]["tokens_trained"]
+    assert plain["step"] == mixed["step"] == 2
+    with pytest.raises(ValueError, match="needs both mix_data"):
+        FinetuneConfig(mix_coef=0.5)

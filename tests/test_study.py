@@ -226,6 +226,12 @@ def test_tiny_study_end_to_end_resume_and_report_only(tmp_path):
     # A pretraining target per token (log2 60 bits) is worth more per forward pass than one outcome per game.
     assert feed["seq_random"]["bits_per_forward"] > 10 * feed["rl_scratch"]["bits_per_forward"]
     assert feed["az_boot"]["target_bits"] > 0 and "## Bits of feedback" in report
+    # The engine's games: deduplicated and split by game (no game twice, none on both sides of the split).
+    engine = T.Dataset(os.path.join(out, "data", "engine"))
+    train, val = ({r.tobytes() for r in engine.rows(k)} for k in ("train", "val"))
+    c = engine.manifest["counts"]
+    assert len(train) == c["train"] and len(val) == c["val"] > 0 and not train & val
+    assert c["generated"] == c["train"] + c["val"] + c["duplicates"] and engine.results("train") is not None
 
     # A rerun finds every stage done and plays nothing again; an arm whose budget is spent is not rerun.
     del stages["rl_scratch"]
@@ -380,3 +386,194 @@ def test_two_seeds_at_a_flop_budget_run_at_once_as_ray_tasks(tmp_path):
     r = arena("study", "--report-only", out)
     assert r.returncode == 0, r.stderr
     assert "## Comparisons" in open(os.path.join(out, "report.md")).read()
+
+
+# -- the scale study: staged budgets, RL seeds, given inputs, ladders, verdicts --------------------------------
+
+SCALE = os.path.join(ROOT, "configs", "study_othello8_scale.yaml")
+
+
+def tiny_gpt_file(path, seconds=60.0, flops=1.5e9):
+    """A saved 6x6 tiny GPT as ``arena pretrain`` writes one (random weights; its compute is made up)."""
+    from dataclasses import asdict
+
+    from agents.common.tokenizer import Tokenizer
+    from agents.seq.gpt import GPT, GPTConfig
+    from agents.seq.pretrain import PretrainConfig
+
+    tok = Tokenizer("othello", 6)
+    torch.manual_seed(0)
+    model = GPT(GPTConfig.preset("tiny", tok.vocab_size, tok.max_len))
+    compute = checkpoint.compute_record(seconds=seconds, reward_events=0, games=0, positions=0, trained=1000,
+                                        trained_unit="tokens", forward_passes=1000, flops=int(flops))
+    checkpoint.write(str(path), step=7, kind="gpt", trainer="pretrain", config=asdict(PretrainConfig(preset="tiny")),
+                     model=model.cfg.to_dict(), weights=model.state_dict(), optimizer={},
+                     rng=checkpoint.rng_state(np.random.default_rng(0)), compute=compute,
+                     meta={"tokenizer": tok.describe(), "games_read": 0})
+    return str(path)
+
+
+def fake_az_run(path, seconds, size=6):
+    """An ``arena train`` run directory holding only checkpoint records at ``seconds`` (FLOPs 1e9 a second)."""
+    for i, s in enumerate(seconds):
+        compute = checkpoint.compute_record(seconds=float(s), reward_events=0, games=0, positions=0, trained=0,
+                                            trained_unit="positions", forward_passes=0, flops=int(1e9 * s))
+        checkpoint.save(str(path), 100 * (i + 1), kind="alphazero", trainer="train",
+                        config={"game": "othello", "size": size}, model={}, weights={}, optimizer={},
+                        rng=checkpoint.rng_state(np.random.default_rng(0)), compute=compute)
+    return str(path)
+
+
+def test_scale_config_keys_are_checked_in_one_line(tmp_path):
+    from arena.study.inputs import check_inputs
+
+    scale = {"arms": ("seq_pretrained", "rl_pretrained", "rl_scratch"), "pretrained": "models/othello8_gpt.pt",
+             "size": 8, "pretrain_minutes": 123.5, "rl_minutes": 45}
+    StudyConfig(**scale)  # valid
+    for bad, match in (({"arms": ("rl_pretrained", "zz")}, "unknown arm.*zz.*seq_pretrained"),
+                       ({"arms": ("rl_pretrained",)}, "starts from arm seq_pretrained"),
+                       ({"pretrained": ""}, "seq_pretrained needs pretrained"),
+                       ({"rl_seeds": (0, 1, 0)}, r"rl_seeds must differ, got \[0, 1, 0\]"),
+                       ({"rl_minutes": 0}, "both pretrain_minutes and rl_minutes"),
+                       ({"pretrain_minutes": 0, "rl_minutes": 0, "arms": ("rl_scratch", "rl_scratch_total")},
+                        "rl_scratch_total needs staged budgets"),
+                       ({"arms": ("rl_scratch_total",)}, "rl_scratch's run carried on"),
+                       ({"variants": ("rl_x=rl_random kl_coef=1",)}, "not an RL arm of arms"),
+                       ({"variants": ("rl_x_s1=rl_pretrained kl_coef=1",)}, "name must start with rl_"),
+                       ({"variants": ("rl_x=rl_pretrained",)}, "give its finetune overrides"),
+                       ({"ladder_games": 0}, "ladder_games")):
+        with pytest.raises(ValueError, match=match) as e:
+            StudyConfig(**{**scale, **bad})
+        assert "\n" not in str(e.value)
+    # What a file or a directory must hold is checked when the study starts, each in one line.
+    for bad, match in (({"pretrained": str(tmp_path / "none.pt")}, "pretrained: no checkpoint at"),
+                       ({"size": 6}, "is a GPT of othello 8x8, not of the study's othello 6x6"),
+                       ({"arms": ("az",), "az_run": str(tmp_path / "nowhere")}, "az_run .* is not a directory"),
+                       ({"arms": ("az",), "az_run": str(tmp_path)}, "has no checkpoints"),
+                       ({"arms": ("seq_engine",), "engine_data": str(tmp_path)}, "engine_data: .* make it first"),
+                       ({"ladder": "chess"}, "ladder: unknown engine 'chess'"),
+                       ({"arms": ("rl_scratch",), "variants": ("rl_x=rl_scratch kl_coeff=1",)},
+                        "variant rl_x: --set: unknown key 'kl_coeff'")):
+        with pytest.raises(ValueError, match=match) as e:
+            check_inputs(StudyConfig(**{**scale, **bad}), log=lambda *a: None)
+        assert "\n" not in str(e.value)
+
+
+def test_scale_budgets_seeds_and_the_shared_pretraining():
+    """The preset: R for every RL arm (RL from scratch too), P for pretraining, P + R for AlphaZero's arms;
+    each RL arm once per RL seed from one pretraining; the pretraining and AlphaZero stages once."""
+    from arena.study.run import Study
+
+    cfg = load_config(StudyConfig, SCALE)
+    P, R = cfg.pretrain_minutes, cfg.rl_minutes
+    assert (P, R) == (123.5, 45.0) and R >= 45 and cfg.rl_seeds == (0, 1)
+    assert cfg.pretrained == "models/othello8_gpt.pt" and cfg.engine_data and cfg.ladder == "gtp-rhino"
+    for arm in ("rl_pretrained", "rl_engine", "rl_scratch"):
+        assert cfg.arm_minutes(arm) == R
+    assert cfg.arm_minutes("seq_engine") == P
+    assert cfg.arm_minutes("az") == cfg.arm_minutes("az_boot") == cfg.arm_minutes("rl_scratch_total") == P + R
+    f = StudyConfig(**{**{k: getattr(cfg, k) for k in ("arms", "pretrained", "pretrain_minutes", "rl_minutes")},
+                       "budget": "flops", "flops": 3.37e15})
+    assert f.arm_flops("rl_pretrained") == pytest.approx(3.37e15 * R / (P + R)) and f.arm_flops("az") == 3.37e15
+    study = Study(cfg, "/out")
+    plan = dict(study.stages())
+    assert "data_engine" not in plan and study.data["engine"] == cfg.engine_data  # made beforehand
+    assert [n for n in plan if n.startswith("seq_")] == ["seq_engine"]  # pretrained once; seq_pretrained is a file
+    assert {n for n, k in plan.items() if k == "finetune"} == {f"{a}_s{s}" for a in ("rl_pretrained", "rl_engine",
+                                                                                     "rl_scratch") for s in (0, 1)}
+    for s in (0, 1):
+        cmd = study.command(f"rl_engine_s{s}", "finetune")
+        assert cmd[cmd.index("--init") + 1] == "/out/seq_engine" and f"seed={s}" in cmd and "minutes=45.000" in cmd
+        cmd = study.command(f"rl_pretrained_s{s}", "finetune")
+        assert cmd[cmd.index("--init") + 1] == "models/othello8_gpt.pt"
+        # rl_scratch's run goes on to P + R: rated at R as rl_scratch, at P + R as rl_scratch_total
+        assert "minutes=168.500" in study.command(f"rl_scratch_s{s}", "finetune")
+        assert study.run_dir(f"rl_scratch_total_s{s}") == f"/out/rl_scratch_s{s}"
+        assert study.stage_needs(f"rl_engine_s{s}") == ["seq_engine"]
+    assert "minutes=123.500" in study.command("seq_engine", "pretrain")
+    assert "minutes=168.500" in study.command("az", "az") and "minutes=168.500" in study.command("az_boot", "az")
+    # One config line adds a variant: its arm's start, budget and seeds, and its own overrides.
+    v = Study(StudyConfig(**{**cfg.__dict__, "variants": ("rl_pretrained_kl=rl_pretrained kl_coef=0.2",)}), "/out")
+    cmd = v.command("rl_pretrained_kl_s1", "finetune")
+    assert "kl_coef=0.2" in cmd and "seed=1" in cmd and cmd[cmd.index("--init") + 1] == "models/othello8_gpt.pt"
+    assert cmd.index("kl_coef=0.2") > cmd.index("checkpoint_every=20")  # after finetune_set: it wins
+    # az from a run made elsewhere: no stage trains it.
+    a = Study(StudyConfig(**{**cfg.__dict__, "az_run": "/runs/az"}), "/out")
+    assert "az" not in dict(a.stages()) and "az_boot" in dict(a.stages()) and a.run_dir("az") == "/runs/az"
+
+
+def test_az_run_checkpoint_nearest_to_the_budget_but_not_beyond(tmp_path):
+    from arena.study.inputs import az_rows, check_inputs
+
+    run = fake_az_run(tmp_path / "az", [300, 1135, 1921, 2396, 3125])
+    base = {"size": 6, "arms": ("az",), "az_run": run, "pretrain_minutes": 20.0, "rl_minutes": 20.0}
+    assert [r["seconds"] for r in az_rows(StudyConfig(**base))] == [300, 1135, 1921, 2396]  # 40 min = 2400 s
+    assert az_rows(StudyConfig(**{**base, "rl_minutes": 40.0}))[-1]["seconds"] == 3125  # a budget past the run
+    flops = StudyConfig(**{**base, "budget": "flops", "flops": 1.2e12})  # 1.2e12 FLOPs: at most 1,200 s
+    assert az_rows(flops)[-1]["seconds"] == 1135
+    with pytest.raises(ValueError, match=r"no checkpoint within az's budget of 4 min \(its first is at 5.0 min\)"):
+        check_inputs(StudyConfig(**{**base, "pretrain_minutes": 2.0, "rl_minutes": 2.0}), log=lambda *a: None)
+    with pytest.raises(ValueError, match="trained othello 6x6, not the study's othello 8x8"):
+        check_inputs(StudyConfig(**{**base, "size": 8}), log=lambda *a: None)
+
+
+def test_tiny_scale_study_end_to_end(tmp_path, monkeypatch):
+    """A scale-like study on 6x6 with step-count budgets: RL from a saved GPT and from scratch with two RL seeds,
+    a GPT pretrained once on engine data given as a path, the rl_scratch_total view, measurements along RL, one
+    tournament, a ladder per final player (a toy engine: MCTS with L rollouts) and the verdicts; then the report
+    rebuilt from the logs alone."""
+    from agents.common.tokenizer import Tokenizer
+    from arena import ladder as L
+    from arena.study.run import rebuild_report, run_study
+
+    monkeypatch.setitem(L.ENGINES, "toy", L.Engine("toy", "m", None, "-", "mcts:rollouts={level}", "othello", 6, (6,),
+                                                   tuple(range(1, 100)), "1-2", 2))
+    monkeypatch.chdir(ROOT)
+    gpt = tiny_gpt_file(tmp_path / "gpt.pt")
+    engine = str(tmp_path / "engine")
+    acts, lens = next(T.random_source("othello", 6, 300, 5))  # a stand-in for engine games, with results
+    T.write_dataset(engine, Tokenizer("othello", 6), iter([(acts, lens, np.random.default_rng(0).choice(
+        [0, 0.5, 1], 300))]), "gtp:fake", 5, 0.1, progress=False)
+    sets = ["arms=seq_pretrained,rl_pretrained,seq_engine,rl_scratch,rl_scratch_total", "rl_seeds=0,1",
+            f"pretrained={gpt}", f"engine_data={engine}", "pretrain_minutes=5", "rl_minutes=5", "max_steps=3",
+            "random_games=2000", "checkpoints=2", "games=2", "eval_games=30", "anchors=random=random,greedy=greedy",
+            "workers=0", "measure_along=true", "ladder=toy", "ladder_levels=1-2", "ladder_games=2",
+            "pretrain_set=eval_every=3,eval_games=20,checkpoint_every=1,warmup_steps=1",
+            "finetune_set=eval_every=3,eval_games=4,checkpoint_every=1,groups=2,group_size=2,eval_opponents=greedy"]
+    cfg = load_config(StudyConfig, os.path.join(ROOT, "configs", "study_othello6.yaml"), sets)
+    out = str(tmp_path / "study")
+    summary = run_study(cfg, out, log=lambda *a, **k: None)
+    stages = json.load(open(os.path.join(out, "stages.json")))
+    assert "data_engine" not in stages and "seq_pretrained" not in stages and "seq_engine" in stages
+    for s in (0, 1):
+        cmd = stages[f"rl_pretrained_s{s}"]["command"]
+        assert cmd[cmd.index("--init") + 1] == gpt and f"seed={s}" in cmd
+    assert engine in " ".join(stages["seq_engine"]["command"])
+    inv = json.load(open(os.path.join(out, "inventory.json")))
+    assert inv["checkpoints"]["seq_pretrained"][0]["seconds"] == 60.0  # the file's own compute, not re-run
+    # Compute stands on the start: RL from the saved GPT includes its 60 s and 1.5 GFLOPs.
+    assert summary["rl_pretrained_s0"]["seconds"] > 60 and summary["rl_pretrained_s0"]["flops"] > 1.5e9
+    assert summary["rl_scratch_s0"]["seconds"] < 60
+    measure = json.load(open(os.path.join(out, "measure.json")))
+    assert {"legal_error_random", "legal_error_engine", "probe_relative"} <= set(measure["seq_pretrained"])
+    assert [a["step"] for a in measure["rl_pretrained_s1"]["along"]][1:] == [3]  # 2 rated checkpoints, the last
+    sc = summary["scale"]
+    assert set(sc["ladders"]) == {"seq_pretrained", "seq_engine"} | {f"{a}_s{s}" for a in (
+        "rl_pretrained", "rl_scratch", "rl_scratch_total") for s in (0, 1)}
+    by = {(v["a"], v["b"]): v for v in sc["verdicts"]}
+    v = by[("rl_pretrained", "rl_scratch")]
+    assert len(v["per_seed"]) == 2 and v["players"] == [["rl_pretrained_s0", "rl_scratch_s0"],
+                                                        ["rl_pretrained_s1", "rl_scratch_s1"]]
+    assert v["survives"] in (True, False) and ("rl_pretrained", "seq_pretrained") in by
+    assert len(sc["reach"]) == 2 and sc["curves"]["rl_pretrained_s0"][0][:2] == [0.0, 0.0]  # from its start
+    report = open(os.path.join(out, "report.md")).read()
+    for text in ("## Ladders", "## Compute before and during RL", "## The world model along RL", "## Verdicts",
+                 "### What the data does not settle", "staged: pretraining P = 5 min", "RL seeds 0, 1"):
+        assert text in report, text
+    for f in ("rl_compute.png", "verdicts.png", "world_model.png"):
+        assert os.path.getsize(os.path.join(out, f)) > 1000
+    written = json.load(open(os.path.join(out, "summary.json")))
+    os.remove(os.path.join(out, "report.md"))
+    rebuild_report(out)
+    assert json.load(open(os.path.join(out, "summary.json"))) == written
+    assert "## Verdicts" in open(os.path.join(out, "report.md")).read()

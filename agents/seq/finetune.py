@@ -11,6 +11,12 @@ legal moves, at ``temperature``) plus ``kl_coef`` times the exact KL(pi || pi_re
 at those positions (skipped for ``--init none``). One update per batch: on-policy, no ratio. The raw
 model's legality (is its unmasked top-1 legal?) is logged per step as ``illegal_rate``.
 
+Two terms that keep the world model while RL changes the policy, both off by default: ``legal_coef``
+times the legal-move loss (the raw model's probability mass off the legal moves, as -log of the mass on
+them, at every position of the step's games: under the legal mask nothing else rewards legality), and
+``mix_coef`` times the next-token loss on ``mix_batch`` games of a transcript dataset (``mix_data``), a
+mixed pretraining batch.
+
 Opponents: ``self`` (both sides are the learner; both sides' moves are trained on), ``snapshot`` (a
 frozen copy refreshed every ``snapshot_every`` steps) and any batched arena spec (``random``,
 ``greedy``, ``mcts:rollouts=N``, ``az:CKPT,sims=N``). Compute is counted: games, model forward passes
@@ -28,13 +34,17 @@ from tqdm import tqdm
 from agents.common.device import resolve as resolve_device
 from agents.common.run import Run, clock, differences, lr_at
 from agents.common.tokenizer import Tokenizer, is_move
+from agents.common.transcripts import Dataset
 from agents.match import play
 from agents.players import make_baseline, random_openings
 from agents.seq.agent import SeqAgent
 from agents.seq.gpt import GPT, PRESETS, GPTConfig
 from agents.seq.legal import replay_prefixes
 from agents.seq.load import checkpoint_data, checkpoint_tokenizer, load_gpt
+from agents.seq.pretrain import train_loss
 from envs.core import check_board
+
+MIX_STREAM = 0x313C  # the mixed batch's own stream: (seed, step, this), so turning it on leaves RL's draws alone
 
 
 @dataclass(frozen=True)
@@ -61,6 +71,15 @@ class FinetuneConfig:
     """Linear warmup."""
     kl_coef: float = 0.05
     """Weight of KL(pi || pi_ref) to the initial model."""
+    legal_coef: float = 0.0
+    """Weight of the legal-move loss: -log of the raw (unmasked, temperature 1) model's probability mass on
+    the legal moves, averaged over every position of the step's games that has one (both sides' moves). 0: off."""
+    mix_data: str = ""
+    """A transcript dataset (``arena transcripts``, the model's tokenizer) for a mixed pretraining batch."""
+    mix_coef: float = 0.0
+    """Weight of the next-token loss on ``mix_batch`` of ``mix_data``'s training games per step. 0: off."""
+    mix_batch: int = 64
+    """Games of ``mix_data`` per step."""
     grad_clip: float = 1.0
     """Global gradient-norm clip."""
     steps: int = 200
@@ -103,6 +122,10 @@ class FinetuneConfig:
             raise ValueError(f"device must be auto, cpu or cuda, got {self.device!r}")
         if self.max_flops < 0:
             raise ValueError(f"max_flops must be 0 (no limit) or positive, got {self.max_flops}")
+        if self.legal_coef < 0 or self.mix_coef < 0 or self.mix_batch < 1:
+            raise ValueError("legal_coef and mix_coef must be 0 (off) or positive, and mix_batch at least 1")
+        if bool(self.mix_coef) != bool(self.mix_data):
+            raise ValueError("a mixed pretraining batch needs both mix_data (a dataset) and mix_coef (its weight)")
 
 
 # -- batched play (agents.match) ---------------------------------------------------------------------------
@@ -150,10 +173,11 @@ def new_openings(tok, n, plies, rng):
 
 # -- the update ------------------------------------------------------------------------------------------
 
-def grpo_loss(model, ref, tok, hist, decisions, adv, temperature, kl_coef, counts):
+def grpo_loss(model, ref, tok, hist, decisions, adv, temperature, kl_coef, counts, legal_coef=0.0):
     """Mean over learner decisions ``(game b, token position t, chosen id)`` of ``-adv * log pi`` plus
     ``kl_coef`` x KL(pi || ref), both masked to the legal moves of each position (recomputed by replaying
-    the games with the rules)."""
+    the games with the rules), plus ``legal_coef`` x the legal-move loss (:func:`legal_loss`) over every
+    position of those games. Returns ``(loss, {"pg", "kl", "entropy"[, "legal"]})``."""
     rows_b = sorted({d[0] for d in decisions})
     seqs = {b: tok.encode(hist[b]) for b in rows_b}
     T = max(len(s) for s in seqs.values())
@@ -169,7 +193,8 @@ def grpo_loss(model, ref, tok, hist, decisions, adv, temperature, kl_coef, count
     a = torch.as_tensor(np.asarray(adv), dtype=torch.float32, device=dev)
     xt = torch.from_numpy(x).to(dev)
     with torch.autocast("cuda", torch.bfloat16, enabled=dev.type == "cuda"):
-        logits = model(xt)[r_idx, t_idx].float() / temperature
+        every = model(xt)  # [R, T, V]: after each prefix of each game
+    logits = every[r_idx, t_idx].float() / temperature
     mask = legal[r_idx, t_idx]
     logp = torch.log_softmax(logits.masked_fill(~mask, -1e9), -1)
     pg = -(a * logp.gather(1, ids[:, None]).squeeze(1)).mean()
@@ -183,7 +208,35 @@ def grpo_loss(model, ref, tok, hist, decisions, adv, temperature, kl_coef, count
         p = logp.exp()
         kl = (p * (logp - ref_logp)).masked_fill(~mask, 0.0).sum(-1).mean()
     entropy = -(logp.exp() * logp).masked_fill(~mask, 0.0).sum(-1).mean()
-    return pg + kl_coef * kl, {"pg": pg.item(), "kl": kl.item(), "entropy": entropy.item()}
+    info = {"pg": pg.item(), "kl": kl.item(), "entropy": entropy.item()}
+    loss = pg + kl_coef * kl
+    if legal_coef > 0:  # off: the loss is exactly what it was
+        lg = legal_loss(every.float(), legal)
+        info["legal"] = lg.item()
+        loss = loss + legal_coef * lg
+    return loss, info
+
+
+def legal_loss(logits, legal):
+    """The legal-move loss: mean over positions with a legal move of ``-log sum_{legal} softmax(logits)``, the
+    raw model's probability mass off the legal moves in log form (0 when it puts none there). ``logits:
+    float[R, T, V]`` after each prefix, ``legal: bool[R, T, V]`` (agents.seq.legal.replay_prefixes)."""
+    has = legal.any(-1)  # a position after the game's end has none
+    # -1e9, not -inf: a row with no legal id must stay finite, or its (unused) gradient is NaN.
+    off = torch.logsumexp(logits, -1) - torch.logsumexp(logits.masked_fill(~legal, -1e9), -1)
+    return off[has].mean() if has.any() else logits.sum() * 0.0
+
+
+def mix_loss(model, rows, tok, counts):
+    """The mixed pretraining batch's loss: next-token cross-entropy on ``rows: int64[B, T]`` (stored games in
+    the model's ids), counted as forward passes and trained tokens."""
+    x = torch.from_numpy(rows).to(next(model.parameters()).device)
+    with torch.autocast("cuda", torch.bfloat16, enabled=x.is_cuda):
+        logits = model(x[:, :-1]).float()
+    n = int(is_move(x[:, 1:]).sum())
+    counts["forward_positions"] += n
+    counts["tokens_trained"] += n
+    return train_loss(logits, x, tok, "next_token")
 
 
 def group_advantages(rewards, groups, group_size):
@@ -247,6 +300,10 @@ def finetune(cfg, init, run_dir, resume=False, log=print, progress=True, make_op
                      "data": checkpoint_data(start)}
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     run.per_forward = model.flops_per_token()
+    mix = Dataset(cfg.mix_data) if cfg.mix_coef > 0 else None
+    if mix is not None and mix.tokenizer.describe() != tok.describe():
+        raise ValueError(f"mix_data {cfg.mix_data} is tokenized as {mix.tokenizer.describe()}, not as the model "
+                         f"({tok.describe()})")
 
     def check(ck):
         # The start as the file it resolved to: a run directory that has moved on since is another start.
@@ -322,7 +379,13 @@ def finetune(cfg, init, run_dir, resume=False, log=print, progress=True, make_op
                 model.train()
                 for g in opt.param_groups:
                     g["lr"] = lr_at(step, cfg.lr, cfg.warmup_steps)
-                loss, info = grpo_loss(model, ref, tok, hist_all, dec_all, adv, cfg.temperature, cfg.kl_coef, counts)
+                loss, info = grpo_loss(model, ref, tok, hist_all, dec_all, adv, cfg.temperature, cfg.kl_coef, counts,
+                                       cfg.legal_coef)
+                if mix is not None:
+                    rows = mix.sample("train", cfg.mix_batch, np.random.default_rng([cfg.seed, step, MIX_STREAM]))
+                    m = mix_loss(model, rows, tok, counts)
+                    info["mix"] = m.item()
+                    loss = loss + cfg.mix_coef * m
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
@@ -334,7 +397,8 @@ def finetune(cfg, init, run_dir, resume=False, log=print, progress=True, make_op
                 wins = {o: float((learner_view[names == o] > 0).mean()) for o in cfg.opponents if (names == o).any()}
                 row = {"step": step, "loss": loss.item(), **info, "train_win": wins,
                        "illegal_rate": counts["raw_illegal"] / max(1, counts["raw_decisions"]), **totals()}
-                run.metric(row, scalars={k: row[k] for k in ("loss", "pg", "kl", "entropy", "illegal_rate")})
+                keys = ("loss", "pg", "kl", "entropy", "illegal_rate", "legal", "mix")
+                run.metric(row, scalars={k: row[k] for k in keys if k in row})
                 bar.update(1)
                 bar.set_postfix(kl=f"{info['kl']:.3f}", ent=f"{info['entropy']:.2f}", left=run.eta(step),
                                 illegal=f"{100 * row['illegal_rate']:.1f}%",

@@ -25,16 +25,59 @@ on the engine's games; the report counts those separately.
 
 ``seeds: [0, 1, 2]`` runs the whole study once per seed (``OUT/seed_S/``, each with its own datasets,
 arms, tournament and report) and writes a report across seeds at ``OUT``.
+
+The scale study (configs/study_othello8_scale.yaml, docs/study.md) adds, beside those arms:
+
+    seq_pretrained        a GPT pretrained beforehand (``pretrained``, e.g. models/othello8_gpt.pt), as a player;
+                          not trained here: its pretraining compute is the file's own ``compute``
+    rl_pretrained         it fine-tuned by RL (GRPO)
+    rl_scratch_total      the ``rl_scratch`` run carried on to the total budget P + R: the same run (the RL
+                          schedule is constant after warmup), rated at P + R as this arm and at R as rl_scratch
+
+and staged budgets: ``pretrain_minutes`` P for every pretraining arm, ``rl_minutes`` R for every RL arm
+(``rl_scratch`` included), P + R for AlphaZero's arms. ``rl_seeds`` runs each RL arm once per seed from the
+same pretrained start (``OUT/ARM_sS``, played as ``ARM_sS``); ``variants`` adds RL arms that differ from
+one by finetune overrides (a stronger KL, the legal-move loss, a mixed pretraining batch). In that study
+``seq_engine``/``rl_engine`` are what the issue calls ``sl_expert``/``rl_expert`` (the GPT on gtp-rhino's
+games, before and after RL): the names stay, so that ``rl_expert`` keeps its meaning here (RL from the GPT
+cloned from AlphaZero's self-play).
 """
 
+import re
 from dataclasses import dataclass
 
 ARMS = ("az", "az_permuted", "seq_random", "seq_random_permuted", "seq_expert", "rl_random", "rl_random_permuted",
         "rl_expert", "rl_scratch", "seq_engine", "rl_engine", "az_boot")
+"""The arms of the classic study (and the default of ``arms``)."""
+SCALE_ARMS = ("seq_pretrained", "rl_pretrained", "rl_scratch_total")
+"""The scale study's own arms (see the module docstring)."""
+ALL_ARMS = ARMS + SCALE_ARMS
 DEPENDS = {"seq_expert": "az", "rl_random": "seq_random", "rl_random_permuted": "seq_random_permuted",
-           "rl_expert": "seq_expert", "rl_engine": "seq_engine"}
+           "rl_expert": "seq_expert", "rl_engine": "seq_engine", "rl_pretrained": "seq_pretrained"}
+VIEW_OF = {"rl_scratch_total": "rl_scratch"}
+"""An arm that is another arm's run rated at a later budget (it trains nothing of its own)."""
+GIVEN = ("seq_pretrained",)
+"""Arms read from a file, not trained here."""
+VARIANT = re.compile(r"^rl_[a-z0-9_]+$")
+SEED_SUFFIX = re.compile(r"_s\d+$")
 BUDGETS = ("wallclock", "flops")
 PARALLEL = ("auto", "ray", "serial")
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One run of the study: a training stage, or an arm read from elsewhere (``seq_pretrained``, ``az``
+    from ``az_run``, the ``rl_scratch_total`` view). Its name is its directory under OUT and its player's."""
+    name: str
+    """``ARM``, or ``LABEL_sS`` for an RL arm with ``rl_seeds``."""
+    arm: str
+    """The arm it is (a variant's base arm): its budget, start and kind."""
+    label: str
+    """What its RL seeds share: the arm, or the variant's name."""
+    seed: int
+    """Its trainer's seed."""
+    sets: tuple[str, ...] = ()
+    """A variant's ``arena finetune`` overrides."""
 
 
 @dataclass(frozen=True)
@@ -45,7 +88,7 @@ class StudyConfig:
     size: int = 6
     """Board size (4, 6 or 8)."""
     arms: tuple[str, ...] = ARMS
-    """The arms to run (see the module docstring); an arm needs the arm it starts from."""
+    """The arms to run (see the module docstring; ``ALL_ARMS``); an arm needs the arm it starts from."""
     seed: int = 0
     """Seeds every arm, dataset, evaluation and the tournament (when ``seeds`` is empty)."""
     seeds: tuple[int, ...] = ()
@@ -65,6 +108,30 @@ class StudyConfig:
     checkpoints' ``compute.flops``)."""
     pretrain_share: float = 0.5
     """The share of ``minutes`` a pretrained arm spends pretraining; its RL arm gets the rest."""
+    pretrain_minutes: float = 0.0
+    """Staged budgets (with ``rl_minutes``): P, the wall-clock minutes of every pretraining arm (``seq_*``),
+    to match ``pretrained``'s own (the shipped GPT's ``compute.seconds`` is 7,410 s, 123.5 min)."""
+    rl_minutes: float = 0.0
+    """Staged budgets: R, the minutes of every RL arm, ``rl_scratch`` and variants included; AlphaZero's arms and
+    ``rl_scratch_total`` get P + R. 0: the share rule of ``minutes`` and ``pretrain_share`` (then
+    ``minutes`` is ignored)."""
+    rl_seeds: tuple[int, ...] = ()
+    """Seeds of the RL stage: every RL arm runs once per seed (``OUT/ARM_sS``) from the same pretrained start,
+    which runs once; the verdicts pair the arms seed by seed. Empty: each RL arm once, with ``seed``."""
+    pretrained: str = ""
+    """A GPT file pretrained beforehand (``models/othello8_gpt.pt``): arm ``seq_pretrained`` and
+    ``rl_pretrained``'s start. Its pretraining is not run again; its compute is the file's."""
+    engine_data: str = ""
+    """An engine dataset made beforehand (``arena transcripts --source gtp:...``, e.g. in the background
+    while the other arms train) for the engine arms; empty: the study makes ``engine_games`` itself."""
+    az_run: str = ""
+    """An ``arena train`` run directory to take arm ``az`` from instead of training it: its checkpoints up to
+    the matched budget (``compute.seconds``, or ``compute.flops`` under ``budget: flops``); the newest of them,
+    the one nearest to it but not beyond, is ``az``'s player. Empty: train ``az``."""
+    variants: tuple[str, ...] = ()
+    """Extra RL arms, ``NAME=ARM key=value ...``: ARM's RL stage again with those ``arena finetune``
+    overrides on top of ``finetune_set`` (a YAML mapping ``rl_pretrained_kl: rl_pretrained kl_coef=0.2``
+    is one). NAME starts with ``rl_``; it gets ARM's budget, start and seeds."""
     max_steps: int = 0
     """0: an arm ends when its wall-clock budget is spent (equal compute). N > 0: it also ends after N of its
     own steps (learner, pretraining or RL steps), whichever comes first: a count that a busy machine cannot
@@ -113,6 +180,19 @@ class StudyConfig:
     """Sample efficiency: games of RL until the evaluation against greedy first reaches this win rate."""
     eval_games: int = 500
     """Held-out games for each sequence model's legal-move error and board probes."""
+    measure_along: bool = False
+    """Also measure the legal-move error and the linear probe at every rated checkpoint of every RL run
+    (what RL does to the world model along the way), not only at the end."""
+    ladder: str = ""
+    """An ``arena ladder`` engine (``gtp-rhino``) that every arm's final player climbs after the tournament
+    (``OUT/ladder/PLAYER``); empty: no ladder."""
+    ladder_levels: str = "1-3"
+    """The ladder's levels, weakest first."""
+    ladder_games: int = 100
+    """Ladder games per level, colours alternating."""
+    ladder_stop_below: float = 0.05
+    """A ladder stops after the first level its player scores under this (the levels above would score no
+    better); 0.25 is ``arena ladder``'s default."""
     threads: int = 2
     """CPU threads of the training arms (torch)."""
     parallel: str = "auto"
@@ -129,12 +209,38 @@ class StudyConfig:
             bad(f"game must be 'othello' (the sequence model's probes are Othello's), got {self.game!r}")
         if self.size not in (4, 6, 8):
             bad(f"size must be 4, 6 or 8, got {self.size}")
-        unknown = [a for a in self.arms if a not in ARMS]
+        unknown = [a for a in self.arms if a not in ALL_ARMS]
         if unknown or not self.arms:
-            bad(f"unknown arm(s) {unknown}; arms are {', '.join(ARMS)}")
+            bad(f"unknown arm(s) {unknown}; arms are {', '.join(ALL_ARMS)}")
+        if len(set(self.arms)) != len(self.arms):
+            bad(f"arms are listed twice: {sorted(a for a in set(self.arms) if self.arms.count(a) > 1)}")
         for arm in self.arms:
             if arm in DEPENDS and DEPENDS[arm] not in self.arms:
                 bad(f"arm {arm} starts from arm {DEPENDS[arm]}: add it to arms")
+            if arm in VIEW_OF and VIEW_OF[arm] not in self.arms:
+                bad(f"arm {arm} is arm {VIEW_OF[arm]}'s run carried on: add it to arms")
+        if "seq_pretrained" in self.arms and not self.pretrained:
+            bad("arm seq_pretrained needs pretrained: a GPT file (models/othello8_gpt.pt)")
+        if self.pretrain_minutes < 0 or self.rl_minutes < 0 or (self.pretrain_minutes > 0) != (self.rl_minutes > 0):
+            bad(f"staged budgets need both pretrain_minutes and rl_minutes positive (or both 0), got "
+                f"{self.pretrain_minutes} and {self.rl_minutes}")
+        if "rl_scratch_total" in self.arms and not self.staged():
+            bad("arm rl_scratch_total needs staged budgets (pretrain_minutes and rl_minutes)")
+        if len(set(self.rl_seeds)) != len(self.rl_seeds):
+            bad(f"rl_seeds must differ, got {list(self.rl_seeds)}")
+        names = set(ALL_ARMS)
+        for item in self.variants:
+            name, arm, sets = parse_variant(item)
+            if not VARIANT.match(name) or SEED_SUFFIX.search(name) or name in names:
+                bad(f"variant {item!r}: its name must start with rl_, use a-z, 0-9 and _, not end in _sN and be "
+                    f"new (write NAME=ARM key=value ...)")
+            if arm not in self.arms or not arm.startswith("rl_") or arm in VIEW_OF:
+                bad(f"variant {name}: {arm!r} is not an RL arm of arms")
+            if not sets or any("=" not in x for x in sets):
+                bad(f"variant {name}: give its finetune overrides as key=value after the arm, got {item!r}")
+            names.add(name)
+        if self.ladder_games < 1 or not 0 < self.ladder_stop_below <= 1:
+            bad("ladder_games must be at least 1 and ladder_stop_below in (0, 1]")
         if self.minutes <= 0 or not 0 < self.pretrain_share < 1:
             bad("minutes must be positive and pretrain_share strictly between 0 and 1")
         if self.budget not in BUDGETS:
@@ -160,8 +266,22 @@ class StudyConfig:
         if not self.anchors:
             bad("anchors must name at least one player (the first is the rating anchor)")
 
+    def staged(self):
+        """Whether the budgets are staged (``pretrain_minutes`` P and ``rl_minutes`` R)."""
+        return self.rl_minutes > 0
+
+    def total_minutes(self):
+        """The matched whole: AlphaZero's minutes (P + R when staged, else ``minutes``)."""
+        return self.pretrain_minutes + self.rl_minutes if self.staged() else self.minutes
+
     def share(self, arm):
-        """The share of the matched budget an arm's own training gets."""
+        """The share of the matched whole an arm's own training gets."""
+        if self.staged():
+            if arm.startswith("seq_"):
+                return self.pretrain_minutes / self.total_minutes()
+            if arm.startswith("rl_") and arm not in VIEW_OF:
+                return self.rl_minutes / self.total_minutes()
+            return 1.0  # AlphaZero's arms and rl_scratch_total: P + R
         if arm.startswith("seq_"):
             return self.pretrain_share
         if arm.startswith("rl_") and arm != "rl_scratch":
@@ -169,17 +289,54 @@ class StudyConfig:
         return 1.0
 
     def arm_minutes(self, arm):
-        """Wall-clock minutes of an arm's own training (its cap under ``budget: flops``)."""
-        return self.minutes * self.share(arm)
+        """Wall-clock minutes of an arm's own training (its cap under ``budget: flops``): the budget it is
+        rated at."""
+        return self.total_minutes() * self.share(arm)
 
     def arm_flops(self, arm):
         """FLOPs of an arm's own training under ``budget: flops``; 0 under ``wallclock``."""
         return self.flops * self.share(arm) if self.budget == "flops" else 0.0
 
+    def stage_arm(self, arm):
+        """The arm whose budget an arm's training stage runs to: ``rl_scratch`` runs on to
+        ``rl_scratch_total``'s when that arm is rated too (one run, rated at both budgets)."""
+        return "rl_scratch_total" if arm == "rl_scratch" and "rl_scratch_total" in self.arms else arm
+
+    def budget_text(self):
+        """The budgets in words, for the reports."""
+        if self.staged():
+            return (f"staged: pretraining P = {self.pretrain_minutes:g} min, RL R = {self.rl_minutes:g} min for every "
+                    f"RL arm (RL from scratch included), AlphaZero P + R = {self.total_minutes():g} min"
+                    + (f"; FLOPs in the same shares of {self.flops:.3g}" if self.budget == "flops" else ""))
+        if self.budget == "wallclock":
+            return f"{self.minutes:g} min of wall-clock per arm"
+        return f"{self.flops:.3g} estimated FLOPs per arm (at most {self.minutes:g} min of wall-clock)"
+
+    def runs(self):
+        """``[RunSpec]``: every arm, each RL arm (and variant) once per RL seed."""
+        out = []
+        for label, arm, sets in [(a, a, ()) for a in self.arms] + [parse_variant(v) for v in self.variants]:
+            if arm.startswith("rl_") and self.rl_seeds:
+                out += [RunSpec(f"{label}_s{s}", arm, label, s, sets) for s in self.rl_seeds]
+            else:
+                out.append(RunSpec(label, arm, label, self.seed, sets))
+        return out
+
     def seed_runs(self):
         """The seeds of the runs: ``seeds``, or ``(seed,)``."""
         return tuple(self.seeds) or (self.seed,)
 
+    def rl_seed_runs(self):
+        """The RL seeds the verdicts pair (``rl_seeds``, or ``(seed,)``)."""
+        return tuple(self.rl_seeds) or (self.seed,)
+
     @classmethod
     def from_dict(cls, d):
         return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
+
+
+def parse_variant(item):
+    """``"NAME=ARM key=value ..."`` -> ``(NAME, ARM, (key=value, ...))``."""
+    name, _, rest = str(item).partition("=")
+    words = rest.split()
+    return name.strip(), (words[0] if words else ""), tuple(words[1:])

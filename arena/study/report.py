@@ -19,10 +19,13 @@ training target the arm received, an upper bound on the information the learner 
   outcome per game; the ownership head adds N*N * log2 3 per position; an engine bootstrap adds one move
   (log2 M) per position and an outcome per game.
 Pretraining gets a graded target at every forward pass, RL one outcome per trajectory.
+
+A study with staged budgets, RL seeds or a ladder also gets the scale sections (arena.study.scale): the
+ladders, the compute before and during RL, Elo against RL compute, the world model along RL and the
+verdicts paired seed by seed.
 """
 
 import html
-import json
 import math
 import os
 import platform
@@ -30,86 +33,10 @@ import re
 import time
 
 from agents.common.files import atomic_write, read_json, write_json
-from arena.study.config import DEPENDS, StudyConfig
-
-WHAT = {"az": "AlphaZero from scratch, search at play", "az_nosearch": "the same net, policy head alone",
-        "az_permuted": "control (b): AlphaZero, board squares permuted", "az_permuted_nosearch": "the same, policy head alone",
-        "seq_random": "GPT pretrained on random transcripts", "seq_random_permuted": "control (a): the same, move ids permuted",
-        "seq_expert": "GPT pretrained on AlphaZero's games", "rl_random": "seq_random + RL",
-        "rl_random_permuted": "control (a): seq_random_permuted + RL", "rl_expert": "seq_expert + RL",
-        "rl_scratch": "the GPT trained by RL alone", "seq_engine": "GPT pretrained on the engine's games",
-        "rl_engine": "seq_engine + RL", "az_boot": "AlphaZero bootstrapped on the engine's games, then self-play",
-        "az_boot_nosearch": "the same net, policy head alone"}
-KEYS = ("seconds", "forward", "flops", "reward_events", "games", "trained")
-
-
-def jsonl(path):
-    if not os.path.exists(path):
-        return []
-    with open(path) as f:
-        return [json.loads(x) for x in f if x.strip()]
-
-
-def prefix(inv, arm):
-    """Compute an arm starts with: its pretrained start's final (recursively) and the expert games."""
-    base = dict.fromkeys(KEYS, 0)
-    start = DEPENDS.get(arm)
-    if arm.startswith("rl_") and start and inv.get(start):
-        base = {k: base[k] + v for k, v in total(inv, start, inv[start][-1]).items()}
-    data = {"seq_expert": "data_expert", "seq_engine": "data_engine", "az_boot": "data_engine"}.get(arm)
-    if data in inv:
-        base = {k: base[k] + inv[data].get(k, 0) for k in KEYS}
-    return base
-
-
-def total(inv, arm, row):
-    p = prefix(inv, arm)
-    return {k: p[k] + row.get(k, 0) for k in KEYS}
-
-
-def fmt_si(x):
-    if x is None:
-        return "-"
-    for unit, div in (("P", 1e15), ("T", 1e12), ("G", 1e9), ("M", 1e6), ("k", 1e3)):
-        if abs(x) >= div:
-            return f"{x / div:.3g}{unit}"
-    return f"{x:.3g}"
-
-
-def pct(x):
-    return "-" if x is None else f"{100 * x:.1f}%"
-
-
-class Ratings:
-    def __init__(self, out):
-        rep = read_json(os.path.join(out, "tournament", "ratings.json"), {})
-        tcfg = read_json(os.path.join(out, "tournament", "tournament.json"), {})
-        self.rows = {r["player"]: r for r in rep.get("rows", [])}
-        self.order = [p.partition("=")[0] for p in tcfg.get("players", [])]
-        self.cov = rep.get("cov")
-        self.anchor = rep.get("anchor")
-        self.games = rep.get("games", 0)
-
-    def elo(self, name):
-        return self.rows[name]["elo"] if name in self.rows else None
-
-    def diff(self, a, b):
-        """``(elo a - elo b, standard error of the difference)`` from the fit's covariance."""
-        if a not in self.rows or b not in self.rows:
-            return None, None
-        i, j = self.order.index(a), self.order.index(b)
-        c = self.cov
-        var = c[i][i] + c[j][j] - 2 * c[i][j]
-        return self.rows[a]["elo"] - self.rows[b]["elo"], math.sqrt(max(var, 0.0))
-
-    def cell(self, name):
-        r = self.rows.get(name)
-        if r is None:
-            return "-"
-        if name == self.anchor:
-            return f"{round(r['elo'])} (anchor)"
-        return f"{round(r['elo'])} [{round(r['ci95_low'])}, {round(r['ci95_high'])}]"
-
+from arena.study.config import StudyConfig
+from arena.study.scale import scale_sections, scale_study
+from arena.study.shared import (WHAT, Ratings, fmt_si, jsonl, pct, pyplot, save_figure, start_of,  # noqa: F401
+                                describe, study_runs, table, total)
 
 def verdict(d, se):
     if d is None:
@@ -130,34 +57,17 @@ def first_reaching(points, target):
     return None
 
 
-def rl_points(out, arm):
+def rl_points(out, arm, run_dir=None, until=None):
     """``[(games of RL, win rate against greedy)]`` from an RL arm's evaluations (or AlphaZero's gauntlets,
-    self-play games)."""
-    rows = jsonl(os.path.join(out, arm, "metrics.jsonl"))
+    self-play games), from ``run_dir`` (default ``out/arm``), up to ``until`` seconds of training (a run rated
+    at a budget it went past)."""
+    rows = jsonl(os.path.join(run_dir or os.path.join(out, arm), "metrics.jsonl"))
+    if until is not None:
+        rows = [r for r in rows if r.get("compute", r).get("seconds", 0) <= until]
     if arm.startswith("az"):
         return [(r["compute"]["reward_events"], r["gauntlet"]["greedy"]) for r in rows
                 if "gauntlet" in r and "greedy" in r["gauntlet"] and "compute" in r]
     return [(r["games"], r["eval"]["greedy"]) for r in rows if "eval" in r and "greedy" in r["eval"]]
-
-
-def pyplot():
-    """matplotlib's pyplot on the file-only Agg backend (no display is needed)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def save_figure(fig, path):
-    """Write ``fig`` to ``path`` (PNG, 100 dpi) atomically, so a stopped report never leaves half an image,
-    and free it."""
-    import matplotlib.pyplot as plt
-
-    fig.savefig(path + ".tmp.png", dpi=100)
-    plt.close(fig)
-    os.replace(path + ".tmp.png", path)
 
 
 def plot_curves(out, inv, meta, ratings, cfg):
@@ -174,7 +84,7 @@ def plot_curves(out, inv, meta, ratings, cfg):
                  ("seconds", "wall-clock minutes (one 2-core machine)", False), ("flops", "estimated FLOPs", True))
     colours = plt.get_cmap("tab20").colors
     for i, (arm, pts) in enumerate(sorted(lines.items())):
-        start = DEPENDS.get(arm) if arm.startswith("rl_") else None
+        start = start_of(inv, arm)
         if start and lines.get(start):  # an RL arm's curve goes on from where its pretraining ended
             pts = [max(lines[start], key=lambda p: p[0]["seconds"])] + pts
         pts = sorted(pts, key=lambda p: p[0]["seconds"])
@@ -204,11 +114,12 @@ def plot_curves(out, inv, meta, ratings, cfg):
     save_figure(fig, os.path.join(out, "curves.png"))
 
 
-def plot_rl(out, arms, target):
+def plot_rl(out, arms, target, where=None):
+    """Win rate against greedy over the games learned from; ``where``: ``{run: (run_dir, until)}``."""
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 4.2))
     for arm in arms:
-        pts = rl_points(out, arm)
+        pts = rl_points(out, arm, *(where or {}).get(arm, (None, None)))
         if pts:
             ax.plot([max(g, 1) for g, _ in pts], [100 * w for _, w in pts], marker="o", ms=3,
                     label=arm + (" (self-play games, search)" if arm.startswith("az") else ""))
@@ -249,7 +160,7 @@ def feedback_table(inv, fb, cfg):
         return {}
     moves = Tokenizer(cfg.game, cfg.size).vocab_size - FIRST_MOVE
     out = {}
-    for arm in cfg.arms:
+    for arm in [a for a in inv if isinstance(inv[a], list)]:
         if not inv.get(arm) or arm not in fb:
             continue
         row = inv[arm][-1]
@@ -299,11 +210,6 @@ def feedback_md(feed, legal_moves):
             + ["", "![Bits of feedback](feedback.png)", ""])
 
 
-def table(header, rows):
-    return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)] + ["| " + " | ".join(map(str, r)) + " |"
-                                                                        for r in rows]
-
-
 def write_report(out, log=print):
     """Write the report files from ``out``'s logs; returns the summary dict (the main table's rows)."""
     cfg_d = read_json(os.path.join(out, "study.json"))
@@ -318,7 +224,11 @@ def write_report(out, log=print):
     measure = read_json(os.path.join(out, "measure.json"), {})
     R = Ratings(out)
     finals = [n for n, m in meta.items() if m["final"]]
-    rl_arms = [a for a in cfg.arms if a.startswith("rl_")]
+    runs = study_runs(invj, cfg)
+    rl_arms = [a for a, r in runs.items() if r["arm"].startswith("rl_")]
+    # Where each run's metrics are, and up to when (a run rated at a budget it went past, az from az_run).
+    where = {a: (r["dir"] if r["dir"] and os.path.isdir(r["dir"]) else None,
+                 inv[a][-1]["seconds"] if inv.get(a) and r.get("capped") else None) for a, r in runs.items()}
 
     # -- the main table ---------------------------------------------------------------------------------
     summary, rows = {}, []
@@ -330,7 +240,7 @@ def write_report(out, log=print):
         summary[name] = {"elo": elo, "ci95": [R.rows[name]["ci95_low"], R.rows[name]["ci95_high"]] if name in R.rows
                          else None, **t}
         per_event = t["forward"] / t["reward_events"] if t["reward_events"] else None
-        rows.append([f"**{name}**", WHAT.get(name, ""), R.cell(name), f"{t['seconds'] / 60:.1f}", fmt_si(t["games"]),
+        rows.append([f"**{name}**", describe(name, runs), R.cell(name), f"{t['seconds'] / 60:.1f}", fmt_si(t["games"]),
                      fmt_si(t["trained"]), fmt_si(t["forward"]), fmt_si(t["flops"]), fmt_si(t["reward_events"]),
                      fmt_si(per_event), "-" if elo is None or not t["flops"] else f"{elo / (t['flops'] / 1e12) + 0.0:.3g}"])
     for name in (a.partition("=")[0] for a in cfg.anchors):
@@ -346,17 +256,27 @@ def write_report(out, log=print):
           "## Setup", "", f"- Command: `{command}` (the config as run: `{out}/study.json`).",
           f"- Machine: {platform.platform()}, {os.cpu_count()} CPU threads, Python {platform.python_version()}"
           + _torch_version() + ".",
-          (f"- Budget: {cfg.minutes:g} min of wall-clock per arm on this machine" if cfg.budget == "wallclock" else
-           f"- Budget: {fmt_si(cfg.flops)} estimated FLOPs per arm (at most {cfg.minutes:g} min of wall-clock)")
-          + f" (AlphaZero; pretraining {cfg.pretrain_share:.0%} + RL {1 - cfg.pretrain_share:.0%}; RL from scratch), "
-          f"seed {cfg.seed}.",
+          ((f"- Budget: {cfg.budget_text()}, on this machine" if cfg.staged() else
+            (f"- Budget: {cfg.minutes:g} min of wall-clock per arm on this machine" if cfg.budget == "wallclock" else
+             f"- Budget: {fmt_si(cfg.flops)} estimated FLOPs per arm (at most {cfg.minutes:g} min of wall-clock)")
+            + f" (AlphaZero; pretraining {cfg.pretrain_share:.0%} + RL {1 - cfg.pretrain_share:.0%}; RL from scratch)")
+           + f", seed {cfg.seed}" + (f", RL seeds {', '.join(map(str, cfg.rl_seeds))}" if cfg.rl_seeds else "")
+           + "."),
           "- Datasets: " + "; ".join(d for d, used in (
               (f"{cfg.random_games:,} uniformly random games", any(a.startswith(("seq_", "rl_")) for a in cfg.arms)),
               (f"{cfg.expert_games:,} self-play games of the final `az` net with {cfg.expert_simulations} Gumbel "
                f"simulations per move (the expert)", "seq_expert" in cfg.arms),
               (f"{cfg.engine_games:,} games of `{cfg.engine}` at levels {cfg.engine_levels}, every pair of levels "
-               f"meeting (the engine arms)", any(a in cfg.arms for a in ("seq_engine", "az_boot")))) if used)
+               f"meeting (the engine arms)", any(a in cfg.arms for a in ("seq_engine", "az_boot"))
+               and not cfg.engine_data),
+              (f"the engine dataset `{cfg.engine_data}`, made beforehand (the engine arms)",
+               any(a in cfg.arms for a in ("seq_engine", "az_boot")) and cfg.engine_data)) if used)
           + ".",
+          *([f"- Given, not trained here: the GPT `{cfg.pretrained}` (seq_pretrained, rl_pretrained's start; its "
+             f"compute is the file's)."] if "seq_pretrained" in cfg.arms else []),
+          *([f"- Given, not trained here: `az` is `{inv['az'][-1]['path']}` of the run `{cfg.az_run}`, the checkpoint "
+             f"nearest to its budget of {cfg.arm_minutes('az'):g} min but not beyond it "
+             f"({inv['az'][-1]['seconds'] / 60:.1f} min)."] if cfg.az_run and inv.get("az") else []),
           f"- Tournament: {R.games} games; every arm's final player meets every player, the {cfg.checkpoints - 1} "
           f"earlier checkpoints per arm meet the finals and the anchors; {cfg.games} games per pair over "
           f"{cfg.games // 2} random {cfg.opening_plies}-ply openings with colours swapped; AlphaZero searches "
@@ -382,7 +302,7 @@ def write_report(out, log=print):
            f"openings with both colours; AlphaZero's gauntlets count self-play games and play with search).", ""]
     eff = []
     for arm in rl_arms + [a for a in ("az", "az_permuted", "az_boot") if a in cfg.arms]:
-        pts = rl_points(out, arm)
+        pts = rl_points(out, arm, *where.get(arm, (None, None)))
         if not pts:
             continue
         g = first_reaching(pts, cfg.target_win_rate)
@@ -401,14 +321,18 @@ def write_report(out, log=print):
            "probe of every square's state (empty/mine/theirs and empty/black/white) on held-out random games. "
            "Raw illegal: the unmasked top-1 move's illegality in the RL arm's last step of play.", ""]
     srows = []
-    for arm in [a for a in cfg.arms if not a.startswith("az")]:
+    engine = any("legal_error_engine" in m for m in measure.values())  # the engine's held-out games, when measured
+    for arm in [a for a, r in runs.items() if not r["arm"].startswith("az")]:
         m = measure.get(arm, {})
-        last = [r for r in jsonl(os.path.join(out, arm, "metrics.jsonl")) if "illegal_rate" in r]
+        metrics = os.path.join(where.get(arm, (None,))[0] or os.path.join(out, arm), "metrics.jsonl")
+        last = [r for r in jsonl(metrics) if "illegal_rate" in r and r["seconds"] <= (where[arm][1] or 1e18)]
         srows.append([arm, pct(m.get("legal_error_random")), pct(m.get("legal_error_expert")),
+                      *([pct(m.get("legal_error_engine"))] if engine else []),
                       f"{pct(m.get('probe_relative'))} (layer {m.get('probe_relative_layer', '-')})",
                       f"{pct(m.get('probe_absolute'))} (layer {m.get('probe_absolute_layer', '-')})",
                       pct(m.get("probe_relative_majority")), pct(last[-1]["illegal_rate"]) if last else "-"])
-    md += table(["model", "legal error, random games", "legal error, expert games", "probe empty/mine/theirs",
+    md += table(["model", "legal error, random games", "legal error, expert games",
+                 *(["legal error, engine games"] if engine else []), "probe empty/mine/theirs",
                  "probe empty/black/white", "majority baseline", "raw illegal (RL)"], srows)
 
     # bits of feedback
@@ -436,6 +360,8 @@ def write_report(out, log=print):
             summary.setdefault("controls", {})[f"{a}-{b}"] = {"elo_diff": d, "se": se}
     md += table(["control", "difference", "measured"], ctrl)
     md += ["", "## Discussion", ""] + discussion(cfg, R, meta, measure, summary, eff) + [""]
+    if scale_study(cfg):
+        md += scale_sections(out, cfg, R, inv, meta, runs, measure, summary)
     md += ["## Every rated checkpoint", "", "Each arm's own compute up to the checkpoint, then the cumulative "
            "compute the curves use.", ""]
     every = []
@@ -449,7 +375,7 @@ def write_report(out, log=print):
 
     atomic_write(os.path.join(out, "report.md"), "\n".join(md) + "\n")
     plot_curves(out, inv, meta, R, cfg)
-    plot_rl(out, rl_arms + [a for a in ("az", "az_boot") if a in cfg.arms], cfg.target_win_rate)
+    plot_rl(out, rl_arms + [a for a in ("az", "az_boot") if a in cfg.arms], cfg.target_win_rate, where)
     atomic_write(os.path.join(out, "report.html"), to_html("\n".join(md), f"Study: Othello {cfg.size}x{cfg.size}"))
     write_json(os.path.join(out, "summary.json"), summary)
     log("\n".join(md[md.index("## Final Elo at equal compute"):md.index("![Elo against compute](curves.png)")]))
@@ -512,9 +438,11 @@ def discussion(cfg, R, meta, measure, summary, eff):
                    f"size of the run-to-run difference they make (same seed, same batches).")
     said("az_permuted", "az", "Control (b): the spatial prior, board squares permuted against plain AlphaZero")
     out += ["", "What these numbers do not show:",
-            f"- One seed per arm in this report: the intervals are the tournament's (game sampling), not the spread "
-            f"between training runs, which at budgets of {cfg.minutes:g} minutes can be as large (`seeds` runs "
-            f"the study once per seed and reports the spread).",
+            (f"- Each RL arm ran once per RL seed ({', '.join(map(str, cfg.rl_seeds))}; their spread is in the "
+             f"verdicts below), every other arm once: " if cfg.rl_seeds else "- One seed per arm in this report: ")
+            + f"the intervals are the tournament's (game sampling), not the spread between training runs, which at "
+            f"budgets of {cfg.total_minutes():g} minutes can be as large (`seeds` runs the study once per seed and "
+            f"reports the spread).",
             ("- Equal compute here is equal wall-clock on one CPU machine." if cfg.budget == "wallclock" else
              "- Equal compute here is equal estimated FLOPs; wall-clock differs between arms.")
             + " AlphaZero's self-play worker and learner share two cores; the GPT arms use two threads. FLOPs are "
@@ -522,8 +450,9 @@ def discussion(cfg, R, meta, measure, summary, eff):
             "arms would differ.",
             *(["- The expert arms stand on the whole AlphaZero run as well as the expert games; their compute "
                "columns add only the games."] if "seq_expert" in cfg.arms else []),
-            f"- Small budgets favour methods that learn fast; the ranking at ten or a hundred times the compute "
-            f"({10 * cfg.minutes:g} to {100 * cfg.minutes:g} minutes an arm) may differ."]
+            *([f"- Small budgets favour methods that learn fast; the ranking at ten or a hundred times the compute "
+               f"({10 * cfg.total_minutes():g} to {100 * cfg.total_minutes():g} minutes an arm) may differ."]
+              if not cfg.staged() else [])]
     return out
 
 

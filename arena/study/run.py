@@ -8,7 +8,10 @@ The study is a list of stages, each a command of this CLI run as a child process
 datasets (``arena transcripts``), the arms (``arena train``, ``arena pretrain``, ``arena finetune``, see
 arena.study.config), then, in this process, the measurements of every sequence model (legal-move error,
 board probes: ``OUT/measure.json``), a tournament of every arm's checkpoints along the way with the
-anchors (``arena tournament``, ``OUT/tournament/``) and the report (arena.study.report).
+anchors (``arena tournament``, ``OUT/tournament/``), with ``ladder`` an ``arena ladder`` of every arm's
+final player (``OUT/ladder/``; arena.study.measure) and the report (arena.study.report, arena.study.scale).
+Inputs made beforehand (a pretrained GPT, an engine dataset, an AlphaZero run) are checked first
+(arena.study.inputs).
 
 Nothing is lost: a finished stage is recorded and skipped on a rerun; an interrupted one (Ctrl-C, SIGTERM,
 a kill) resumes from its last checkpoint with what is left of its wall-clock budget, so a rerun of the
@@ -20,32 +23,22 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from dataclasses import asdict, replace
 
-import numpy as np
-import torch
-import yaml
 from tqdm import tqdm
 
 from agents.common import checkpoint
 from agents.common.config import load_config
 from agents.common.files import read_json, write_json
-from agents.common.tokenizer import Tokenizer
-from agents.common.transcripts import Dataset, FreshGames, lists_to_batch
-from agents.seq.legal import evaluate, legal_targets
-from agents.seq.load import checkpoint_tokenizer, load_gpt
 from agents.seq.pretrain import PretrainConfig
-from agents.seq.probe import probe
-from arena.study.config import DEPENDS, StudyConfig
+from arena.study.child import cli, run_child, tail
+from arena.study.config import DEPENDS, GIVEN, VIEW_OF, StudyConfig
+from arena.study.inputs import check_inputs
+from arena.study.measure import inventory, ladders, measure, pick, tournament  # noqa: F401 (re-exported)
 from arena.study.report import write_report
 
 DONE_MINUTES = 0.05  # an arm within 3 s of its budget has spent it
-
-
-def cli(*args):
-    return [sys.executable, "-m", "arena.cli", *map(str, args)]
 
 
 def held_out(games):
@@ -60,14 +53,38 @@ def sets(items):
 # -- the plan ------------------------------------------------------------------------------------------
 
 class Study:
-    """One seed's study in ``out``: its datasets, arms and their commands."""
+    """One seed's study in ``out``: its datasets, runs (arena.study.config.RunSpec: an arm, or an RL arm at
+    one of ``rl_seeds``) and their commands."""
 
     def __init__(self, cfg, out):
         self.cfg, self.out = cfg, out
         self.data = {k: os.path.join(out, "data", k) for k in ("random", "random_permuted", "expert", "engine")}
+        if cfg.engine_data:
+            self.data["engine"] = cfg.engine_data  # made beforehand: no stage makes it
+        self.runs = {r.name: r for r in cfg.runs()}
 
-    def arm_dir(self, arm):
-        return os.path.join(self.out, arm)
+    def arm_dir(self, name):
+        """The directory a run trains in, ``OUT/NAME``."""
+        return os.path.join(self.out, name)
+
+    def run_dir(self, name):
+        """Where a run's checkpoints are: its own directory; for a view (``rl_scratch_total``) the run it
+        carries on; for ``az`` with ``az_run`` that run; for ``seq_pretrained`` the file."""
+        r = self.runs.get(name)
+        if r is None:
+            return self.arm_dir(name)
+        if r.arm in GIVEN:
+            return self.cfg.pretrained
+        if r.arm in VIEW_OF:
+            return self.arm_dir(VIEW_OF[r.arm] + name[len(r.arm):])  # rl_scratch_total_s1 -> rl_scratch_s1
+        if r.arm == "az" and self.cfg.az_run:
+            return self.cfg.az_run
+        return self.arm_dir(name)
+
+    def trains(self, name):
+        """Whether a run is trained by a stage of this study (not read from a file, a run or another run)."""
+        r = self.runs[name]
+        return r.arm not in GIVEN and r.arm not in VIEW_OF and not (r.arm == "az" and self.cfg.az_run)
 
     def preset(self):
         return load_config(PretrainConfig, self.cfg.pretrain_config, self.cfg.pretrain_set).preset
@@ -79,21 +96,34 @@ class Study:
             out.append(("data_random", "data"))  # also the held-out games every sequence model is measured on
         if "seq_random_permuted" in arms:
             out.append(("data_random_permuted", "data"))
-        if any(a in arms for a in ("seq_engine", "az_boot")):
+        if any(a in arms for a in ("seq_engine", "az_boot")) and not self.cfg.engine_data:
             out.append(("data_engine", "data"))
-        out += [(a, "az") for a in ("az", "az_permuted", "az_boot") if a in arms]
+        out += [(a, "az") for a in ("az", "az_permuted", "az_boot") if a in arms and self.trains(a)]
         if "seq_expert" in arms:
             out.append(("data_expert", "data"))
-        out += [(a, "pretrain") for a in arms if a.startswith("seq_")]
-        out += [(a, "finetune") for a in arms if a.startswith("rl_")]
+        out += [(a, "pretrain") for a in arms if a.startswith("seq_") and self.trains(a)]
+        out += [(name, "finetune") for name, r in self.runs.items() if r.arm.startswith("rl_") and self.trains(name)]
         return out
 
     @staticmethod
     def needs(name):
-        """The stages a stage starts from (run before it, or at once when they are done)."""
+        """The stages an arm's stage starts from (run before it, or at once when they are done)."""
         data = {"data_expert": ["az"], "seq_random": ["data_random"], "seq_random_permuted": ["data_random_permuted"],
                 "seq_expert": ["data_expert"], "seq_engine": ["data_engine"], "az_boot": ["data_engine"]}
         return ([DEPENDS[name]] if name in DEPENDS else []) + data.get(name, [])
+
+    def stage_needs(self, name):
+        """:meth:`needs` of a stage of this study: an RL run at one of ``rl_seeds`` (or a variant) needs
+        what its arm needs."""
+        r = self.runs.get(name)
+        return self.needs(r.arm if r is not None else name)
+
+    def stage_minutes(self, name):
+        """The wall-clock minutes (the cap under ``budget: flops``) a training stage runs for."""
+        return self.cfg.arm_minutes(self.cfg.stage_arm(self.runs[name].arm))
+
+    def stage_flops(self, name):
+        return self.cfg.arm_flops(self.cfg.stage_arm(self.runs[name].arm))
 
     def command(self, name, kind):
         """The stage's command line (a training arm's is the same at every resume: its trainer counts what
@@ -112,9 +142,10 @@ class Study:
                            "--workers", c.workers, "--val-fraction", held_out(c.engine_games))
             perm = ["--permute", c.permute_seed] if key == "random_permuted" else []
             return cli(*base, "--games", c.random_games, *perm)
-        flops = [f"max_flops={c.arm_flops(name)!r}"] if c.budget == "flops" else []
+        run = self.runs[name]
+        flops = [f"max_flops={self.stage_flops(name)!r}"] if c.budget == "flops" else []
         # Every trainer counts its budget across resumes itself (agents.common.run): each gets the whole.
-        budget = [f"minutes={c.arm_minutes(name):.3f}", f"seed={c.seed}", *flops]
+        budget = [f"minutes={self.stage_minutes(name):.3f}", f"seed={run.seed}", *flops]
         steps = [f"max_steps={c.max_steps}"] if c.max_steps else []
         if kind == "az":
             extra = [f"permute_squares={c.permute_seed}"] if name == "az_permuted" else []
@@ -130,63 +161,32 @@ class Study:
             return cli("pretrain", "--config", c.pretrain_config, "--run-dir", self.arm_dir(name), "--resume",
                        *sets([*c.pretrain_set, f"data={self.data[key]}", *recorded, *budget, *steps,
                               "keep_checkpoints=0", f"threads={c.threads}"]))
-        init = "none" if name == "rl_scratch" else self.arm_dir("seq_" + name[len("rl_"):])
+        start = DEPENDS.get(run.arm)
+        init = "none" if start is None else c.pretrained if start in GIVEN else self.arm_dir(start)
         # The budget (or max_steps), not the config's step count, ends an RL arm; from scratch it is the
-        # pretrained arms' GPT.
+        # pretrained arms' GPT. A variant's overrides come after the study's own.
         return cli("finetune", "--config", c.finetune_config, "--init", init, "--run-dir", self.arm_dir(name),
                    "--resume", *sets([f"game={c.game}", f"size={n}", f"preset={self.preset()}", *c.finetune_set,
-                                      *budget, f"steps={c.max_steps or 100000000}", f"threads={c.threads}"]))
+                                      *run.sets, *budget, f"steps={c.max_steps or 100000000}",
+                                      f"threads={c.threads}"]))
 
-    def left_minutes(self, arm):
-        """What is left of an arm's wall-clock budget (or cap): 0 once it is spent, once the arm has taken
+    def left_minutes(self, name):
+        """What is left of a stage's wall-clock budget (or cap): 0 once it is spent, once the run has taken
         ``max_steps`` steps, or, under ``budget: flops``, once it has spent its FLOPs."""
         c = self.cfg
-        path = checkpoint.latest(self.arm_dir(arm))
+        path = checkpoint.latest(self.arm_dir(name))
         if path is None:
-            return c.arm_minutes(arm)
+            return self.stage_minutes(name)
         ck = checkpoint.load(path)
         own = ck["config"].get("steps" if ck["trainer"] == "finetune" else "max_steps") or 0
         if (c.max_steps and ck["step"] >= c.max_steps) or (own and ck["step"] >= own):
             return 0.0  # the study's or the arm's own step count ended it
-        if c.budget == "flops" and ck["compute"]["flops"] >= c.arm_flops(arm):
+        if c.budget == "flops" and ck["compute"]["flops"] >= self.stage_flops(name):
             return 0.0
-        return c.arm_minutes(arm) - ck["compute"]["seconds"] / 60
+        return self.stage_minutes(name) - ck["compute"]["seconds"] / 60
 
 
 # -- running -------------------------------------------------------------------------------------------
-
-def run_child(cmd, log_path, what):
-    """Run ``cmd`` with its output appended to ``log_path``; a SIGTERM to the study is passed on, and
-    the child is waited for (it checkpoints) before the study stops. An interrupted child raises
-    KeyboardInterrupt; a failed one a ValueError naming ``what`` with the end of its log."""
-    with open(log_path, "a") as f:
-        f.write(f"\n$ {' '.join(cmd)}\n")
-        f.flush()
-        proc = subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
-
-        def forward(signum, frame):
-            proc.send_signal(signum)
-            raise KeyboardInterrupt
-
-        old = signal.signal(signal.SIGTERM, forward)
-        try:
-            rc = proc.wait()
-        except KeyboardInterrupt:
-            proc.wait()
-            raise
-        finally:
-            signal.signal(signal.SIGTERM, old)
-    if rc in (130, -signal.SIGINT, -signal.SIGTERM):
-        raise KeyboardInterrupt
-    if rc != 0:
-        raise ValueError(f"{what} failed (exit {rc}); the end of {log_path}:\n" + tail(log_path))
-
-
-def tail(path, lines=6):
-    with open(path, errors="replace") as f:
-        text = f.read().replace("\r", "\n").splitlines()
-    return "\n".join([x for x in text if x.strip() and "%|" not in x][-lines:])
-
 
 def check_config(cfg, out):
     have = read_json(os.path.join(out, "study.json"))
@@ -218,10 +218,18 @@ class Stages:
         study = self.study
         if kind == "data":
             path = study.data[name[len("data_"):]]
-            if os.path.isdir(path) and not os.path.exists(os.path.join(path, "manifest.json")):
-                shutil.rmtree(path)  # an unfinished dataset (the manifest is written last): make it again
+            manifest = read_json(os.path.join(path, "manifest.json"))
+            if name == "data_engine" and manifest and engine_games_short(manifest, study.cfg.engine_games):
+                manifest = None  # written from the games finished when a stop came: play the rest, write it again
+            if os.path.isdir(path) and manifest is None:
+                # An unfinished dataset (the manifest is written last): make it again. The engine's games log
+                # (OUT/data/engine/games) is kept: arena transcripts plays only the games it lacks.
+                for f in os.listdir(path):
+                    if not (name == "data_engine" and f == "games"):
+                        p = os.path.join(path, f)
+                        shutil.rmtree(p) if os.path.isdir(p) else os.remove(p)
             left = None
-            if os.path.exists(os.path.join(path, "manifest.json")):  # finished, but stopped before it was recorded
+            if manifest is not None:  # finished, but stopped before it was recorded
                 return None, os.path.join(study.out, "logs", f"{name}.log"), None
         else:
             left = study.left_minutes(name)
@@ -230,20 +238,27 @@ class Stages:
         return (cmd if left is None or left > DONE_MINUTES else None), logf, left
 
     def finish(self, name, kind, left, t0, ran, log):
-        study, cfg = self.study, self.study.cfg
+        study = self.study
         if left is not None and checkpoint.latest(study.arm_dir(name)) is None:
-            raise ValueError(f"arm {name} wrote no checkpoint within its budget of {cfg.arm_minutes(name):.2f} min "
-                             f"(start-up took it all?): raise minutes; see {study.out}/logs/{name}.log")
+            raise ValueError(f"arm {name} wrote no checkpoint within its budget of {study.stage_minutes(name):.2f} "
+                             f"min (start-up took it all?): raise minutes; see {study.out}/logs/{name}.log")
         # The command as a user types it; a training arm's minutes are its budget (a resume gets what is left).
         shown = study.command(name, kind)
         self.state[name] = {"command": ["arena", *shown[3:]],
-                            "budget_minutes": None if left is None else cfg.arm_minutes(name),
-                            "budget_flops": cfg.arm_flops(name) or None if left is not None else None,
+                            "budget_minutes": None if left is None else study.stage_minutes(name),
+                            "budget_flops": study.stage_flops(name) or None if left is not None else None,
                             "seconds": round(time.time() - t0, 1)}
         write_json(self.path, self.state)
         logf = os.path.join(study.out, "logs", f"{name}.log")
         log(f"\nstage {name}{seed_tag(study)} done in {(time.time() - t0) / 60:.1f} min: "
             + (tail(logf, 1) if ran else "its budget was already spent"))
+
+
+def engine_games_short(manifest, wanted):
+    """Whether an engine dataset holds fewer games than were asked for: ``arena transcripts`` writes one from
+    the games finished so far when it is stopped (forfeits are finished games that the dataset leaves out)."""
+    c = manifest.get("compute") or {}
+    return c.get("engine_games", wanted) + c.get("forfeits", 0) < wanted
 
 
 def seed_tag(study):
@@ -286,6 +301,7 @@ def use_parallel(cfg, address, log=print):
 def run_study(cfg, out, log=print, command=None, address=None):
     """Run (or resume) every stage of every seed, then measure, rate and report each seed and, with
     ``seeds``, the seeds together. Returns the (last) report's summary dict."""
+    check_inputs(cfg, log)  # a given input that cannot serve fails now, not hours in
     os.makedirs(os.path.join(out, "logs"), exist_ok=True)
     check_config(cfg, out)
     if command:
@@ -301,11 +317,13 @@ def run_study(cfg, out, log=print, command=None, address=None):
         runs.append(Stages(study))
     n_train = sum(len(r.plan) for r in runs)
     unit = "GFLOPs" if cfg.budget == "flops" else "min"
-    per_seed = sum((cfg.arm_flops(a) / 1e9 if cfg.budget == "flops" else cfg.arm_minutes(a))
+    first = runs[0].study
+    per_seed = sum((first.stage_flops(a) / 1e9 if cfg.budget == "flops" else first.stage_minutes(a))
                    for a, k in runs[0].plan if k != "data")
     log(f"study {out}: {len(runs)} seed(s) x {len(runs[0].plan)} training stages, then measurements, a tournament "
         f"and a report per seed; {per_seed:.4g} {unit} of arm budgets per seed (logs in */logs)")
-    bar = tqdm(total=n_train + 2 * len(runs), unit="stage", dynamic_ncols=True,
+    after = 3 if cfg.ladder else 2  # measure, tournament (and the ladders) per seed
+    bar = tqdm(total=n_train + after * len(runs), unit="stage", dynamic_ncols=True,
                initial=sum(s in r.state for r in runs for s, _ in r.plan))
     try:
         if use_parallel(cfg, address, log):
@@ -335,6 +353,10 @@ def run_study(cfg, out, log=print, command=None, address=None):
             tournament(r.study, r.state, log)
             write_json(r.path, r.state)
             bar.update(1)
+            if cfg.ladder:
+                bar.set_description("ladders" + seed_tag(r.study))
+                ladders(r.study, r.state, lambda r=r: write_json(r.path, r.state), log)
+                bar.update(1)
             summary = write_report(r.study.out, log=log)
     except KeyboardInterrupt:
         bar.close()
@@ -389,7 +411,7 @@ def run_parallel(runs, threads, bar, log):
         while waiting or running:
             for item in list(waiting):
                 r, name, kind = item
-                if all(n in r.state for n in Study.needs(name) if n in dict(r.plan)):
+                if all(n in r.state for n in r.study.stage_needs(name) if n in dict(r.plan)):
                     waiting.remove(item)
                     t0 = time.time()
                     cmd, logf, left = r.start(name, kind)
@@ -416,181 +438,4 @@ def run_parallel(runs, threads, bar, log):
         for ref in running:
             ray.cancel(ref)  # KeyboardInterrupt in the task: it stops its child, which checkpoints
 
-
-# -- checkpoints and their compute -------------------------------------------------------------------
-
-def checkpoint_compute(ck):
-    """One checkpoint's own training compute, in the study's units, straight from the checkpoint's
-    ``compute`` (agents.common.checkpoint.COMPUTE, the same keys for every trainer)."""
-    c = ck["compute"]
-    return {"seconds": c["seconds"], "forward": c["forward_passes"], "flops": c["flops"],
-            "reward_events": c["reward_events"], "games": c["games"], "trained": c["trained"],
-            "positions": c.get("positions", 0)}
-
-
-def feedback_of(ck):
-    """What an arm's training targets were, for the report's bits of feedback: the trainer and its
-    target; AlphaZero's simulations per full search, the share of moves searched in full (the trained
-    ones, under playout-cap randomization), its auxiliary heads and an engine bootstrap's positions and
-    games."""
-    cfg, meta = ck["config"], ck.get("meta") or {}
-    if ck["trainer"] == "pretrain":
-        return {"target": cfg.get("target", "next_token")}
-    if ck["trainer"] == "finetune":
-        return {"target": "outcome"}
-    boot = meta.get("bootstrap") or {}
-    return {"target": "search", "simulations": cfg["simulations"], "full_share": cfg.get("full_search_prob", 1.0),
-            "aux": bool(cfg.get("ownership_weight", 0)),
-            "bootstrap_positions": boot.get("positions", 0), "bootstrap_games": boot.get("games", 0)}
-
-
-def mean_legal_moves(game, size, games=300, seed=0):
-    """The mean number of legal moves over the positions of uniformly random games (a position with a
-    move to choose), measured with the rules kernels: the size of the choice a policy target spreads over."""
-    tok = Tokenizer(game, size)
-    rows = FreshGames(tok, seed).sample(0, games)
-    n = legal_targets(tok, rows).sum(-1)
-    return float(n[n > 0].mean())
-
-
-def inventory(study):
-    """``{arm: [{path, step, **compute}]}`` over every checkpoint of every arm, oldest first, plus the
-    expert dataset's cost under ``data_expert``."""
-    inv = {}
-    for arm in study.cfg.arms:
-        d = os.path.join(study.arm_dir(arm), "checkpoints")
-        rows = []
-        for f in sorted(x for x in os.listdir(d) if x.endswith(".pt")) if os.path.isdir(d) else []:
-            ck = checkpoint.load(os.path.join(d, f))
-            rows.append({"path": os.path.join(d, f), "step": ck["step"], **checkpoint_compute(ck)})
-        inv[arm] = rows
-    for key in ("expert", "engine"):  # what the expert and engine datasets cost to make
-        manifest = read_json(os.path.join(study.data[key], "manifest.json"))
-        if manifest:
-            c = manifest.get("compute", {})
-            inv[f"data_{key}"] = {"seconds": manifest.get("seconds", 0.0), "forward": c.get("forward_positions", 0),
-                                  "flops": c.get("flops", 0), "games": manifest["counts"]["generated"],
-                                  "reward_events": 0, "trained": 0}
-    return inv
-
-
-def feedback(study, inv):
-    """``{arm: feedback_of(its final checkpoint)}`` and the game's ``mean_legal_moves``."""
-    out = {arm: feedback_of(checkpoint.load(inv[arm][-1]["path"])) for arm in study.cfg.arms if inv.get(arm)}
-    out["mean_legal_moves"] = mean_legal_moves(study.cfg.game, study.cfg.size)
-    return out
-
-
-def pick(rows, k):
-    """``k`` checkpoints evenly spaced in wall-clock, the last included (fewer if fewer exist)."""
-    if not rows:
-        return []
-    end = rows[-1]["seconds"]
-    chosen = []
-    for i in range(1, k + 1):
-        target = end * i / k
-        best = min(rows, key=lambda r: abs(r["seconds"] - target))
-        if best not in chosen:
-            chosen.append(best)
-    if rows[-1] not in chosen:
-        chosen.append(rows[-1])
-    return sorted(chosen, key=lambda r: r["seconds"])
-
-
-def players(study, inv):
-    """``({name: spec}, {name: (arm, search, checkpoint row)}, focus)``: anchors, then each arm's chosen
-    checkpoints (``arm@PCT`` along the way, ``arm`` at the end; AlphaZero also ``*_nosearch``). The focus,
-    which meets everyone, is the anchors and every arm's final player."""
-    cfg = study.cfg
-    roster, meta, focus = {}, {}, []
-    for item in cfg.anchors:
-        name, _, spec = item.partition("=")
-        name, spec = (name.strip(), spec.strip()) if spec else (item.strip(), item.strip())
-        roster[name] = spec
-        focus.append(name)
-    for arm in cfg.arms:
-        chosen = pick(inv.get(arm, []), cfg.checkpoints)
-        for row in chosen:
-            final = row is chosen[-1]
-            tag = "" if final else f"@{round(100 * row['seconds'] / max(chosen[-1]['seconds'], 1e-9))}"
-            variants = [(arm, f"sims={cfg.az_sims}"), (f"{arm}_nosearch", "sims=0")] if arm.startswith("az") \
-                else [(arm, None)]
-            for base, opt in variants:
-                name = base + tag
-                roster[name] = f"az:{row['path']},{opt}" if opt else f"seq:{row['path']},temp=0"
-                meta[name] = {"arm": base, "search": opt != "sims=0" if opt else False, "final": final, **row}
-                if final:
-                    focus.append(name)
-    return roster, meta, focus
-
-
-# -- measurements and the tournament -----------------------------------------------------------------
-
-def held_out_rows(study, key, tok, games):
-    """Held-out games of dataset ``key`` re-encoded in ``tok``'s ids (a permuted model reads its own)."""
-    path = study.data[key]
-    if not os.path.exists(os.path.join(path, "manifest.json")):
-        return None
-    data = Dataset(path)
-    rows = data.rows("val", games)
-    if tok.permutation == data.tokenizer.permutation:
-        return rows
-    actions, lengths = lists_to_batch([data.tokenizer.decode(r) for r in rows])
-    return tok.encode_batch(actions, lengths).astype(np.int64)
-
-
-def measure(study, log=print):
-    """Legal-move error on held-out random and expert games and linear board probes on the random ones,
-    for every sequence model's final checkpoint; ``OUT/measure.json``."""
-    torch.set_num_threads(study.cfg.threads)
-    out = {}
-    for arm in study.cfg.arms:
-        if arm.startswith("az"):
-            continue
-        model, ck = load_gpt(study.arm_dir(arm))
-        tok = checkpoint_tokenizer(ck)
-        row = {"step": ck["step"]}
-        held = {key: held_out_rows(study, key, tok, study.cfg.eval_games) for key in ("random", "expert")}
-        for key, rows in held.items():
-            if rows is not None:
-                m = evaluate(model, rows, legal_targets(tok, rows), "cpu")
-                row[f"legal_error_{key}"] = m["legal_error"]
-                row[f"val_loss_{key}"] = m["val_loss"]
-        rep = probe(study.arm_dir(arm), kinds=("linear",), rows=held["random"], log=lambda *_: None,
-                    out=os.path.join(study.out, "probes", arm))
-        for name in ("relative", "absolute"):
-            accs = rep["results"][f"linear/{name}"]
-            row[f"probe_{name}"] = max(accs)
-            row[f"probe_{name}_layer"] = int(max(range(len(accs)), key=accs.__getitem__))
-            row[f"probe_{name}_majority"] = rep["majority"][name]
-        out[arm] = row
-        log(f"measure {arm}: legal error {100 * row['legal_error_random']:.1f}% (random games), linear probe "
-            f"{100 * row['probe_relative']:.1f}% (layer {row['probe_relative_layer']})")
-    write_json(os.path.join(study.out, "measure.json"), out)
-    return out
-
-
-def tournament(study, state, log=print):
-    """Rate every chosen checkpoint with the anchors (a gauntlet whose focus is the anchors and every
-    arm's final player), resumably, through ``arena tournament``."""
-    cfg = study.cfg
-    out = os.path.join(study.out, "tournament")
-    if "tournament" in state and os.path.exists(os.path.join(out, "ratings.json")):
-        return
-    inv = inventory(study)
-    roster, meta, focus = players(study, inv)
-    write_json(os.path.join(study.out, "inventory.json"), {"checkpoints": inv, "players": meta,
-                                                           "feedback": feedback(study, inv)})
-    tcfg = {"game": cfg.game, "size": cfg.size, "players": roster, "mode": "gauntlet", "focus": ",".join(focus),
-            "games": cfg.games, "openings": cfg.games // 2, "opening_plies": cfg.opening_plies, "balance": 1.0,
-            "anchor": focus[0], "workers": cfg.workers, "seed": cfg.seed}
-    path = os.path.join(study.out, "tournament.yaml")
-    with open(path, "w") as f:
-        f.write("# Written by arena study: every arm's checkpoints along the way and the anchors.\n")
-        yaml.safe_dump(tcfg, f, sort_keys=False)
-    cmd = cli("tournament", "--config", path, "--out", out)
-    t0 = time.time()
-    run_child(cmd, os.path.join(study.out, "logs", "tournament.log"), "the tournament")
-    state["tournament"] = {"command": ["arena", *cmd[3:]], "seconds": round(time.time() - t0, 1)}
-    log(f"\ntournament done in {(time.time() - t0) / 60:.1f} min: {len(roster)} players")
 

@@ -12,7 +12,6 @@ the same sign and their mean is outside the 95% interval of a one-sample t-test 
 ``|mean| > t(0.975, n-1) * sd / sqrt(n)`` (t = 4.30 for three seeds). With one seed nothing can survive.
 """
 
-import math
 import os
 import time
 
@@ -20,10 +19,7 @@ from agents.common.files import atomic_write, read_json, write_json
 from arena.study.config import StudyConfig
 from arena.study.report import (WHAT, Ratings, feedback_md, fmt_si, plot_feedback, pyplot, save_figure, table,
                                  to_html, total)
-
-T975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262, 10: 2.228,
-        12: 2.179, 15: 2.131, 20: 2.086, 30: 2.042}
-"""Student's t, two-sided 95% (the 97.5% quantile), by degrees of freedom."""
+from arena.study.stats import T975, mean_sd, survives, t975  # noqa: F401 (re-exported: the tests read them here)
 
 COMPARISONS = (
     ("az", "az_nosearch", "Search at play time (AlphaZero against its own policy head)"),
@@ -44,29 +40,6 @@ COMPARISONS = (
     ("az_permuted", "az", "Control (b): board squares permuted, with search"),
     ("az_permuted_nosearch", "az_nosearch", "Control (b): board squares permuted, policy head alone"),
 )
-
-
-def t975(df):
-    """The 97.5% quantile of Student's t at ``df`` degrees of freedom (the next smaller tabulated ``df``,
-    so the test errs strict; 1.96 beyond 30)."""
-    if df < 1:
-        return math.inf  # one seed: no spread to test against
-    return T975[max(k for k in T975 if k <= df)] if df <= 30 else 1.96
-
-
-def mean_sd(xs):
-    n = len(xs)
-    m = sum(xs) / n
-    return m, (math.sqrt(sum((x - m) ** 2 for x in xs) / (n - 1)) if n > 1 else None)
-
-
-def survives(diffs):
-    """Whether per-seed differences survive the seed spread (see the module docstring)."""
-    n = len(diffs)
-    if n < 2 or len({d > 0 for d in diffs}) > 1:
-        return False
-    m, sd = mean_sd(diffs)
-    return abs(m) > t975(n - 1) * sd / math.sqrt(n)
 
 
 def verdicts(seeds, ratings):
@@ -119,7 +92,7 @@ def write_seed_report(out, log=print):
     rows.sort(key=lambda r: -float(r[2]))
     vs = verdicts(seeds, ratings)
     feed = {}
-    for arm in cfg.arms:
+    for arm in sums[seeds[0]].get("feedback", {}):  # every run (an RL arm once per RL seed)
         fs = [sums[s].get("feedback", {}).get(arm) for s in seeds]
         if all(fs):
             vals = {k: [f[k] for f in fs if f.get(k) is not None] for k in ("reward_events", "forward",

@@ -192,24 +192,26 @@ class Run:
                 self._board.add_scalar(f"{prefix}{k}", v, step)
 
     def eta(self, step):
-        """``"12m30s left"``: what is left of the budget that binds first (steps, minutes or FLOPs)."""
-        done = []
-        if self.max_steps:
-            done.append(step / self.max_steps)
+        """``"12m30s left"``: what is left of the budget that binds first. The wall-clock budget's part is
+        exact; the steps and FLOPs budgets are paced by this process's progress since its first call."""
+        now, flops = time.monotonic(), self.totals()["flops"]
+        if getattr(self, "_eta_start", None) is None:
+            self._eta_start = (now, step, flops)
+        t0, step0, flops0 = self._eta_start
+        el = now - t0
+        budgets = []  # (done, seconds left or None while unknown)
         if self.cfg.minutes > 0:
-            done.append(self.seconds() / (self.cfg.minutes * 60))
-        if self.cfg.max_flops:
-            done.append(self.totals()["flops"] / self.cfg.max_flops)
-        if not done:
+            budgets.append((self.budget_left() <= 0, max(0.0, self.budget_left())))
+        for total, now_, start in ((self.max_steps, step, step0), (self.cfg.max_flops, flops, flops0)):
+            if total:
+                pace = (now_ - start) / el if el > 1 else 0.0
+                budgets.append((now_ >= total, (total - now_) / pace if pace > 0 else None))
+        if not budgets:
             return "no budget"
-        frac = max(done)
-        el = time.monotonic() - self._t0 if self._t0 is not None else 0.0
-        # This process's pace: the part of the budget spent here over the seconds it took.
-        start = getattr(self, "_start_frac", None)
-        if start is None:
-            self._start_frac = start = frac
-        rate = (frac - start) / el if el > 1 and frac > start else 0.0
-        return f"{clock((1 - frac) / rate)} left" if rate > 0 and frac < 1 else ("done" if frac >= 1 else "? left")
+        if any(done for done, _ in budgets):
+            return "done"
+        known = [left for _, left in budgets if left is not None]
+        return f"{clock(min(known))} left" if known else "? left"
 
     def due(self, name, seconds):
         """Whether ``seconds`` of wall-clock have passed since this last said yes for ``name`` (or since

@@ -323,6 +323,28 @@ def test_engine_that_cannot_start_is_one_clear_error():
         a.check()
 
 
+REFUSER = """import os, sys
+open(sys.argv[1], "w").write(str(os.getpid()))
+refuse = sys.argv[2]
+for line in sys.stdin:
+    cmd = line.split()[0] if line.split() else ""
+    print("? not today\\n" if cmd == refuse else "= 2\\n", flush=True)
+"""
+
+
+@pytest.mark.parametrize("refuse", ["protocol_version", "list_commands"])
+def test_engine_that_refuses_the_handshake_is_killed(tmp_path, refuse):
+    """It started, then answered ``?``: the error says so, and no process is left behind."""
+    script, pid_file = tmp_path / "refuser.py", tmp_path / "pid"
+    script.write_text(REFUSER)
+    a = make_agent(f"gtp:{sys.executable} {script} {pid_file} {refuse}", "go", 9)
+    with pytest.raises(ValueError, match="engine refused the start-up commands: not today"):
+        a.check()
+    pid = int(pid_file.read_text())
+    with pytest.raises(ProcessLookupError):  # killed and reaped
+        os.kill(pid, 0)
+
+
 def test_gtp_client_against_our_server_is_one_game():
     """Our agent through our GTP server plays exactly the game it plays in-process."""
     ours = make_agent(f"gtp:{OURS} --game othello --size 6 --agent greedy --seed 5", "othello", 6)

@@ -38,10 +38,14 @@ def register(sub):
                    help="where the page finds tournament and ladder results directories to replay: DIR itself "
                         "or any directory up to three levels below it (default runs)")
     p.add_argument("--move-timeout", type=float, default=60.0, metavar="SECONDS",
-                   help="an agent's move that takes longer forfeits its game; an analysis is given up (default 60)")
+                   help="an agent's move that takes longer forfeits its game (a search stops there); an analysis "
+                        "is given up, and a new game whose agent makes no first move within it is refused "
+                        "(default 60)")
     p.add_argument("--max-games", type=int, default=32,
                    help="games kept at once; the least recently used idle one goes first (default 32)")
-    p.add_argument("--workers", type=int, default=4, help="threads that run agents' searches (default 4)")
+    p.add_argument("--workers", type=int, default=4,
+                   help="agents thinking at once, each in a thread of its own (default 4); a move asked for while "
+                        "all are busy is refused (503), never queued")
     p.add_argument("--allow-gtp", action="store_true",
                    help="with a --host beyond this machine, still let requests name gtp: engines (commands the "
                         "server runs); on localhost they are always allowed")

@@ -52,10 +52,14 @@ class GTPEngine:
         finally:
             if stderr_path:
                 err.close()
-        self.lines = queue.Queue()
-        threading.Thread(target=self._reader, daemon=True).start()
-        self.send("protocol_version", timeout=start_timeout)  # proves it speaks GTP
-        self.commands = set(self.send("list_commands").split())
+        try:
+            self.lines = queue.Queue()
+            threading.Thread(target=self._reader, daemon=True).start()
+            self.send("protocol_version", timeout=start_timeout)  # proves it speaks GTP
+            self.commands = set(self.send("list_commands").split())
+        except BaseException:
+            self.close()  # started, then refused or failed: nobody else holds the process to kill it
+            raise
 
     def _reader(self):
         for line in self.proc.stdout:

@@ -1,8 +1,9 @@
 """``arena serve``: a local web page to play every agent, watch two play, and replay recorded games, with
 the search's thinking drawn on the board. One module per concern:
 
-    app        the Starlette routes, the request checks, the thread pool, and ``serve`` (uvicorn)
-    sessions   the games of the page, the agents built from specs, what their searches thought
+    app        the Starlette routes, the request checks, and ``serve`` (uvicorn)
+    sessions   the games of the page, the agents built from specs, what their searches thought, the
+               threads and clocks they think under
     records    the tournament and ladder results directories under ``--games``
     static/    the page: index.html, app.js, style.css (plain JS and SVG, nothing fetched from outside)
 

@@ -4,7 +4,8 @@ still be appending to them).
 
 A directory is named by its path relative to the root, and a request can only pick one of the names
 :meth:`Records.directories` found: no path from a request is ever joined to the root, so none reaches
-outside it. The boards of a game are the static viewer's (``arena.tournament.viewer.game_data``): our
+outside it. A directory whose files cannot be read is skipped, and said why, without hiding the
+others. The boards of a game are the static viewer's (``arena.tournament.viewer.game_data``): our
 rules engine's, one string per ply.
 """
 
@@ -20,6 +21,7 @@ from envs.game import Game
 MAX_DEPTH = 3      # directory levels searched under the root
 MAX_DIRS = 500     # results directories listed
 SKIP = {".git", "__pycache__", "node_modules", "checkpoints", "sgf", "tensorboard"}
+BAD_FILE = (ValueError, KeyError, TypeError, AttributeError, IndexError, OSError)  # what a malformed file raises
 
 
 class Records:
@@ -27,11 +29,17 @@ class Records:
         self.root = os.path.realpath(root) if root else None
 
     def directories(self):
-        """``[{"name", "game", "size", "games"}]``: every results directory (``tournament.json`` beside
-        ``games.jsonl``) at most ``MAX_DEPTH`` levels under the root, the root itself included."""
+        """``[{"name", "game", "size", "games"}]``: every readable results directory (:meth:`scan`)."""
+        return self.scan()[0]
+
+    def scan(self):
+        """``(found, skipped)``. ``found``: ``[{"name", "game", "size", "games"}]``, every results directory
+        (``tournament.json`` beside ``games.jsonl``) at most ``MAX_DEPTH`` levels under the root, the root
+        itself included; ``skipped``: ``[{"name", "error"}]``, those whose ``tournament.json`` is not a
+        tournament's config (one line each)."""
         if self.root is None or not os.path.isdir(self.root):
-            return []
-        found = []
+            return [], []
+        found, skipped = [], []
         for here, dirs, files in os.walk(self.root):
             depth = os.path.relpath(here, self.root).count(os.sep) + (here != self.root)
             dirs[:] = sorted(d for d in dirs if d not in SKIP and not d.startswith(".")) if depth < MAX_DEPTH else []
@@ -39,12 +47,13 @@ class Records:
                 name = os.path.relpath(here, self.root).replace(os.sep, "/")
                 try:
                     cfg = TournamentConfig.from_results(here)
-                except ValueError:
+                except Exception as e:  # whatever one directory holds, the others are still listed
+                    skipped.append({"name": name, "error": one_line(f"{type(e).__name__}: {e}", 200)})
                     continue
                 found.append({"name": name, "game": cfg.game, "size": cfg.size, "games": _count(here)})
                 if len(found) >= MAX_DIRS:
                     break
-        return found
+        return found, skipped[:MAX_DIRS]
 
     def _dir(self, name):
         for d in self.directories():
@@ -69,8 +78,8 @@ class Records:
             raise Refused(404, f"no game {str(i)[:20]!r} in {name!r} ({len(games)} games)")
         try:
             data = game_data(games[i], cfg.game, cfg.size, cfg.komi_value())
-        except (ValueError, KeyError) as e:
-            raise Refused(400, f"game {i} of {name!r} cannot be replayed: {one_line(e)}") from None
+        except BAD_FILE as e:
+            raise Refused(400, f"game {i} of {name!r} cannot be replayed: {type(e).__name__}: {one_line(e)}") from None
         komi = Game(cfg.game, cfg.size, komi=cfg.komi_value()).batch.komi if cfg.game == "go" else None
         return {"name": name, "i": i, "game": cfg.game, "size": cfg.size, "komi": komi, **data}
 
@@ -79,8 +88,8 @@ class Records:
         try:
             cfg = TournamentConfig.from_results(path)
             return cfg, game_order(read_games(path, repair=False))
-        except (ValueError, KeyError, OSError) as e:
-            raise Refused(400, f"cannot read {os.path.basename(path)}: {one_line(e)}") from None
+        except BAD_FILE as e:
+            raise Refused(400, f"cannot read {os.path.basename(path)}: {type(e).__name__}: {one_line(e)}") from None
 
 
 def _count(path):

@@ -1,11 +1,11 @@
 """The games of ``arena serve``: each browser tab's game (a person against an agent, two agents, or two
-people), the agents built from specs, and what their searches thought.
+people), the agents built from specs, what their searches thought, and the threads they think in.
 
-    hub = Hub(seed=0, move_timeout=60.0)
+    hub = Hub(seed=0, move_timeout=60.0, workers=4)
     s = hub.create({"game": "othello", "size": 8, "black": "human", "white": "az:othello8"})
     s.move("f5")                            # the person's move
-    job = s.begin("move"); job.run()        # the agent's reply (the app runs jobs in its thread pool)
-    s.state()                               # the JSON the page draws
+    job, done = hub.launch(s, "move")       # the agent's reply, in a thread of its own (done: a Future)
+    done.result(); s.state()                # the JSON the page draws
 
 Every call that the page's input reaches refuses bad input with :class:`Refused`: an HTTP status and one
 line, which the app sends as ``{"error": ...}``. A session changes only under its lock; an agent thinks
@@ -13,6 +13,14 @@ outside it, on a copy of the position, holding its own side's lock, so the page 
 the agent thinks and a second move of that agent waits for the first to end. A job whose position was
 changed meanwhile (an undo, a resignation, a move that ran out of time) has its result dropped: the
 session's ``generation`` counts the changes.
+
+Threads: an agent's move, analysis or warm-up runs in a daemon thread of its own (:func:`spawn`), at most
+``workers`` at once; one asked for while all are busy is refused (503), never queued, so a move's clock
+(:class:`Clock`) starts when its thread does and never counts a wait. A search is stopped at its limit,
+when its game is dropped, or when the server stops: it checks its clock before every call of its
+evaluator (:func:`checked`). Another agent (a net's policy head, a sequence model: one call; a GTP
+engine: its own timeout) runs to its end and its result is dropped. Daemon threads are not joined when
+the interpreter exits, so Ctrl-C stops the server whatever still runs.
 
 Determinism: a game has a seed (the server's ``--seed`` unless the request names one). Every agent that
 plays batches (all but external GTP engines, which only their own flags seed) is reset with
@@ -28,11 +36,13 @@ import secrets
 import threading
 import time
 from collections import OrderedDict
+from concurrent.futures import Future
+from contextlib import contextmanager
 
 import numpy as np
 
-from agents.players import AgentError, Resign
-from arena.specs import make_agent
+from agents.players import AgentError, Resign, number
+from arena.specs import az_options, make_agent
 from arena.tournament.records import result_string
 from arena.tournament.viewer import board_string
 from envs.game import Game
@@ -44,7 +54,8 @@ COLOURS = ("black", "white")
 SIZES = {"othello": (8, 6), "go": (9, 7, 5)}
 """The games and board sizes the page offers, the first of each its default."""
 MAX_SPEC = 500            # characters of an agent spec
-MAX_SIMULATIONS = 100_000  # a search's tree is preallocated to its simulations: a typo must not take the memory
+MAX_WORK = 100_000        # simulations x rollouts per leaf of one move: a search's tree is preallocated to its
+                          # simulations, and a typo must take neither the memory nor days of a worker
 PV_LENGTH = 12            # moves of a principal variation shown
 MIN_SHARE = 5e-4          # heat-map entries below this are left out of the JSON
 FIELDS = {"game", "size", "komi", "black", "white", "seed", "move_timeout", "replaces"}
@@ -116,6 +127,123 @@ def thinking(agent, game, action, spec, seconds):
     return info
 
 
+# -- threads and clocks ------------------------------------------------------------------------------------
+
+def spawn(fn, name="arena-serve", after=None):
+    """Run ``fn()`` in a new daemon thread; its ``concurrent.futures.Future``. ``after()`` runs in that
+    thread once ``fn`` ends, before the future is resolved (a worker's slot is free before its answer
+    goes out). Daemon threads, not a pool's: the interpreter joins a ``ThreadPoolExecutor``'s threads
+    at exit, so a search still running would keep a stopped server alive."""
+    fut = Future()
+    fut.set_running_or_notify_cancel()
+
+    def work():
+        try:
+            result = fn()
+        except BaseException as e:
+            if after is not None:
+                after()
+            fut.set_exception(e)
+        else:
+            if after is not None:
+                after()
+            fut.set_result(result)
+
+    threading.Thread(target=work, name=name, daemon=True).start()
+    return fut
+
+
+class Stopped(Exception):
+    """A search stopped before its end; ``why``: ``"time"`` (past its limit), ``"dropped"`` (its game
+    was dropped or the move given up) or ``"stopping"`` (the server stops)."""
+
+    def __init__(self, why):
+        super().__init__(why)
+        self.why = why
+
+
+class Clock:
+    """A job's limit: ``seconds`` from :meth:`start` (when its thread starts, not when it was asked
+    for), :meth:`cancel`, and the server's ``halt`` event. :meth:`check` raises :class:`Stopped` once
+    any of them says stop."""
+
+    def __init__(self, seconds, halt=None):
+        self.seconds, self.halt = float(seconds), halt
+        self.until = None
+        self.cancelled = threading.Event()
+
+    def start(self):
+        self.until = time.monotonic() + self.seconds
+
+    def left(self):
+        """Seconds left: all of them before the job starts."""
+        return self.seconds if self.until is None else self.until - time.monotonic()
+
+    def cancel(self):
+        self.cancelled.set()
+
+    def check(self):
+        if self.halt is not None and self.halt.is_set():
+            raise Stopped("stopping")
+        if self.cancelled.is_set():
+            raise Stopped("dropped")
+        if self.left() < 0:
+            raise Stopped("time")
+
+
+class _Checked:
+    """A search's evaluator that checks a :class:`Clock` before every call and then defers to the
+    evaluator it wraps (anything with ``evaluate``, agents.search.evaluators; its other attributes
+    are the wrapped one's)."""
+
+    def __init__(self, inner, check):
+        self._inner, self._check = inner, check
+
+    def evaluate(self, obs, mask, leaves):
+        self._check()
+        return self._inner.evaluate(obs, mask, leaves)
+
+    def __getattr__(self, name):
+        if name in ("_inner", "_check"):  # not set yet (a copy made without __init__)
+            raise AttributeError(name)
+        return getattr(self._inner, name)
+
+
+@contextmanager
+def checked(agent, clock):
+    """While inside, ``agent``'s search (an ``mcts`` attribute with an ``evaluator``: az: and mcts:
+    players) stops at its next leaf once ``clock`` says stop, raising :class:`Stopped` out of ``act``.
+    The evaluator is the one point where agents.search hands control back in the middle of a search (it
+    takes the evaluator as a strategy); agents/ has no stop flag of its own, so the search's evaluator
+    is wrapped for the call and put back after. A player without such a search is left as it is."""
+    search = getattr(agent, "mcts", None)
+    inner = getattr(search, "evaluator", None)
+    if inner is None or not hasattr(inner, "evaluate"):
+        yield
+        return
+    search.evaluator = _Checked(inner, clock.check)
+    try:
+        yield
+    finally:
+        search.evaluator = inner
+
+
+def wait(done, clock):
+    """Wait for the Future ``done`` while ``clock`` has time left (from the job's own start); True if
+    it ended in time."""
+    while not done.done():
+        left = clock.left()
+        if left <= 0:
+            return False
+        try:
+            done.result(timeout=left)
+        except TimeoutError:
+            continue
+        except BaseException:
+            return True
+    return True
+
+
 # -- one game ----------------------------------------------------------------------------------------------
 
 class Side:
@@ -143,44 +271,56 @@ class Side:
 
 
 class Job:
-    """An agent's move or analysis, run in the app's thread pool (:meth:`run`); it holds its side's lock
-    from :meth:`Session.begin` until it ends, and hands its result to the session, which drops it when the
-    position changed meanwhile."""
+    """An agent's move or analysis, run in a thread of its own (:meth:`run`). It keeps the side it was
+    begun for (``side``, whatever the session's sides are by the time it runs) and holds that side's
+    lock from :meth:`Session.begin` until it ends; it always hands its result to the session, which
+    drops it when the position changed meanwhile, and its :class:`Clock` starts when it does."""
 
-    def __init__(self, session, kind, side, generation, game, seed):
-        self.session, self.kind, self.side, self.generation = session, kind, side, generation
-        self.game, self.seed = game, seed
+    def __init__(self, session, kind, i, side, generation, game, seed, clock):
+        self.session, self.kind, self.i, self.side = session, kind, i, side
+        self.generation, self.game, self.seed, self.clock = generation, game, seed, clock
 
     def run(self):
-        s, side = self.session, self.session.sides[self.side]
+        s, side = self.session, self.side
+        self.clock.start()
+        result = ("stopped", "dropped", None)
         try:
-            if self.generation != s.generation:  # dropped before it started
-                return
-            agent, g = side.agent, self.game
-            if agent.plays_batches:
-                agent.reset(move_seed(self.seed, len(g.history)))
-            t0 = time.perf_counter()
-            try:
-                a = int(agent.act(g)[0])
-                result = ("move", a, thinking(agent, g, a, side.spec, time.perf_counter() - t0))
-            except Resign:
-                result = ("resign", None, None)
-            except AgentError as e:
-                result = ("fail", f"{COLOURS[self.side]} ({side.spec}) forfeits: {one_line(e)}", None)
-            except Exception as e:  # a bug or a broken model: told on the page, the traceback in the log
+            if self.generation == s.generation:  # else dropped before it started
+                result = self._think()
+        except Stopped as e:
+            result = ("stopped", e.why, None)
+        except Exception as e:  # a bug or a broken model (in reset, act or reading its thinking)
+            if self.generation == s.generation:  # told on the page, the traceback in the log
                 log.exception("%s failed in game %s", side.spec, s.id)
-                result = ("fail", f"{COLOURS[self.side]} ({side.spec}) failed: {type(e).__name__}: {one_line(e)}",
-                          None)
-            s.finish(self, result)
+            result = ("fail", f"{COLOURS[self.i]} ({side.spec}) failed: {type(e).__name__}: {one_line(e)}", None)
         finally:
-            side.lock.release()
+            try:
+                s.finish(self, result)
+            finally:
+                side.lock.release()
+
+    def _think(self):
+        side, g = self.side, self.game
+        agent = side.agent
+        if agent.plays_batches:
+            agent.reset(move_seed(self.seed, len(g.history)))
+        t0 = time.perf_counter()
+        try:
+            with checked(agent, self.clock):
+                a = int(agent.act(g)[0])
+        except Resign:
+            return "resign", None, None
+        except AgentError as e:
+            return "fail", f"{COLOURS[self.i]} ({side.spec}) forfeits: {one_line(e)}", None
+        return "move", a, thinking(agent, g, a, side.spec, time.perf_counter() - t0)
 
 
 class Session:
     """One game of the page: the position, its boards, what the agents thought, how it ended."""
 
-    def __init__(self, id, game, size, komi, sides, seed, move_timeout):
+    def __init__(self, id, game, size, komi, sides, seed, move_timeout, halt=None):
         self.id, self.sides, self.seed, self.move_timeout = id, sides, seed, move_timeout
+        self.halt = halt  # the server's stop: set, every search of this game stops
         self.key = (game, size, komi, move_timeout)  # as asked for: a game of the same key can reuse its agents
         self.g = Game(game, size, komi=komi)
         self.komi = self.g.batch.komi if game == "go" else None
@@ -189,7 +329,8 @@ class Session:
         self.analysis = {}   # ply -> an agent's analysis of the position after ply moves (asked, not played)
         self.auto = set()    # plies that were a person's forced Othello pass, played for them
         self.end = None      # {"winner", "reason": "resign" | "forfeit", "message"}: a side gave up or failed
-        self.busy = None     # "move" or "analysis" while an agent thinks for this game
+        self.job = None      # the Job thinking for this game (its move or analysis), until it ends or expires
+        self.retired = False  # dropped from the hub: it takes no more requests
         self.generation = 0  # bumped by every change of the game: a job's late result is then dropped
         self.note = None     # the last thing worth telling the page (a forced pass, a late result)
         self.lock = threading.RLock()
@@ -197,6 +338,12 @@ class Session:
         self._auto_pass()
 
     # -- reading -------------------------------------------------------------------------------------------
+    @property
+    def busy(self):
+        """"move" or "analysis" while an agent thinks for this game, else None."""
+        job = self.job
+        return job.kind if job is not None else None
+
     @property
     def over(self):
         return self.g.terminal or self.end is not None
@@ -273,6 +420,7 @@ class Session:
     def resign(self):
         """The person resigns (the side to move when both sides are people)."""
         with self.lock:
+            self._live()
             if self.over:
                 raise Refused(409, "the game is over")
             humans = [i for i, s in enumerate(self.sides) if s.human]
@@ -285,6 +433,7 @@ class Session:
         """Take back the last thing that happened: a resignation or forfeit; else the person's last move
         and the agent's reply (one move when no or both sides are people)."""
         with self.lock:
+            self._live()
             if self.busy:
                 raise Refused(409, f"an agent is thinking ({self.busy}): undo when it is done")
             if self.end is not None:
@@ -307,7 +456,7 @@ class Session:
         """A :class:`Job` for the agent to move (``kind="move"``) or an analysis of the position by
         ``side``'s agent ("black"/"white"; by default the first agent that shows its thinking, the side
         not to move first) (``kind="analysis"``). Refused while another job runs for this game, when the
-        game is over, or when it is a person's move."""
+        game is over, or when it is a person's move. :meth:`Hub.launch` runs it."""
         with self.lock:
             self._ready()
             if kind == "move":
@@ -316,22 +465,34 @@ class Session:
                     raise Refused(409, f"it is {COLOURS[i]}'s turn, and a person plays {COLOURS[i]}")
             else:
                 i = self._analyst(side)
-            if not self.sides[i].lock.acquire(blocking=False):
-                raise Refused(409, f"{COLOURS[i]} ({self.sides[i].spec}) is still busy with a move that ran out of "
+            who = self.sides[i]
+            if not who.lock.acquire(blocking=False):
+                raise Refused(409, f"{COLOURS[i]} ({who.spec}) is still busy with a move that ran out of "
                                    f"time: try again when it is done")
-            self.busy = kind
+            self.job = Job(self, kind, i, who, self.generation, self.g.copy(), self.seed,
+                           Clock(self.move_timeout, self.halt))
             self.note = None
-            return Job(self, kind, i, self.generation, self.g.copy(), self.seed)
+            return self.job
 
     def finish(self, job, result):
-        """``job``'s result: ``(what, value, thinking)``, applied unless the game changed meanwhile."""
+        """``job``'s result: ``(what, value, thinking)``, applied unless the game changed meanwhile.
+        ``what``: "move" (value: the action), "resign", "fail" (value: the message) or "stopped"
+        (value: :attr:`Stopped.why`)."""
         what, value, info = result
         with self.lock:
-            if job.generation != self.generation:
-                log.info("game %s: a late %s of %s dropped", self.id, job.kind, self.sides[job.side].spec)
+            if self.job is not job:  # it ran out of time, or the game ended or was dropped meanwhile
+                log.info("game %s: a late %s of %s dropped", self.id, job.kind, job.side.spec)
                 return
-            self.busy = None
-            colour, spec = COLOURS[job.side], self.sides[job.side].spec
+            self.job = None
+            self.touched = time.monotonic()
+            if job.generation != self.generation:
+                log.info("game %s: a %s of %s for an old position dropped", self.id, job.kind, job.side.spec)
+                return
+            colour, spec = COLOURS[job.i], job.side.spec
+            if what == "stopped":
+                if value == "time":
+                    self._out_of_time(job)
+                return
             if job.kind == "analysis":
                 if what == "move" and info is not None:
                     self.analysis[len(self.g.history)] = {**info, "analysis": True}
@@ -339,12 +500,12 @@ class Session:
                     self.note = value if what == "fail" else f"{colour} ({spec}) shows no analysis"
                 return
             if what == "resign":
-                self._end(1 - job.side, "resign", f"{colour} ({spec}) resigns")
+                self._end(1 - job.i, "resign", f"{colour} ({spec}) resigns")
             elif what == "fail":
-                self._end(1 - job.side, "forfeit", value)
+                self._end(1 - job.i, "forfeit", value)
             elif value not in self.g.legal_actions():
                 shown = self.g.move_str(value) if 0 <= value <= self.g.size ** 2 else value
-                self._end(1 - job.side, "forfeit", f"{colour} ({spec}) forfeits: illegal move {shown}")
+                self._end(1 - job.i, "forfeit", f"{colour} ({spec}) forfeits: illegal move {shown}")
             else:
                 if info is not None:
                     self.thinking[len(self.g.history)] = info
@@ -352,25 +513,48 @@ class Session:
 
     def expire(self, job):
         """``job`` ran past the move timeout: an agent's move forfeits the game, an analysis is given up.
-        Its thread goes on to its end; its result is then dropped."""
+        A search stops at its next leaf; another agent's thread goes on to its end, its result dropped
+        (its side stays locked until then)."""
         with self.lock:
-            if job.generation != self.generation or self.busy is None:
+            if self.job is not job:
                 return
-            self.busy = None
-            colour, spec = COLOURS[job.side], self.sides[job.side].spec
-            if job.kind == "move":
-                self._end(1 - job.side, "forfeit",
-                          f"{colour} ({spec}) forfeits: no move within {self.move_timeout:g} s")
-            else:
-                self.generation += 1
-                self.note = f"{colour} ({spec}) did not finish its analysis within {self.move_timeout:g} s"
+            self.job = None
+            job.clock.cancel()
+            if job.generation == self.generation:  # else the game was dropped meanwhile
+                self._out_of_time(job)
+
+    def retire(self):
+        """The hub dropped this game: it takes no more requests, its job's search stops (its result is
+        dropped) and its external engines are closed (an engine's move in progress then fails, dropped
+        too)."""
+        with self.lock:
+            if self.retired:
+                return
+            self.retired = True
+            self.generation += 1
+            if self.job is not None:
+                self.job.clock.cancel()
+        self.close()
 
     def close(self):
         for side in self.sides:
             side.close()
 
     # -- internals -----------------------------------------------------------------------------------------
+    def _live(self):
+        if self.retired:
+            raise Refused(404, f"game {self.id!r} was dropped (replaced by a new game, deleted or idle)")
+
+    def _out_of_time(self, job):
+        colour, spec = COLOURS[job.i], job.side.spec
+        if job.kind == "move":
+            self._end(1 - job.i, "forfeit", f"{colour} ({spec}) forfeits: no move within {self.move_timeout:g} s")
+        else:
+            self.generation += 1
+            self.note = f"{colour} ({spec}) did not finish its analysis within {self.move_timeout:g} s"
+
     def _ready(self):
+        self._live()
         if self.over:
             raise Refused(409, "the game is over: start a new one (or undo)")
         if self.busy:
@@ -431,7 +615,9 @@ class Session:
 
     def _end(self, winner, reason, message):
         self.end = {"winner": winner, "reason": reason, "message": message}
-        self.busy = None
+        if self.job is not None:  # a person resigned while an agent analysed: its search stops, its result goes
+            self.job.clock.cancel()
+            self.job = None
         self.generation += 1
 
     def _rewind(self, ply):
@@ -449,18 +635,48 @@ class Session:
 
 # -- every game of the server ------------------------------------------------------------------------------
 
-class Hub:
-    """The server's games by id, least recently used first, and the agents' resolved specs: an
-    ``inference=auto`` or ``time=`` spec is timed once per server, and its resolved form builds the agent
-    of every later game (the same backend and simulations)."""
+def search_work(agent):
+    """``(simulations, rollouts per leaf)`` of one move of ``agent``'s search, read by what it has (a
+    ``config.simulations``, an evaluator's ``rollouts``); ``(0, 1)`` for a player without a search."""
+    sims = int(getattr(getattr(agent, "config", None), "simulations", 0) or 0)
+    per_leaf = int(getattr(getattr(agent, "evaluator", None), "rollouts", 1) or 1)
+    return sims, per_leaf
 
-    def __init__(self, seed=0, move_timeout=60.0, allow_gtp=True, max_games=32, idle_seconds=3600.0):
+
+def loads(agent):
+    """Whether ``agent``'s first move loads what later ones reuse (a search's Numba kernels, a net's or a
+    sequence model's first call): a batch player with a search or a model, by what it has."""
+    return agent.plays_batches and any(hasattr(agent, k) for k in ("last_search", "evaluate", "distribution"))
+
+
+def too_much(spec, sims, per_leaf=1):
+    if sims * per_leaf > MAX_WORK:
+        return ValueError(f"bad agent spec {spec!r}: at most {MAX_WORK} simulations x rollouts per leaf a move "
+                          f"here, not {sims} x {per_leaf} = {sims * per_leaf}")
+    return None
+
+
+class Hub:
+    """The server's games by id, least recently used first; the agents' resolved specs (an
+    ``inference=auto`` or ``time=`` spec is timed once per server, and its resolved form builds the agent
+    of every later game: the same backend and simulations); the ``workers`` slots that agents think in.
+
+    ``make_agent(spec, game, size, komi, seed=, move_timeout=)`` builds a side's agent (arena.specs'
+    by default; a test hands in its own players)."""
+
+    def __init__(self, seed=0, move_timeout=60.0, allow_gtp=True, max_games=32, idle_seconds=3600.0, workers=4,
+                 make_agent=make_agent):
         self.seed, self.move_timeout, self.allow_gtp = int(seed), float(move_timeout), bool(allow_gtp)
         self.max_games, self.idle_seconds = int(max_games), float(idle_seconds)
+        self.workers = max(1, int(workers))
+        self.slots = threading.BoundedSemaphore(self.workers)  # one per thread an agent thinks in
+        self.halt = threading.Event()  # set when the server stops: every search stops at its next leaf
+        self.make_agent = make_agent
         self.sessions = OrderedDict()
         self.resolved = {}
         self.lock = threading.Lock()
 
+    # -- the games ---------------------------------------------------------------------------------------
     def get(self, id):
         with self.lock:
             s = self.sessions.get(id) if isinstance(id, str) else None
@@ -475,19 +691,90 @@ class Hub:
             s = self.sessions.pop(id, None)
         if s is None:
             raise Refused(404, f"no game {str(id)[:40]!r}")
-        s.close()
+        s.retire()
+
+    def sweep(self):
+        """Drop every game idle (no request, no agent thinking) for over ``idle_seconds``, closing its
+        engines; the number dropped. The app calls it every minute or so."""
+        now = time.monotonic()
+        with self.lock:
+            gone = [s for s in self.sessions.values() if now - s.touched > self.idle_seconds and not s.busy]
+            for s in gone:
+                del self.sessions[s.id]
+        for s in gone:
+            log.info("game %s dropped after %.0f s idle", s.id, now - s.touched)
+            s.retire()
+        return len(gone)
 
     def close(self):
+        """The server stops: every search stops, every game is dropped and its engines closed."""
+        self.halt.set()
         with self.lock:
             sessions, self.sessions = list(self.sessions.values()), OrderedDict()
         for s in sessions:
-            s.close()
+            s.retire()
 
+    # -- agents' jobs --------------------------------------------------------------------------------------
+    def launch(self, s, kind, side=None):
+        """Start ``s.begin(kind, side)``'s job in a thread of its own: ``(job, done)``, ``done`` a Future
+        resolved when it ends. Refused (503) when all ``workers`` are busy: a job never waits in a queue."""
+        self._slot()
+        try:
+            job = s.begin(kind, side)
+        except BaseException:
+            self.slots.release()
+            raise
+        try:
+            return job, spawn(job.run, name=f"arena-serve-{kind}", after=self.slots.release)
+        except BaseException:  # no thread could start: the job ends here, unrun
+            self.slots.release()
+            s.finish(job, ("stopped", "dropped", None))
+            job.side.lock.release()
+            raise
+
+    def _slot(self):
+        if self.halt.is_set():
+            raise Refused(503, "the server is stopping")
+        if not self.slots.acquire(blocking=False):
+            raise Refused(503, f"all {self.workers} search workers are busy (--workers): try again when a move "
+                               f"ends")
+
+    # -- a new game ----------------------------------------------------------------------------------------
     def create(self, body):
         """A new game from a request's fields (docs/serve.md): ``game``, ``size``, ``komi``, ``black``,
         ``white`` ("human" or an agent spec), ``seed``, ``move_timeout`` (a limit below the server's),
-        ``replaces`` (the id of this tab's previous game: its agents are reused where the new game has the
-        same spec, game and size, and it is dropped)."""
+        ``replaces`` (the id of this tab's previous game: its idle agents are reused where the new game
+        has the same spec, game, size, komi and limit, and it is dropped). A new player with a search or a
+        model plays one warm-up move first (:meth:`_warm_up`): in a worker's thread, under the game's move
+        limit."""
+        game, size, komi, seed, timeout, specs = self._fields(body)
+        key = (game, size, komi, timeout)
+        old = self._replaced(body.get("replaces"))
+        sides, taken = [], []  # taken: (i, side) of the old game's sides reused, given back on a failure
+        try:
+            for spec in specs:
+                sides.append(self._side(spec, key, seed, old, taken))
+            reused = [side for _, side in taken]
+            for side in sides:
+                if not side.human and not any(side is r for r in reused) and loads(side.agent):
+                    self._warm_up(side, key)
+            for side in sides:
+                if not side.human:
+                    side.agent.reset(seed)  # a new game; an external engine: a new board
+            s = Session(secrets.token_urlsafe(9), game, size, komi, sides, seed, timeout, self.halt)
+        except BaseException:
+            for side in sides:
+                if not any(side is r for _, r in taken):
+                    side.close()
+            if taken:
+                with old.lock:
+                    for i, side in taken:
+                        old.sides[i] = side
+            raise
+        self._admit(s, old)
+        return s
+
+    def _fields(self, body):
         unknown = sorted(set(body) - FIELDS)
         if unknown:
             raise Refused(400, f"unknown field {unknown[0]!r} (fields: {', '.join(sorted(FIELDS))})")
@@ -513,108 +800,133 @@ class Hub:
         if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0 < timeout <= self.move_timeout:
             raise Refused(400, f"move_timeout must be a number of seconds above 0 and at most the server's "
                                f"{self.move_timeout:g}, got {str(timeout)[:20]!r}")
-        timeout = float(timeout)
         specs = []
         for colour, default in zip(COLOURS, (HUMAN, "mcts:rollouts=200")):
             spec = body.get(colour, default)
             if not isinstance(spec, str) or not spec.strip() or len(spec) > MAX_SPEC:
                 raise Refused(400, f"{colour} must be 'human' or an agent spec (at most {MAX_SPEC} characters)")
             specs.append(None if spec.strip() == HUMAN else spec.strip())
-        old = None
-        if body.get("replaces") is not None:
-            with self.lock:
-                old = self.sessions.get(body["replaces"]) if isinstance(body["replaces"], str) else None
-        key = (game, size, komi, timeout)
-        sides, taken = [], []  # taken: (i, side) of the old game's agents reused, given back on a failure
-        try:
-            for spec in specs:
-                sides.append(self._side(spec, key, seed, old, taken))
-            s = Session(secrets.token_urlsafe(9), game, size, komi, sides, seed, timeout)
-            for side in sides:
-                if not side.human and not side.agent.plays_batches:
-                    side.agent.reset(seed)  # an external engine: a new board
-        except Exception:
-            reused = {id(side.agent) for _, side in taken}
-            for side in sides:
-                if id(side.agent) not in reused:
-                    side.close()
-            for i, side in taken:
-                old.sides[i] = side
-            raise
-        self._admit(s, old)
-        return s
+        return game, size, komi, seed, float(timeout), specs
+
+    def _replaced(self, id):
+        if id is None:
+            return None
+        if not isinstance(id, str):
+            raise Refused(400, "replaces must be a game's id (a string)")
+        with self.lock:
+            return self.sessions.get(id)  # None: gone already (idle, deleted): nothing to reuse
 
     def _side(self, spec, key, seed, old, taken):
-        """A side for ``spec``: a person, an agent of the old game of the same key, or a new agent."""
+        """A side for ``spec``: a person, an idle side of the old game of the same key, or a new agent."""
         if spec is None:
             return Side()
-        if old is not None and old.key == key and not old.busy:
-            for i, side in enumerate(old.sides):
-                if side.spec == spec and side.agent is not None and side.lock.acquire(blocking=False):
-                    side.lock.release()
-                    old.sides[i] = Side()  # taken over: the old game no longer closes it
-                    taken.append((i, side))
-                    return Side(spec, side.agent)
+        if old is not None and old.key == key:
+            with old.lock:  # begin() runs under it too: the old game cannot start a job on a side taken here
+                if not old.busy and not old.retired:
+                    for i, side in enumerate(old.sides):
+                        if side.spec == spec and not side.human and not side.lock.locked():
+                            old.sides[i] = Side()  # taken over: the old game neither runs nor closes it
+                            taken.append((i, side))
+                            return side
         game, size, komi, timeout = key
         return Side(spec, self.build(spec, game, size, komi, seed, timeout))
 
     def build(self, spec, game, size, komi, seed, move_timeout=None):
         """The agent ``spec`` names, for ``game``/``size`` (an external engine answers within
-        ``move_timeout`` seconds, the server's by default); a bad spec is a :class:`Refused` (400)."""
+        ``move_timeout`` seconds, the server's by default), without a search; a bad spec, or a search of
+        over ``MAX_WORK`` simulations x rollouts per leaf, is a :class:`Refused` (400)."""
         if spec.partition(":")[0].strip() == "gtp" and not self.allow_gtp:
             raise Refused(400, "gtp: engines are off on this server: it listens beyond this machine (start it with "
                                "--allow-gtp to run engine commands that a request names)")
         key = (spec, game, size, komi)
         with self.lock:
             resolved = self.resolved.get(key, spec)
+        agent = None
         try:
-            agent = make_agent(resolved, game, size, komi, seed=seed, move_timeout=move_timeout or self.move_timeout)
-            sims = getattr(getattr(agent, "config", None), "simulations", 0)
-            if sims > MAX_SIMULATIONS:
-                raise ValueError(f"bad agent spec {spec!r}: at most {MAX_SIMULATIONS} simulations a move here, "
-                                 f"not {sims}")
+            self._check_az(resolved)
+            agent = self.make_agent(resolved, game, size, komi, seed=seed,
+                                    move_timeout=move_timeout or self.move_timeout)
+            error = too_much(spec, *search_work(agent))
+            if error is not None:
+                raise error
             check = getattr(agent, "check", None)  # an external engine starts now: a bad command fails here
             if check is not None:
                 check()
-        except Refused:
-            raise
-        except ValueError as e:
-            raise Refused(400, e) from None
-        except Exception as e:  # a file that is not a checkpoint, a model that will not load
-            log.warning("cannot build %s", spec, exc_info=True)
+        except BaseException as e:
+            if agent is not None:
+                Side(spec, agent).close()  # an engine started by check() and then refused
+            if isinstance(e, (Refused, KeyboardInterrupt, SystemExit)):
+                raise
+            if isinstance(e, ValueError):
+                raise Refused(400, e) from None
+            log.warning("cannot build %s", spec, exc_info=True)  # a file that is not a checkpoint, a model that
             raise Refused(400, f"cannot build agent {spec!r}: {type(e).__name__}: {one_line(e)}") from None
         with self.lock:
             self.resolved[key] = getattr(agent, "resolved_spec", spec)
-        if agent.plays_batches:
-            # One move of a fresh game loads what the first search needs (Numba's kernels from their cache,
-            # the net's first call), so that the move timeout measures thinking, not loading.
-            try:
-                agent.act(Game(game, size, komi=komi))
-            except Exception as e:
-                log.warning("warming up %s failed", spec, exc_info=True)
-                raise Refused(400, f"agent {spec!r} fails on the start position: {type(e).__name__}: "
-                                   f"{one_line(e)}") from None
-        agent.reset(seed)
         return agent
 
+    @staticmethod
+    def _check_az(spec):
+        # An az: spec's searches are checked before it is built: with time=, building times searches of
+        # its sims= (arena.specs.simulations_in). A spec that does not parse is left to make_agent to refuse.
+        if spec.partition(":")[0].strip() != "az":
+            return
+        try:
+            sims = number(spec, "sims", az_options(spec)[1].get("sims", "64"))
+        except ValueError:
+            return
+        error = too_much(spec, sims)
+        if error is not None:
+            raise error
+
+    def _warm_up(self, side, key):
+        """One move of a fresh game by a new player with a search or a model, so that what its first move
+        loads (Numba's kernels from their cache, the net's first call) is not counted as thinking: in a
+        worker's thread, under the game's move limit (a search stops at it; another player's thread is
+        left to end)."""
+        game, size, komi, timeout = key
+        clock = Clock(timeout, self.halt)
+
+        def first_move():
+            clock.start()
+            with checked(side.agent, clock):
+                side.agent.act(Game(game, size, komi=komi))
+
+        self._slot()
+        try:
+            done = spawn(first_move, name="arena-serve-warm-up", after=self.slots.release)
+        except BaseException:  # no thread could start
+            self.slots.release()
+            raise
+        late = Refused(400, f"agent {side.spec!r} made no first move within {timeout:g} s, the move limit (ask for "
+                            f"fewer simulations, or a longer move_timeout)")
+        if not wait(done, clock):
+            clock.cancel()
+            raise late
+        try:
+            done.result()
+        except Stopped as e:
+            raise (Refused(503, "the server is stopping") if e.why == "stopping" else late) from None
+        except Exception as e:
+            log.warning("warming up %s failed", side.spec, exc_info=True)
+            raise Refused(400, f"agent {side.spec!r} fails on the start position: {type(e).__name__}: "
+                               f"{one_line(e)}") from None
+
     def _admit(self, s, old):
-        now = time.monotonic()
-        gone = []
+        gone, admitted = [], False
         with self.lock:
-            if old is not None and self.sessions.get(old.id) is old and not old.busy:
-                gone.append(self.sessions.pop(old.id))
-            for id, other in list(self.sessions.items()):
-                if now - other.touched > self.idle_seconds and not other.busy:
-                    gone.append(self.sessions.pop(id))
+            if old is not None and self.sessions.get(old.id) is old:
+                gone.append(self.sessions.pop(old.id))  # replaced: dropped even while busy (its search stops)
             while len(self.sessions) >= self.max_games:
-                idle = next((i for i, o in self.sessions.items() if not o.busy), None)
+                idle = next((o for o in self.sessions.values() if not o.busy), None)
                 if idle is None:
-                    gone.append(s)
                     break
-                gone.append(self.sessions.pop(idle))
+                gone.append(self.sessions.pop(idle.id))
             else:
                 self.sessions[s.id] = s
+                admitted = True
         for o in gone:
-            o.close()
-        if s in gone:
+            o.retire()
+        if not admitted:
+            s.retire()
             raise Refused(503, f"{self.max_games} games are busy at once: try again when one is done")

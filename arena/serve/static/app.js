@@ -16,6 +16,10 @@ let record = null;                          // the recorded game shown in the Re
 let pending = {play: false, watch: false};  // a request of that tab is in flight
 let watching = false;                       // the Watch tab's game is running
 let watchTimer = null;
+let watchRun = 0;        // bumped by every Start: an answer that belongs to an earlier run is dropped
+let starting = false;    // Start's request for a new game is in flight
+let watchBusy = false;   // the error shown is the Watch loop's "every worker busy"
+const BUSY_RETRY = 1500; // ms before asking again when every search worker of the server is busy (503)
 
 // -- the server ---------------------------------------------------------------------------------------------
 
@@ -331,7 +335,7 @@ function renderButtons() {
   $("w-pause").disabled = !w || w.over;
   $("w-pause").textContent = watching ? "Pause" : "Resume";
   $("w-step").disabled = !w || w.over || watching || pending.watch;
-  $("w-start").disabled = pending.watch && !watching;
+  $("w-start").disabled = starting;
   setLink($("w-download"), w);
 }
 
@@ -392,13 +396,20 @@ async function agentTurns() {
   while (games.play && !games.play.over && games.play.waiting === "agent" && !pending.play) {
     pending.play = true;
     render();
+    const id = games.play.id;
     try {
-      remember("play", await api("POST", `/api/games/${games.play.id}/step`));
+      const st = await api("POST", `/api/games/${id}/step`);
+      if (games.play && games.play.id === id) remember("play", st);
     } catch (e) {
       showError(e);
       if (e.status === 404) remember("play", null);
       pending.play = false;
-      break;
+      if (e.status !== 503) break;
+      render();
+      await new Promise(ok => setTimeout(ok, BUSY_RETRY));  // every worker busy: ask again shortly
+      if (!games.play || games.play.id !== id) break;
+      showError(null);
+      continue;
     }
     pending.play = false;
   }
@@ -434,52 +445,70 @@ function playClick(move) {
 
 // -- watching -----------------------------------------------------------------------------------------------
 
+// One run of the Watch tab per Start: each answer is checked against the run and the game it was asked
+// for, so an answer that arrives after a new Start (the old game's step, say) never touches the new game.
 async function startWatch(ev) {
   if (ev) ev.preventDefault();
+  if (starting) return;
   stopWatch();
+  const run = ++watchRun;
   const body = options({...gameChoice($("w-game")), black: $("w-black").value.trim(), white: $("w-white").value.trim()},
                        $("w-komi"), $("w-seed"));
-  if (games.watch) body.replaces = games.watch.id;
+  if (games.watch) body.replaces = games.watch.id;  // the server drops it, stopping a search it still runs
   showError(null);
-  pending.watch = true;
+  starting = true;
+  pending.watch = false;  // a step of the old game may still be in flight: its answer is dropped
   setStatus(`Loading ${body.black} and ${body.white}…`);
   renderButtons();
   try {
-    views.watch = null;
-    remember("watch", await api("POST", "/api/games", body));
-    watching = true;
+    const st = await api("POST", "/api/games", body);
+    if (run === watchRun) {
+      views.watch = null;
+      remember("watch", st);
+      watching = true;
+    }
   } catch (e) {
-    showError(e);
+    if (run === watchRun) showError(e);
   } finally {
-    pending.watch = false;
+    starting = false;
   }
+  if (run !== watchRun) return;
   render();
-  if (watching) watchLoop();
+  if (watching) watchLoop(run);
 }
 
-async function watchStep() {
+// One move of the Watch tab's game; whether to go on (false: over, paused by an error, or superseded).
+async function watchStep(run) {
   const st = games.watch;
-  if (!st || st.over || pending.watch) return false;
+  if (!st || st.over || pending.watch || starting || run !== watchRun) return false;
   pending.watch = true;
   if (tab === "watch") render();
+  let next;
   try {
-    remember("watch", await api("POST", `/api/games/${st.id}/step`));
+    next = await api("POST", `/api/games/${st.id}/step`);
   } catch (e) {
+    if (run !== watchRun || !games.watch || games.watch.id !== st.id) return false;
+    pending.watch = false;
     showError(e);
     if (e.status === 404) remember("watch", null);
-    pending.watch = false;
-    return false;
+    if (tab === "watch") render();
+    watchBusy = e.status === 503;
+    return watchBusy ? "busy" : false;  // every search worker busy: try again after a pause
   }
+  if (run !== watchRun || !games.watch || games.watch.id !== st.id) return false;  // a new Start meanwhile
   pending.watch = false;
+  if (watchBusy) { watchBusy = false; showError(null); }  // the busy message was this loop's own
+  remember("watch", next);
   if (tab === "watch") render();
-  return !games.watch.over;
+  return !next.over;
 }
 
-async function watchLoop() {
-  if (!watching) return;
-  const more = await watchStep();
+async function watchLoop(run) {
+  if (!watching || run !== watchRun) return;
+  const more = await watchStep(run);
+  if (run !== watchRun) return;
   if (!more) { watching = false; if (tab === "watch") render(); return; }
-  watchTimer = setTimeout(watchLoop, Number($("w-delay").value));
+  watchTimer = setTimeout(() => watchLoop(run), more === "busy" ? BUSY_RETRY : Number($("w-delay").value));
 }
 
 function stopWatch() {
@@ -499,8 +528,9 @@ async function loadDirs() {
     sel.innerHTML = d.directories.map(x =>
       `<option value="${esc(x.name)}">${esc(x.name)} (${x.game} ${x.size}x${x.size}, ${x.games} games)</option>`
     ).join("");
-    $("r-note").textContent = d.directories.length ? "" :
-      `No tournament or ladder results under ${d.root} (start arena serve with --games DIR).`;
+    const skipped = (d.skipped || []).map(x => `${x.name} skipped: ${x.error}`).join("; ");
+    $("r-note").textContent = (d.directories.length ? "" :
+      `No tournament or ladder results under ${d.root} (start arena serve with --games DIR). `) + skipped;
     const keep = recordDir && d.directories.some(x => x.name === recordDir);
     if (d.directories.length) await loadDir(keep ? recordDir : d.directories[0].name);
   } catch (e) { showError(e); }
@@ -605,10 +635,10 @@ async function init() {
   $("p-resign").onclick = () => { if (confirm("Resign this game?")) playAction("resign"); };
   $("p-analyse").onclick = () => playAction("analyse");
   $("w-pause").onclick = () => {
-    if (watching) stopWatch(); else if (games.watch && !games.watch.over) { watching = true; watchLoop(); }
+    if (watching) stopWatch(); else if (games.watch && !games.watch.over) { watching = true; watchLoop(watchRun); }
     render();
   };
-  $("w-step").onclick = () => watchStep();
+  $("w-step").onclick = () => watchStep(watchRun);
   for (const b of document.querySelectorAll("#tabs button")) b.onclick = () => {
     tab = b.dataset.tab;
     showError(null);

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 
+from agents.common import checkpoint
 from agents.common import transcripts as T
 from agents.common.tokenizer import BOS, PAD, Tokenizer
 from agents.seq.gpt import GPT, GPTConfig
@@ -510,9 +511,17 @@ def test_finetune_runs_counts_compute_and_resumes(tmp_path):
     assert all(0 <= r["illegal_rate"] <= 1 for r in train) and train[0]["illegal_rate"] > 0.5  # untrained
     with pytest.raises(ValueError, match="already has checkpoints"):
         finetune(cfg, "none", run, log=quiet, progress=False)
+    # A resume may change only the budget, the evaluations, checkpoint_every, threads and device (as arena
+    # pretrain's RESUME_KEYS): anything the run learns from, named in one line.
+    for field, value in (("lr", 2e-4), ("opponents", ("self", "random")), ("legal_coef", 0.1), ("seed", 1)):
+        with pytest.raises(ValueError, match=rf"{field}=.* not {field}=.*a resume may change only the budget") as e:
+            finetune(dataclasses.replace(cfg, steps=6, **{field: value}), "none", run, resume=True, log=quiet,
+                     progress=False)
+        assert "\n" not in str(e.value)
     log = []
-    finetune(dataclasses.replace(cfg, steps=6), "none", run, resume=True, log=log.append, progress=False)
-    assert any("at step 4" in x for x in log)
+    finetune(dataclasses.replace(cfg, steps=6, minutes=30.0, eval_every=3, eval_games=4, checkpoint_every=3,
+                                 threads=1), "none", run, resume=True, log=log.append, progress=False)
+    assert any("at step 4" in x for x in log) and checkpoint.load(run)["step"] == 6
     with pytest.raises(ValueError, match="group_size must be at least 2"):
         FinetuneConfig(group_size=1)
 
@@ -803,8 +812,11 @@ def test_mixed_pretraining_batch_adds_the_next_token_loss(tmp_path):
                      str(tmp_path / "b"), log=quiet, progress=False)
     ra, rb = ([json.loads(x) for x in open(tmp_path / d / "metrics.jsonl") if '"loss"' in x] for d in "ab")
     assert "mix" not in ra[-1] and "legal" not in ra[-1] and rb[-1]["mix"] > 0 and rb[-1]["legal"] > 0
-    # Step 1's games come before any update: the same, since the mixed batch draws from its own stream.
-    assert (rb[0]["positions"], rb[0]["illegal_rate"]) == (ra[0]["positions"], ra[0]["illegal_rate"])
+    # The mixed batch draws from its own stream: after two steps the run's own stream (openings, opponents,
+    # colours, game seeds) is where the plain run's is. Had it drawn from run.rng, it would be further on.
+    ka, kb = (checkpoint.load(str(tmp_path / d)) for d in "ab")
+    assert ka["step"] == kb["step"] == 2 and ka["rng"]["numpy"] == kb["rng"]["numpy"]
+    assert ka["rng"]["numpy"] != checkpoint.rng_state(np.random.default_rng(0))["numpy"]  # it did draw
     assert rb[-1]["tokens_trained"] > ra[-1]["tokens_trained"]
     assert plain["step"] == mixed["step"] == 2
     with pytest.raises(ValueError, match="needs both mix_data"):

@@ -60,9 +60,12 @@ def test_config_checks_and_budgets():
                        ({"pretrain_share": 1.0}, "pretrain_share"), ({"budget": "flops"}, "needs flops"),
                        ({"budget": "tokens"}, "budget must be"), ({"seeds": (1, 1)}, "seeds must differ"),
                        ({"parallel": "maybe"}, "parallel must be"), ({"arms": ("rl_engine",)}, "seq_engine"),
-                       ({"arms": ("az_boot",), "engine": "gnugo"}, "engine must be gtp:")):
-        with pytest.raises(ValueError, match=match):
+                       ({"arms": ("az_boot",), "engine": "gnugo"}, "engine must be gtp:"),
+                       # each seed's study would rerun the same RL seeds, verbatim
+                       ({"seeds": (0, 1), "rl_seeds": (0, 1)}, "seeds and rl_seeds together")):
+        with pytest.raises(ValueError, match=match) as e:
             StudyConfig(**bad)
+        assert "\n" not in str(e.value)
     big = load_config(StudyConfig, os.path.join(ROOT, "configs", "study_othello8.yaml"))
     assert set(big.arms) == set(ARMS) - {"seq_expert", "rl_expert"} and big.seed_runs() == (0, 1, 2)
 
@@ -479,15 +482,16 @@ def test_scale_budgets_seeds_and_the_shared_pretraining():
     plan = dict(study.stages())
     assert "data_engine" not in plan and study.data["engine"] == cfg.engine_data  # made beforehand
     assert [n for n in plan if n.startswith("seq_")] == ["seq_engine"]  # pretrained once; seq_pretrained is a file
-    assert {n for n, k in plan.items() if k == "finetune"} == {f"{a}_s{s}" for a in ("rl_pretrained", "rl_engine",
-                                                                                     "rl_scratch") for s in (0, 1)}
+    assert {n for n, k in plan.items() if k == "finetune"} == {f"{a}_s{s}" for a in (
+        "rl_pretrained", "rl_engine", "rl_scratch", "rl_scratch_total") for s in (0, 1)}
     for s in (0, 1):
         cmd = study.command(f"rl_engine_s{s}", "finetune")
         assert cmd[cmd.index("--init") + 1] == "/out/seq_engine" and f"seed={s}" in cmd and "minutes=45.000" in cmd
         cmd = study.command(f"rl_pretrained_s{s}", "finetune")
         assert cmd[cmd.index("--init") + 1] == "models/othello8_gpt.pt"
-        # rl_scratch's run goes on to P + R: rated at R as rl_scratch, at P + R as rl_scratch_total
-        assert "minutes=168.500" in study.command(f"rl_scratch_s{s}", "finetune")
+        # rl_scratch's run in two stages: to R (rated there as rl_scratch), then resumed to P + R
+        assert "minutes=45.000" in study.command(f"rl_scratch_s{s}", "finetune")
+        assert "minutes=168.500" in study.command(f"rl_scratch_total_s{s}", "finetune")
         assert study.run_dir(f"rl_scratch_total_s{s}") == f"/out/rl_scratch_s{s}"
         assert study.stage_needs(f"rl_engine_s{s}") == ["seq_engine"]
     assert "minutes=123.500" in study.command("seq_engine", "pretrain")
@@ -502,19 +506,229 @@ def test_scale_budgets_seeds_and_the_shared_pretraining():
     assert "az" not in dict(a.stages()) and "az_boot" in dict(a.stages()) and a.run_dir("az") == "/runs/az"
 
 
-def test_az_run_checkpoint_nearest_to_the_budget_but_not_beyond(tmp_path):
-    from arena.study.inputs import az_rows, check_inputs
+def test_az_run_checkpoint_nearest_to_the_budget_pinned_at_the_first_start(tmp_path):
+    from arena.study.inputs import az_pin, az_rows, check_inputs
+    from arena.study.measure import run_rows
+    from arena.study.run import Study
 
     run = fake_az_run(tmp_path / "az", [300, 1135, 1921, 2396, 3125])
     base = {"size": 6, "arms": ("az",), "az_run": run, "pretrain_minutes": 20.0, "rl_minutes": 20.0}
-    assert [r["seconds"] for r in az_rows(StudyConfig(**base))] == [300, 1135, 1921, 2396]  # 40 min = 2400 s
-    assert az_rows(StudyConfig(**{**base, "rl_minutes": 40.0}))[-1]["seconds"] == 3125  # a budget past the run
+    cfg = StudyConfig(**base)
+    logs = []
+    pin = check_inputs(cfg, log=logs.append)  # 40 min = 2,400 s: the 2,396 s checkpoint, pinned now
+    assert pin == {"run": run, "path": os.path.join(run, "checkpoints", "step_00000400.pt"), "step": 400,
+                   "seconds": 2396.0, "flops": int(2396e9)}
+    assert any("step_00000400.pt" in x and "pinned now" in x for x in logs)
+    assert [r["seconds"] for r in az_rows(cfg, pin)] == [300, 1135, 1921, 2396]
     flops = StudyConfig(**{**base, "budget": "flops", "flops": 1.2e12})  # 1.2e12 FLOPs: at most 1,200 s
-    assert az_rows(flops)[-1]["seconds"] == 1135
+    assert az_pin(flops)["seconds"] == 1135
+    # A run not yet past the budget could still write a nearer checkpoint: refused, saying by how much.
+    with pytest.raises(ValueError, match=r"newest checkpoint is 7.9 min short of az's budget of 60 min.*resume that "
+                                         r"run \(arena train --resume") as e:
+        check_inputs(StudyConfig(**{**base, "rl_minutes": 40.0}), log=lambda *a: None)
+    assert "\n" not in str(e.value)
     with pytest.raises(ValueError, match=r"no checkpoint within az's budget of 4 min \(its first is at 5.0 min\)"):
         check_inputs(StudyConfig(**{**base, "pretrain_minutes": 2.0, "rl_minutes": 2.0}), log=lambda *a: None)
     with pytest.raises(ValueError, match="trained othello 6x6, not the study's othello 8x8"):
         check_inputs(StudyConfig(**{**base, "size": 8}), log=lambda *a: None)
+    # Once pinned (stages.json), az stays that checkpoint: one the run writes later nearer to the budget is not taken.
+    out = str(tmp_path / "study")
+    os.makedirs(out)
+    json.dump({"az_run": pin}, open(os.path.join(out, "stages.json"), "w"))
+    fake_az_run(tmp_path / "az2", [2399])
+    os.replace(checkpoint.latest(str(tmp_path / "az2")), os.path.join(run, "checkpoints", "step_00000450.pt"))
+    study = Study(cfg, out)
+    assert study.az_pin() == pin and run_rows(study, study.runs["az"])[-1]["path"] == pin["path"]
+    assert check_inputs(cfg, log=logs.append, pinned=pin) == pin and "pinned at the study's first start" in logs[-1]
+    os.remove(pin["path"])  # pruned by the run: refused in one line, not silently another checkpoint
+    with pytest.raises(ValueError, match="step_00000400.pt, pinned at the study's first start, is gone"):
+        check_inputs(cfg, log=lambda *a: None, pinned=pin)
+
+
+def fake_gpt_run(run_dir, rows, trainer="finetune"):
+    """A GPT run directory holding checkpoint records only: ``(step, seconds, minutes)`` each, ``minutes`` being
+    the budget of the stage that wrote it (its config's)."""
+    for step, seconds, minutes in rows:
+        compute = checkpoint.compute_record(seconds=float(seconds), reward_events=step, games=step, positions=0,
+                                            trained=step, trained_unit="tokens", forward_passes=step, flops=step)
+        checkpoint.save(str(run_dir), step, kind="gpt", trainer=trainer, config={"minutes": minutes,
+                                                                                 "steps": 100_000_000,
+                                                                                 "max_steps": 100_000},
+                        model={}, weights={}, optimizer={}, rng=checkpoint.rng_state(np.random.default_rng(0)),
+                        compute=compute)
+
+
+def test_rl_scratch_runs_to_R_then_its_run_is_carried_on_to_P_plus_R(tmp_path):
+    """rl_scratch's stage ends at R with a save (a step past R: the budget is checked between steps); it is
+    rated there, not at the checkpoint before it. rl_scratch_total's stage resumes the same directory, the same
+    command but for its budget, to P + R. A variant of rl_scratch runs to R only."""
+    from dataclasses import replace
+
+    from arena.study.measure import run_rows, runs_info
+    from arena.study.run import Study
+
+    cfg = load_config(StudyConfig, SCALE)
+    study = Study(cfg, str(tmp_path))
+    plan = [n for n, _ in study.stages()]
+    for s in (0, 1):
+        a, b = f"rl_scratch_s{s}", f"rl_scratch_total_s{s}"
+        assert plan.index(a) < plan.index(b) and study.stage_needs(b) == [a]
+        assert (study.stage_minutes(a), study.stage_minutes(b)) == (45.0, 168.5)
+        ca, cb = study.command(a, "finetune"), study.command(b, "finetune")
+        assert ca[ca.index("--run-dir") + 1] == cb[cb.index("--run-dir") + 1] == os.path.join(str(tmp_path), a)
+        assert [x for x in ca if not x.startswith("minutes=")] == [x for x in cb if not x.startswith("minutes=")]
+    d = os.path.join(str(tmp_path), "rl_scratch_s0")
+    fake_gpt_run(d, [(20, 1190, 45.0), (40, 2390, 45.0), (43, 2705, 45.0)])  # stage 1: its end a step past R
+    assert study.left_minutes("rl_scratch_s0") <= 0  # spent
+    assert study.left_minutes("rl_scratch_total_s0") == pytest.approx(168.5 - 2705 / 60)
+    fake_gpt_run(d, [(60, 3600, 168.5), (63, 10112, 168.5)])  # stage 2, resumed
+    rows = {n: [r["step"] for r in run_rows(study, study.runs[n])] for n in ("rl_scratch_s0", "rl_scratch_total_s0")}
+    assert rows == {"rl_scratch_s0": [20, 40, 43], "rl_scratch_total_s0": [20, 40, 43, 60, 63]}
+    info = runs_info(study)
+    assert info["rl_scratch_s0"]["capped"] and not info["rl_scratch_total_s0"]["capped"]
+    # A variant of rl_scratch is an RL arm at R: its own run, not carried on.
+    v = Study(replace(cfg, variants=("rl_scratch_legal=rl_scratch legal_coef=0.5",)), str(tmp_path))
+    assert v.stage_minutes("rl_scratch_legal_s0") == 45.0 and not v.carried_on("rl_scratch_legal_s0")
+    assert "minutes=45.000" in v.command("rl_scratch_legal_s0", "finetune")
+    assert not any(n.startswith("rl_scratch_legal_total") for n, _ in v.stages())
+
+
+def test_seq_engine_is_rated_and_started_from_at_its_best_validation_loss(tmp_path):
+    """seq_engine sees its games many times over in P: its player and rl_engine's start are the checkpoint with
+    the lowest validation loss its run recorded (a step evaluated twice by a resume counts once)."""
+    from arena.study.measure import best_checkpoint, run_rows
+    from arena.study.report import chosen_md
+    from arena.study.run import Study
+
+    study = Study(load_config(StudyConfig, SCALE), str(tmp_path))
+    d = os.path.join(str(tmp_path), "seq_engine")
+    assert best_checkpoint(d) is None and study.start_path("seq_engine") == d  # nothing yet: the directory
+    fake_gpt_run(d, [(k, 60.0 * k / 1000, 123.5) for k in (1000, 2000, 3000, 4000, 5000)], trainer="pretrain")
+    assert best_checkpoint(d) is None  # no validation loss recorded: the newest, as before
+    losses = {0: 4.0, 1000: 2.0, 2000: 1.5, 3000: 1.2, 4000: 1.25, 5000: 1.3, 4500: 0.9}  # 4500: no checkpoint
+    with open(os.path.join(d, "metrics.jsonl"), "w") as f:
+        for step, loss in [*losses.items(), (3000, 1.2)]:
+            f.write(json.dumps({"step": step, "val_loss": loss, "legal_error": 0.1}) + "\n")
+    best = best_checkpoint(d)
+    assert (best["step"], best["val_loss"], best["candidates"], best["last_step"]) == (3000, 1.2, 5, 5000)
+    assert [r["step"] for r in run_rows(study, study.runs["seq_engine"])] == [1000, 2000, 3000]
+    cmd = study.command("rl_engine_s1", "finetune")
+    assert cmd[cmd.index("--init") + 1] == best["path"] == os.path.join(d, "checkpoints", "step_00003000.pt")
+    line = chosen_md({"seq_engine": {**best, "seconds": 180.0, "last_seconds": 300.0}})[0]
+    assert "step 3000" in line and "1.2000" in line and "of its 5 evaluated checkpoints" in line
+
+
+def test_pretrained_compute_far_from_P_is_warned_of():
+    from arena.study.inputs import pretrained_off_budget
+
+    cfg = load_config(StudyConfig, SCALE)
+    assert not pretrained_off_budget(cfg, 7410) and not pretrained_off_budget(cfg, 7410 * 1.04)
+    assert pretrained_off_budget(cfg, 7410 * 1.06) and pretrained_off_budget(cfg, 60.0)
+
+
+def test_engine_data_short_or_from_another_engine_is_refused(tmp_path):
+    """An engine dataset written by a stopped arena transcripts, or by another engine or levels, is refused in
+    one line that says how to complete or match it."""
+    from agents.common.tokenizer import Tokenizer
+    from arena.study.inputs import check_inputs
+
+    acts, lens = next(T.random_source("othello", 6, 200, 5))
+    engine = str(tmp_path / "engine")
+    made = {"engine_games": 150, "forfeits": 2, "players": ["engine1=gtp:e -l 1", "engine2=gtp:e -l 2"]}
+    T.write_dataset(engine, Tokenizer("othello", 6), iter([(acts, lens, np.full(200, 0.5))]), "gtp:e -l {level}", 3,
+                    0.1, progress=False, compute=made)
+    base = {"size": 6, "arms": ("seq_engine", "az_boot"), "engine": "gtp:e -l {level}", "engine_levels": "1-2",
+            "engine_data": engine, "engine_games": 152}
+    check_inputs(StudyConfig(**base), log=lambda *a: None)  # 150 games and 2 forfeits: all that was asked for
+    for bad, match in (({"engine_games": 200}, r"holds 152 of the 200 engine games .* complete it with: rm "
+                        + engine + r"/manifest.json && arena transcripts --game othello --size 6 --source "
+                        r"'gtp:e -l \{level\}' --levels 1-2 --games 200 .*--seed 3 --val-fraction 0.1 --out " + engine),
+                       ({"engine_levels": "1-3"}, r"holds games of 'gtp:e -l \{level\}' \(engine1=.*not of the "
+                                                  r"study's engine .* at levels 1-3"),
+                       ({"engine": "gtp:f -l {level}"}, "not of the study's engine 'gtp:f")):
+        with pytest.raises(ValueError, match=match) as e:
+            check_inputs(StudyConfig(**{**base, **bad}), log=lambda *a: None)
+        assert "\n" not in str(e.value)
+
+
+def test_resume_refuses_changed_trainer_configs_and_inputs(tmp_path):
+    """study.json records what the config only names: the trainer configs as loaded (not their budget or seed)
+    and fingerprints of the given GPT and engine dataset. A resume after any of them changed is refused in one
+    line naming it; a budget change in a trainer config is not a change."""
+    import yaml
+
+    from agents.common.tokenizer import Tokenizer
+    from arena.study.inputs import resolved
+    from arena.study.run import check_config
+
+    ft = tmp_path / "ft.yaml"
+    ft_cfg = yaml.safe_load(open(os.path.join(ROOT, "configs", "seq_rl_demo6.yaml")))
+    ft.write_text(yaml.safe_dump(ft_cfg))
+    gpt = tiny_gpt_file(tmp_path / "gpt.pt")
+    data = str(tmp_path / "engine")
+    T.write_dataset(data, Tokenizer("othello", 6), T.random_source("othello", 6, 100, 1), "gtp:x", 0, 0.1,
+                    progress=False)
+    cfg = StudyConfig(arms=("seq_pretrained", "rl_pretrained", "seq_engine"), pretrained=gpt, engine_data=data,
+                      engine="gtp:x", finetune_config=str(ft))
+    out = str(tmp_path / "study")
+    os.makedirs(out)
+    check_config(cfg, out, resolved(cfg))
+    saved = json.load(open(os.path.join(out, "study.json")))
+    assert StudyConfig.from_dict(saved) == cfg and set(saved["resolved"]) == {"pretrain_config", "finetune_config",
+                                                                             "pretrained", "engine_data"}
+    assert saved["resolved"]["finetune_config"]["config"]["lr"] == 3e-4
+    assert not {"minutes", "steps", "seed"} & set(saved["resolved"]["finetune_config"]["config"])
+    ft.write_text(yaml.safe_dump({**ft_cfg, "minutes": 9, "steps": 5, "seed": 4}))  # the study sets these
+    check_config(cfg, out, resolved(cfg))
+    changes = ((lambda: ft.write_text(yaml.safe_dump({**ft_cfg, "lr": 0.001})),
+                r"finetune_config .*ft.yaml \(lr 0.0003 then, 0.001 now\)"),
+               (lambda: tiny_gpt_file(tmp_path / "gpt.pt", seconds=61.0),
+                r"pretrained .*gpt.pt \(its contents changed"),
+               (lambda: json.dump({**json.load(open(os.path.join(data, "manifest.json"))), "seed": 9},
+                                  open(os.path.join(data, "manifest.json"), "w")), r"engine_data .* contents changed"))
+    for change, match in changes:  # each named, beside those before it
+        change()
+        with pytest.raises(ValueError, match=r"was started with other inputs than these: (.*; )?" + match) as e:
+            check_config(cfg, out, resolved(cfg))
+        assert "\n" not in str(e.value)
+
+
+def test_survives_at_two_seeds_is_a_t_test_held_back_by_the_tournament_error(tmp_path):
+    """At two RL seeds the t-test alone passes any two close differences (t = 12.71 on one degree of freedom).
+    Against an arm that runs once, that arm's rating error is in both differences: it cancels from their spread,
+    not from their mean, so the mean must also clear the tournament's 95% interval from the fit's covariance."""
+    from arena.study.scale import verdicts, verdicts_md
+    from arena.study.shared import Ratings
+    from arena.study.stats import survives
+
+    def t_test(d):  # by hand: t = |mean| / (sd / sqrt 2), sd = |d1 - d2| / sqrt 2, against 12.706
+        m, sd = (d[0] + d[1]) / 2, abs(d[0] - d[1]) / math.sqrt(2)
+        return (d[0] > 0) == (d[1] > 0) and abs(m) / (sd / math.sqrt(2)) > 12.706
+
+    for d, want in (([20, 21], True), ([60, 62], True), ([300, 220], False), ([20, -21], False), ([-50, -49], True)):
+        assert survives(d) == t_test(d) == want, d
+    assert not survives([20]) and not survives([20, 21], se_mean=15.0)  # 1.96 * 15 = 29.4 > 20.5
+    assert survives([60, 62], se_mean=30.0) and not survives([60, 62], se_mean=32.0)  # 58.8 < 61 < 62.7
+
+    # One tournament: rl_pretrained at seeds 0 and 1 (se 20 each) against seq_pretrained, which runs once (se 40).
+    d = tmp_path / "tournament"
+    d.mkdir()
+    names, elo = ["random", "rl_pretrained_s0", "rl_pretrained_s1", "seq_pretrained"], [0.0, 100.0, 102.0, 40.0]
+    cov = [[0, 0, 0, 0], [0, 400, 50, 300], [0, 50, 400, 300], [0, 300, 300, 1600]]
+    json.dump({"rows": [{"player": p, "elo": e, "ci95_low": e - 50, "ci95_high": e + 50} for p, e in zip(names, elo)],
+               "cov": cov, "anchor": "random", "games": 100}, open(d / "ratings.json", "w"))
+    json.dump({"players": [f"{p}=x" for p in names]}, open(d / "tournament.json", "w"))
+    cfg = StudyConfig(arms=("seq_pretrained", "rl_pretrained"), pretrained="x.pt", rl_seeds=(0, 1))
+    runs = {f"rl_pretrained_s{k}": {"arm": "rl_pretrained", "label": "rl_pretrained", "seed": k} for k in (0, 1)}
+    runs["seq_pretrained"] = {"arm": "seq_pretrained", "label": "seq_pretrained", "seed": 0}
+    (v,) = verdicts(cfg, Ratings(str(tmp_path)), runs)
+    # The mean difference is w'elo with w = (1/2, 1/2, -1) over (s0, s1, seq): its variance w'Cw, by hand.
+    var = 0.25 * 400 + 0.25 * 400 + 1600 + 2 * (0.25 * 50 - 0.5 * 300 - 0.5 * 300)
+    assert v["per_seed"] == [60.0, 62.0] and v["se_mean"] == pytest.approx(math.sqrt(var)) == 35.0
+    assert survives(v["per_seed"]) and v["survives"] is False  # the spread passes it; 1.96 * 35 = 68.6 > 61 does not
+    assert v["tournament_significant"] == 0  # each: 1.96 * sqrt(400 + 1600 - 600) = 73.3 > 62
+    md = "\n".join(verdicts_md(cfg, [v], []))
+    assert "+61 ± 69" in md and "tournament's own 95% interval" in md and "| no |" in md
 
 
 def test_tiny_scale_study_end_to_end(tmp_path, monkeypatch):
@@ -535,7 +749,8 @@ def test_tiny_scale_study_end_to_end(tmp_path, monkeypatch):
     T.write_dataset(engine, Tokenizer("othello", 6), iter([(acts, lens, np.random.default_rng(0).choice(
         [0, 0.5, 1], 300))]), "gtp:fake", 5, 0.1, progress=False)
     sets = ["arms=seq_pretrained,rl_pretrained,seq_engine,rl_scratch,rl_scratch_total", "rl_seeds=0,1",
-            f"pretrained={gpt}", f"engine_data={engine}", "pretrain_minutes=5", "rl_minutes=5", "max_steps=3",
+            f"pretrained={gpt}", f"engine_data={engine}", "engine=gtp:fake", "pretrain_minutes=5", "rl_minutes=5",
+            "max_steps=3",
             "random_games=2000", "checkpoints=2", "games=2", "eval_games=30", "anchors=random=random,greedy=greedy",
             "workers=0", "measure_along=true", "ladder=toy", "ladder_levels=1-2", "ladder_games=2",
             "pretrain_set=eval_every=3,eval_games=20,checkpoint_every=1,warmup_steps=1",
@@ -564,11 +779,16 @@ def test_tiny_scale_study_end_to_end(tmp_path, monkeypatch):
     v = by[("rl_pretrained", "rl_scratch")]
     assert len(v["per_seed"]) == 2 and v["players"] == [["rl_pretrained_s0", "rl_scratch_s0"],
                                                         ["rl_pretrained_s1", "rl_scratch_s1"]]
-    assert v["survives"] in (True, False) and ("rl_pretrained", "seq_pretrained") in by
+    # Two games a pair cannot tell these tiny models apart (the tournament's error of a mean difference is tens of
+    # Elo) and the two seeds disagree: no paired verdict survives.
+    assert v["se_mean"] > 30 and v["survives"] is False and ("rl_pretrained", "seq_pretrained") in by
+    assert not any(x["survives"] for x in sc["verdicts"])
+    assert stages["rl_scratch_total_s0"]["budget_minutes"] == 10.0  # the carried-on stage, to P + R
     assert len(sc["reach"]) == 2 and sc["curves"]["rl_pretrained_s0"][0][:2] == [0.0, 0.0]  # from its start
     report = open(os.path.join(out, "report.md")).read()
     for text in ("## Ladders", "## Compute before and during RL", "## The world model along RL", "## Verdicts",
-                 "### What the data does not settle", "staged: pretraining P = 5 min", "RL seeds 0, 1"):
+                 "### What the data does not settle", "staged: pretraining P = 5 min", "RL seeds 0, 1",
+                 "- `seq_engine` is its checkpoint at step 3", "tournament's own 95% interval"):
         assert text in report, text
     for f in ("rl_compute.png", "verdicts.png", "world_model.png"):
         assert os.path.getsize(os.path.join(out, f)) > 1000

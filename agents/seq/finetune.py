@@ -25,7 +25,8 @@ learned from).
 """
 
 import copy
-from dataclasses import dataclass
+import json
+from dataclasses import dataclass, fields
 
 import numpy as np
 import torch
@@ -45,6 +46,10 @@ from agents.seq.pretrain import train_loss
 from envs.core import check_board
 
 MIX_STREAM = 0x313C  # the mixed batch's own stream: (seed, step, this), so turning it on leaves RL's draws alone
+# What a resume may change (as arena pretrain's RESUME_KEYS, the other way round): the budget, the evaluations,
+# the checkpoints' spacing and where it runs. Every other field is what the run learns from and must match.
+RESUME_FREE = ("steps", "minutes", "max_flops", "eval_every", "eval_opponents", "eval_games", "checkpoint_every",
+               "threads", "device")
 
 
 @dataclass(frozen=True)
@@ -282,7 +287,7 @@ def finetune(cfg, init, run_dir, resume=False, log=print, progress=True, make_op
     and the evaluations' players other than ``self`` and ``snapshot`` (default: the baselines);
     ``halt(step)``: a caller's stop (as a signal). The run's plumbing is agents.common.run's: ``minutes``
     is the whole run's, resumes included, and a resume must name the same ``--init`` (the KL reference and
-    the tokenizer come from it)."""
+    the tokenizer come from it) and may change no field but those of ``RESUME_FREE``."""
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     run = Run(run_dir, "finetune", "gpt", cfg, resume, log, unit="tokens", steps_field="steps", halt=halt)
@@ -315,6 +320,12 @@ def finetune(cfg, init, run_dir, resume=False, log=print, progress=True, make_op
                     f"choose another --run-dir")
         differences(ck["path"], {"tokenizer": ck["meta"].get("tokenizer")}, {"tokenizer": tok.describe()})
         differences(ck["path"], ck["model"], model.cfg.to_dict(), "the GPT's shape (preset) must match")
+        # A checkpoint written before a field existed ran with its default; tuples and lists compare alike.
+        keys = [f for f in fields(FinetuneConfig) if f.name not in RESUME_FREE]
+        was = json.loads(json.dumps({f.name: ck["config"].get(f.name, f.default) for f in keys}))
+        differences(ck["path"], was, json.loads(json.dumps({f.name: getattr(cfg, f.name) for f in keys})),
+                    "a resume may change only the budget (steps, minutes, max_flops), the evaluations, "
+                    "checkpoint_every, threads and device: resume with the same, or choose another --run-dir")
     ck = run.resume_from(check)
     step = 0
     snapshot = copy.deepcopy(model).eval()  # the frozen opponent, refreshed every snapshot_every steps

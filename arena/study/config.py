@@ -31,13 +31,15 @@ The scale study (configs/study_othello8_scale.yaml, docs/study.md) adds, beside 
     seq_pretrained        a GPT pretrained beforehand (``pretrained``, e.g. models/othello8_gpt.pt), as a player;
                           not trained here: its pretraining compute is the file's own ``compute``
     rl_pretrained         it fine-tuned by RL (GRPO)
-    rl_scratch_total      the ``rl_scratch`` run carried on to the total budget P + R: the same run (the RL
-                          schedule is constant after warmup), rated at P + R as this arm and at R as rl_scratch
+    rl_scratch_total      the ``rl_scratch`` run carried on to the total budget P + R: a second stage that resumes
+                          that run (its own stage ends at R with a save; the RL schedule is constant after
+                          warmup), rated at P + R as this arm, at R as rl_scratch
 
 and staged budgets: ``pretrain_minutes`` P for every pretraining arm, ``rl_minutes`` R for every RL arm
 (``rl_scratch`` included), P + R for AlphaZero's arms. ``rl_seeds`` runs each RL arm once per seed from the
 same pretrained start (``OUT/ARM_sS``, played as ``ARM_sS``); ``variants`` adds RL arms that differ from
-one by finetune overrides (a stronger KL, the legal-move loss, a mixed pretraining batch). In that study
+one by finetune overrides (a stronger KL, the legal-move loss, a mixed pretraining batch). ``seq_engine``
+(``BEST_VAL``) is rated, and ``rl_engine`` starts, at its checkpoint of lowest validation loss. In that study
 ``seq_engine``/``rl_engine`` are what the issue calls ``sl_expert``/``rl_expert`` (the GPT on gtp-rhino's
 games, before and after RL): the names stay, so that ``rl_expert`` keeps its meaning here (RL from the GPT
 cloned from AlphaZero's self-play).
@@ -55,7 +57,12 @@ ALL_ARMS = ARMS + SCALE_ARMS
 DEPENDS = {"seq_expert": "az", "rl_random": "seq_random", "rl_random_permuted": "seq_random_permuted",
            "rl_expert": "seq_expert", "rl_engine": "seq_engine", "rl_pretrained": "seq_pretrained"}
 VIEW_OF = {"rl_scratch_total": "rl_scratch"}
-"""An arm that is another arm's run rated at a later budget (it trains nothing of its own)."""
+"""An arm that is another arm's run carried on to a later budget: its stage resumes that run's directory."""
+BEST_VAL = ("seq_engine",)
+"""Pretraining arms on a finite stored dataset (seen many times over in P): rated, and started from by their RL
+arm, at the checkpoint with the lowest validation loss that their run recorded, not at the newest."""
+RESOLVED = "resolved"
+"""The key of study.json that holds what the config names but does not contain (arena.study.inputs.resolved)."""
 GIVEN = ("seq_pretrained",)
 """Arms read from a file, not trained here."""
 VARIANT = re.compile(r"^rl_[a-z0-9_]+$")
@@ -117,7 +124,8 @@ class StudyConfig:
     ``minutes`` is ignored)."""
     rl_seeds: tuple[int, ...] = ()
     """Seeds of the RL stage: every RL arm runs once per seed (``OUT/ARM_sS``) from the same pretrained start,
-    which runs once; the verdicts pair the arms seed by seed. Empty: each RL arm once, with ``seed``."""
+    which runs once; the verdicts pair the arms seed by seed. Empty: each RL arm once, with ``seed``. Not with
+    ``seeds``."""
     pretrained: str = ""
     """A GPT file pretrained beforehand (``models/othello8_gpt.pt``): arm ``seq_pretrained`` and
     ``rl_pretrained``'s start. Its pretraining is not run again; its compute is the file's."""
@@ -127,7 +135,8 @@ class StudyConfig:
     az_run: str = ""
     """An ``arena train`` run directory to take arm ``az`` from instead of training it: its checkpoints up to
     the matched budget (``compute.seconds``, or ``compute.flops`` under ``budget: flops``); the newest of them,
-    the one nearest to it but not beyond, is ``az``'s player. Empty: train ``az``."""
+    the one nearest to it but not beyond, is ``az``'s player, pinned in ``stages.json`` at the study's first
+    start (the run must have passed the budget by then). Empty: train ``az``."""
     variants: tuple[str, ...] = ()
     """Extra RL arms, ``NAME=ARM key=value ...``: ARM's RL stage again with those ``arena finetune``
     overrides on top of ``finetune_set`` (a YAML mapping ``rl_pretrained_kl: rl_pretrained kl_coef=0.2``
@@ -228,6 +237,9 @@ class StudyConfig:
             bad("arm rl_scratch_total needs staged budgets (pretrain_minutes and rl_minutes)")
         if len(set(self.rl_seeds)) != len(self.rl_seeds):
             bad(f"rl_seeds must differ, got {list(self.rl_seeds)}")
+        if self.seeds and self.rl_seeds:  # every seed's study would run the same RL seeds again
+            bad("seeds and rl_seeds together would rerun the same RL seeds in every seed's study: use seeds (the "
+                "whole study per seed) or rl_seeds (the RL stage per seed over one pretraining)")
         names = set(ALL_ARMS)
         for item in self.variants:
             name, arm, sets = parse_variant(item)
@@ -297,11 +309,6 @@ class StudyConfig:
         """FLOPs of an arm's own training under ``budget: flops``; 0 under ``wallclock``."""
         return self.flops * self.share(arm) if self.budget == "flops" else 0.0
 
-    def stage_arm(self, arm):
-        """The arm whose budget an arm's training stage runs to: ``rl_scratch`` runs on to
-        ``rl_scratch_total``'s when that arm is rated too (one run, rated at both budgets)."""
-        return "rl_scratch_total" if arm == "rl_scratch" and "rl_scratch_total" in self.arms else arm
-
     def budget_text(self):
         """The budgets in words, for the reports."""
         if self.staged():
@@ -332,7 +339,8 @@ class StudyConfig:
 
     @classmethod
     def from_dict(cls, d):
-        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
+        """The config back from study.json (lists become tuples; its ``resolved`` record is not config)."""
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items() if k != RESOLVED})
 
 
 def parse_variant(item):

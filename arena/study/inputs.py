@@ -1,23 +1,37 @@
 """What a study takes from outside instead of making it: a GPT pretrained beforehand (``pretrained``), an
-engine dataset made beforehand (``engine_data``) and an AlphaZero run (``az_run``); and the ladder's engine.
-Each is checked before anything runs (:func:`check_inputs`), with one-line errors, so that a study that
-would fail hours in fails at once.
+engine dataset made beforehand (``engine_data``), an AlphaZero run (``az_run``), the trainers' config files
+and the ladder's engine. Each is checked before anything runs (:func:`check_inputs`), with one-line errors,
+so that a study that would fail hours in fails at once; and what they hold is recorded at the first start
+(:func:`resolved`, in study.json; ``az``'s checkpoint pinned in stages.json), so that a resume that would
+mix two versions of them is refused (:func:`resolved_changes`).
 
-    check_inputs(cfg)                  # ValueError("pretrained: no checkpoint at models/x.pt")
+    pin = check_inputs(cfg)            # ValueError("pretrained: no checkpoint at models/x.pt")
     rows = within(rows, cfg, "az")     # the checkpoints within an arm's budget, nearest to it last
 """
 
+import hashlib
+import json
 import os
+import shlex
+from dataclasses import asdict
 
+from agents.alphazero.config import TrainConfig
 from agents.common import checkpoint
 from agents.common.config import load_config
 from agents.common.transcripts import Dataset
 from agents.seq.finetune import FinetuneConfig
 from agents.seq.gpt import GPTConfig
 from agents.seq.pretrain import PretrainConfig
+from arena.engine_games import engine_players
 from arena.ladder import ENGINES
 from arena.study.config import parse_variant
 
+BUDGET_FIELDS = ("minutes", "max_steps", "steps", "max_flops", "seed")
+"""A trainer config's fields that the study sets per stage (budget, seed): left out of its record."""
+AZ_ARMS = ("az", "az_permuted", "az_boot")
+
+
+# -- checkpoints -----------------------------------------------------------------------------------------
 
 def checkpoint_compute(ck):
     """One checkpoint's own training compute, in the study's units, straight from the checkpoint's
@@ -29,12 +43,14 @@ def checkpoint_compute(ck):
 
 
 def run_checkpoints(run_dir):
-    """``[{path, step, **compute}]`` of every checkpoint of a run directory, oldest first."""
+    """``[{path, step, budget_minutes, **compute}]`` of every checkpoint of a run directory, oldest first;
+    ``budget_minutes``: the ``minutes`` its run was given (the stage that wrote it, where stages share a run)."""
     d = os.path.join(run_dir, "checkpoints")
     rows = []
     for f in sorted(x for x in os.listdir(d) if x.endswith(".pt")) if os.path.isdir(d) else []:
         ck = checkpoint.load(os.path.join(d, f))
-        rows.append({"path": os.path.join(d, f), "step": ck["step"], **checkpoint_compute(ck)})
+        rows.append({"path": os.path.join(d, f), "step": ck["step"], "budget_minutes": ck["config"].get("minutes"),
+                     **checkpoint_compute(ck)})
     return rows
 
 
@@ -47,75 +63,164 @@ def within(rows, cfg, arm):
     return [r for r in rows if r["seconds"] <= cfg.arm_minutes(arm) * 60]
 
 
-def az_rows(cfg):
-    """``az``'s checkpoints taken from ``az_run``: those within its budget (P + R when staged)."""
+# -- az from az_run: chosen once, pinned ---------------------------------------------------------------------
+
+def az_pin(cfg, pinned=None):
+    """``{run, path, step, seconds, flops}``: ``az``'s checkpoint in ``az_run``, nearest to its budget (P + R when
+    staged) but not beyond. At the first start (``pinned`` None) the run must have passed the budget already,
+    so that the choice is final whatever the run does next; on a resume ``pinned`` (from stages.json) must
+    still be there, unchanged. One-line ``ValueError`` otherwise."""
     rows = run_checkpoints(cfg.az_run)
     if not rows:
         raise ValueError(f"az_run {cfg.az_run} has no checkpoints (no checkpoints/step_*.pt): give an arena train "
                          f"run directory")
+    if pinned is not None:
+        row = next((r for r in rows if r["path"] == pinned["path"]), None)
+        if row is None or row["seconds"] != pinned["seconds"]:
+            raise ValueError(f"az_run: az's checkpoint {pinned['path']}, pinned at the study's first start, is "
+                             f"{'gone' if row is None else 'changed'} (pruned or rewritten by the run?): restore it, "
+                             f"or start the study again in another --out")
+        return pinned
+    flops = cfg.budget == "flops"
+    budget, newest = (cfg.arm_flops("az"), rows[-1]["flops"]) if flops else (cfg.arm_minutes("az"),
+                                                                             rows[-1]["seconds"] / 60)
+    if newest < budget:
+        short = f"{budget - newest:.3g} FLOPs" if flops else f"{budget - newest:.1f} min"
+        raise ValueError(f"az_run {cfg.az_run}: its newest checkpoint is {short} short of az's budget of "
+                         f"{budget:.4g} {'FLOPs' if flops else 'min'}, so a later one could still be nearer to it: "
+                         f"resume that run (arena train --resume --run-dir {cfg.az_run}) past the budget first")
     kept = within(rows, cfg, "az")
     if not kept:
-        unit = (f"{cfg.arm_flops('az'):.3g} FLOPs (its first has {rows[0]['flops']:.3g})" if cfg.budget == "flops"
+        unit = (f"{cfg.arm_flops('az'):.3g} FLOPs (its first has {rows[0]['flops']:.3g})" if flops
                 else f"{cfg.arm_minutes('az'):g} min (its first is at {rows[0]['seconds'] / 60:.1f} min)")
         raise ValueError(f"az_run {cfg.az_run} has no checkpoint within az's budget of {unit}")
-    return kept
+    return {"run": cfg.az_run, **{k: kept[-1][k] for k in ("path", "step", "seconds", "flops")}}
 
 
-def check_inputs(cfg, log=print):
+def az_rows(cfg, pin=None):
+    """``az``'s checkpoints taken from ``az_run``: those up to the pinned one (:func:`az_pin`), or, for a study
+    pinned before pins were recorded, those within its budget."""
+    rows = run_checkpoints(cfg.az_run)
+    if pin is None:
+        return within(rows, cfg, "az")
+    az_pin(cfg, pin)  # still there, unchanged
+    return rows[: [r["path"] for r in rows].index(pin["path"]) + 1]
+
+
+# -- the engine's games made beforehand ----------------------------------------------------------------------
+
+def engine_games_short(manifest, wanted):
+    """Whether an engine dataset holds fewer games than were asked for: ``arena transcripts`` writes one from
+    the games finished so far when it is stopped (forfeits are finished games that the dataset leaves out)."""
+    c = manifest.get("compute") or {}
+    return c.get("engine_games", wanted) + c.get("forfeits", 0) < wanted
+
+
+def engine_command(cfg, m, out):
+    """The ``arena transcripts`` command line that makes (or, rerun, completes) the study's engine games."""
+    return (f"arena transcripts --game {cfg.game} --size {cfg.size} --source {shlex.quote(cfg.engine)} --levels "
+            f"{cfg.engine_levels} --games {cfg.engine_games} --workers {max(1, cfg.workers)} --seed "
+            f"{m.get('seed', 0)} --val-fraction {m.get('val_fraction', 0.05):g} --out {out}")
+
+
+def check_engine_data(cfg, log):
+    """Refuse an ``engine_data`` that is missing, of another board, without both splits (or results for
+    ``az_boot``), made by another engine or levels than ``engine``/``engine_levels``, or short of
+    ``engine_games`` (a stopped ``arena transcripts``)."""
+    d, board = cfg.engine_data, f"{cfg.game} {cfg.size}x{cfg.size}"
+    try:
+        data = Dataset(d)
+    except ValueError as e:
+        raise ValueError(f"engine_data: {e}: make it first ({engine_command(cfg, {}, d)}), or leave engine_data "
+                         f"empty for the study to make it") from None
+    m = data.manifest
+    if (m["game"], m["size"]) != (cfg.game, cfg.size):
+        raise ValueError(f"engine_data {d} holds {m['game']} {m['size']}x{m['size']} games, not the study's {board}")
+    try:
+        players = list(engine_players(cfg.engine[len("gtp:"):], cfg.engine_levels, cfg.game))
+    except ValueError:
+        players = None  # an engine named by ENGINES that is not installed here: the source alone is compared
+    made = (m.get("compute") or {}).get("players")
+    if m.get("source") != cfg.engine or (players and made and list(made) != players):
+        by = ", ".join(made) if made else "levels not recorded"
+        raise ValueError(f"engine_data {d} holds games of {m.get('source')!r} ({by}), not of the study's engine "
+                         f"{cfg.engine!r} at levels {cfg.engine_levels}: set engine and engine_levels to what made "
+                         f"it, or make it again with the study's")
+    if engine_games_short(m, cfg.engine_games):
+        c = m["compute"]
+        raise ValueError(f"engine_data {d} holds {c['engine_games'] + c.get('forfeits', 0):,} of the "
+                         f"{cfg.engine_games:,} engine games asked for (a stopped arena transcripts writes the games "
+                         f"finished so far): complete it with: rm {d}/manifest.json && {engine_command(cfg, m, d)} "
+                         f"(it plays only the games it lacks)")
+    if data.count("train") == 0 or data.count("val") == 0:
+        raise ValueError(f"engine_data {d} needs train and val games (has {data.count('train')} and "
+                         f"{data.count('val')})")
+    if "az_boot" in cfg.arms and not m.get("results"):
+        raise ValueError(f"engine_data {d} has no results: az_boot learns them (make it with --source gtp:...)")
+    log(f"study: engine_data {d}: {m['counts']['train']:,} train and {m['counts']['val']:,} held-out games of "
+        f"{m['source']} ({m['counts']['duplicates']:,} duplicates dropped)")
+
+
+# -- every input, checked ------------------------------------------------------------------------------------
+
+def check_pretrained(cfg, log):
+    """Refuse a ``pretrained`` file that is missing or not a GPT of the study's board; note another shape, and
+    warn where its own pretraining is not P (within 5%)."""
+    board = f"{cfg.game} {cfg.size}x{cfg.size}"
+    try:
+        ck = checkpoint.load(cfg.pretrained, kind="gpt")
+    except ValueError as e:
+        raise ValueError(f"pretrained: {e}") from None
+    tok = ck["meta"].get("tokenizer") or {}
+    if (tok.get("game"), tok.get("size")) != (cfg.game, cfg.size):
+        raise ValueError(f"pretrained {cfg.pretrained} is a GPT of {tok.get('game')} {tok.get('size')}x"
+                         f"{tok.get('size')}, not of the study's {board}")
+    preset = load_config(PretrainConfig, cfg.pretrain_config, cfg.pretrain_set).preset
+    want = GPTConfig.preset(preset, ck["model"]["vocab_size"], ck["model"]["block_size"]).to_dict()
+    shape = {k: v for k, v in ck["model"].items() if k != "dropout"}
+    if shape != {k: v for k, v in want.items() if k != "dropout"}:
+        log(f"study: note: pretrained {cfg.pretrained} is not the {preset} GPT the other arms train "
+            f"({shape}): its arms compare another model")
+    mins = ck["compute"]["seconds"] / 60
+    log(f"study: pretrained {cfg.pretrained}: {mins:.1f} min and {ck['compute']['flops']:.3g} FLOPs of "
+        f"pretraining (read from the file)" + (f"; the other pretraining arms get P = {cfg.pretrain_minutes:g} min"
+                                              if cfg.staged() else ""))
+    if pretrained_off_budget(cfg, ck["compute"]["seconds"]):
+        log(f"study: warning: pretrained's own pretraining ({mins:.1f} min) is not P = {cfg.pretrain_minutes:g} min "
+            f"(beyond 5%): its arms do not stand on the compute the other pretraining arms get (the report says so)")
+
+
+def pretrained_off_budget(cfg, seconds):
+    """Whether the given GPT's own pretraining (``seconds``, its ``compute.seconds``) is more than 5% off P."""
+    return cfg.staged() and abs(seconds / 60 - cfg.pretrain_minutes) > 0.05 * cfg.pretrain_minutes
+
+
+def check_inputs(cfg, log=print, pinned=None):
     """Refuse, in one line, a study whose given inputs cannot serve: a ``pretrained`` file that is missing or
-    not a GPT of the study's board, an ``engine_data`` that is no finished dataset of it (or has no results
-    for ``az_boot``), an ``az_run`` without a checkpoint of the board within the budget, an unknown or
-    missing ``ladder`` engine, a variant whose overrides ``arena finetune`` refuses. Logs how the given
-    compute compares with the budgets."""
+    not a GPT of the study's board, an ``engine_data`` that is no finished dataset of it (see
+    :func:`check_engine_data`), an ``az_run`` without a checkpoint of the board within the budget or not yet
+    past it (:func:`az_pin`; ``pinned``: the checkpoint pinned at the first start), an unknown or missing
+    ``ladder`` engine, a variant whose overrides ``arena finetune`` refuses. Logs how the given compute
+    compares with the budgets. Returns ``az``'s pin (None without ``az_run``; a pin of another ``az_run`` is
+    not this config's, which the study then refuses as another config)."""
     board = f"{cfg.game} {cfg.size}x{cfg.size}"
     if cfg.pretrained and "seq_pretrained" in cfg.arms:
-        try:
-            ck = checkpoint.load(cfg.pretrained, kind="gpt")
-        except ValueError as e:
-            raise ValueError(f"pretrained: {e}") from None
-        tok = ck["meta"].get("tokenizer") or {}
-        if (tok.get("game"), tok.get("size")) != (cfg.game, cfg.size):
-            raise ValueError(f"pretrained {cfg.pretrained} is a GPT of {tok.get('game')} {tok.get('size')}x"
-                             f"{tok.get('size')}, not of the study's {board}")
-        preset = load_config(PretrainConfig, cfg.pretrain_config, cfg.pretrain_set).preset
-        want = GPTConfig.preset(preset, ck["model"]["vocab_size"], ck["model"]["block_size"]).to_dict()
-        shape = {k: v for k, v in ck["model"].items() if k != "dropout"}
-        if shape != {k: v for k, v in want.items() if k != "dropout"}:
-            log(f"study: note: pretrained {cfg.pretrained} is not the {preset} GPT the other arms train "
-                f"({shape}): its arms compare another model")
-        mins = ck["compute"]["seconds"] / 60
-        log(f"study: pretrained {cfg.pretrained}: {mins:.1f} min and {ck['compute']['flops']:.3g} FLOPs of "
-            f"pretraining (read from the file)" + (f"; the other pretraining arms get P = {cfg.pretrain_minutes:g} min"
-                                                  if cfg.staged() else ""))
+        check_pretrained(cfg, log)
     if cfg.engine_data and any(a in cfg.arms for a in ("seq_engine", "az_boot")):
-        try:
-            data = Dataset(cfg.engine_data)
-        except ValueError as e:
-            raise ValueError(f"engine_data: {e}: make it first (arena transcripts --source \"{cfg.engine}\" --levels "
-                             f"{cfg.engine_levels} --games {cfg.engine_games} --out {cfg.engine_data}), or leave "
-                             f"engine_data empty for the study to make it") from None
-        m = data.manifest
-        if (m["game"], m["size"]) != (cfg.game, cfg.size):
-            raise ValueError(f"engine_data {cfg.engine_data} holds {m['game']} {m['size']}x{m['size']} games, not "
-                             f"the study's {board}")
-        if data.count("train") == 0 or data.count("val") == 0:
-            raise ValueError(f"engine_data {cfg.engine_data} needs train and val games (has {data.count('train')} "
-                             f"and {data.count('val')})")
-        if "az_boot" in cfg.arms and not m.get("results"):
-            raise ValueError(f"engine_data {cfg.engine_data} has no results: az_boot learns them (make it with "
-                             f"--source gtp:...)")
-        log(f"study: engine_data {cfg.engine_data}: {m['counts']['train']:,} train and {m['counts']['val']:,} "
-            f"held-out games of {m['source']} ({m['counts']['duplicates']:,} duplicates dropped)")
+        check_engine_data(cfg, log)
+    pin = None
     if cfg.az_run and "az" in cfg.arms:
         if not os.path.isdir(cfg.az_run):
             raise ValueError(f"az_run {cfg.az_run} is not a directory (give an arena train run directory)")
-        rows = az_rows(cfg)
-        ck = checkpoint.load(rows[-1]["path"], kind="alphazero")
+        pinned = pinned if pinned and pinned.get("run") == cfg.az_run else None
+        pin = az_pin(cfg, pinned)
+        ck = checkpoint.load(pin["path"], kind="alphazero")
         if (ck["config"].get("game"), ck["config"].get("size")) != (cfg.game, cfg.size):
             raise ValueError(f"az_run {cfg.az_run} trained {ck['config'].get('game')} {ck['config'].get('size')}x"
                              f"{ck['config'].get('size')}, not the study's {board}")
-        log(f"study: az from {rows[-1]['path']} at {rows[-1]['seconds'] / 60:.1f} min of the matched "
-            f"{cfg.arm_minutes('az'):g} min")
+        log(f"study: az is {pin['path']} (step {pin['step']}, {pin['seconds'] / 60:.1f} min of the matched "
+            f"{cfg.arm_minutes('az'):g} min), " + ("pinned at the study's first start" if pinned else
+                                                   "pinned now: it stays az's player however the run goes on"))
     if cfg.ladder:
         eng = ENGINES.get(cfg.ladder)
         if eng is None:
@@ -129,3 +234,56 @@ def check_inputs(cfg, log=print):
             load_config(FinetuneConfig, cfg.finetune_config, [*cfg.finetune_set, *sets])
         except ValueError as e:
             raise ValueError(f"variant {name}: {e}") from None
+    return pin
+
+
+# -- what the config names but does not hold: recorded at the first start, compared on resume -----------------
+
+def sha256(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def resolved(cfg):
+    """``{key: record}`` of what the config names by path: each trainer config the study runs, as loaded with
+    its ``*_set`` (the budget and seed, which the study sets per stage, left out), and fingerprints of
+    ``pretrained`` (the file's sha256) and ``engine_data`` (its manifest's sha256)."""
+    arms = cfg.arms
+    out = {}
+    for key, cls, used in (("az_config", TrainConfig, any(a in arms for a in AZ_ARMS[1:])
+                            or ("az" in arms and not cfg.az_run)),
+                           ("pretrain_config", PretrainConfig, any(a.startswith(("seq_", "rl_")) for a in arms)),
+                           ("finetune_config", FinetuneConfig, any(a.startswith("rl_") for a in arms))):
+        if used:
+            c = asdict(load_config(cls, getattr(cfg, key), getattr(cfg, key.replace("_config", "_set"))))
+            out[key] = {"path": getattr(cfg, key), "config": json.loads(json.dumps(
+                {k: v for k, v in c.items() if k not in BUDGET_FIELDS}))}
+    if cfg.pretrained and "seq_pretrained" in arms:
+        path = checkpoint.resolve(cfg.pretrained)
+        out["pretrained"] = {"path": path, "sha256": sha256(path)}
+    if cfg.engine_data and any(a in arms for a in ("seq_engine", "az_boot")):
+        out["engine_data"] = {"path": cfg.engine_data, "sha256": sha256(os.path.join(cfg.engine_data,
+                                                                                      "manifest.json"))}
+    return out
+
+
+def resolved_changes(was, now):
+    """What differs between two :func:`resolved` records, in words ("" when nothing does). A key recorded on one
+    side only (a study started before it was recorded) is not compared."""
+    out = []
+    for key in sorted(set(was) & set(now)):
+        a, b = was[key], now[key]
+        if "config" in a:
+            fields = sorted(k for k in set(a["config"]) | set(b["config"]) if a["config"].get(k) != b["config"].get(k))
+            if fields:
+                out.append(f"{key} {b['path']} (" + ", ".join(f"{k} {a['config'].get(k)!r} then, "
+                                                              f"{b['config'].get(k)!r} now" for k in fields) + ")")
+        elif a["path"] != b["path"]:
+            out.append(f"{key} (then {a['path']}, now {b['path']})")
+        elif a != b:
+            out.append(f"{key} {b['path']} (its contents changed: sha256 {a['sha256'][:12]}... then, "
+                       f"{b['sha256'][:12]}... now)")
+    return "; ".join(out)

@@ -4,13 +4,15 @@ and with ``measure_along`` at every rated checkpoint of every RL run), one tourn
 chosen checkpoints with the anchors (``tournament``) and, with ``ladder``, an ``arena ladder`` of every
 arm's final player against the engine's levels (``ladders``).
 
-    OUT/inventory.json   {"checkpoints": {run: [row]}, "players": {name: meta}, "runs": {run: info}, "feedback"}
+    OUT/inventory.json   {"checkpoints": {run: [row]}, "players": {name: meta}, "runs": {run: info}, "feedback",
+                          "chosen": {run: best_checkpoint}}
     OUT/measure.json     {run: {legal_error_random, probe_relative, ..., "along": [{step, seconds, ...}]}}
     OUT/tournament/      an arena tournament's results
     OUT/ladder/PLAYER/   an arena ladder's results (ladder.json)
 """
 
 import os
+import re
 import time
 
 import numpy as np
@@ -26,8 +28,9 @@ from agents.seq.load import checkpoint_tokenizer, load_gpt
 from agents.seq.probe import probe
 from arena.ladder import LadderConfig, run_ladder
 from arena.study.child import cli, run_child
-from arena.study.config import DEPENDS, GIVEN
-from arena.study.inputs import az_rows, checkpoint_compute, run_checkpoints, within
+from arena.study.config import BEST_VAL, DEPENDS, GIVEN
+from arena.study.inputs import az_rows, checkpoint_compute, run_checkpoints
+from arena.study.shared import jsonl
 
 HELD_OUT = ("random", "expert", "engine")  # the datasets whose held-out games score the legal-move error
 
@@ -59,20 +62,43 @@ def mean_legal_moves(game, size, games=300, seed=0):
     return float(n[n > 0].mean())
 
 
+def best_checkpoint(run_dir):
+    """``{path, step, val_loss, candidates, last_step}``: the checkpoint of a pretraining run with the lowest
+    validation loss its metrics recorded at the checkpoint's step (``arena pretrain`` evaluates on its held-out
+    games every ``eval_every`` steps and at its end; ``candidates`` checkpoints have one), the earliest of equals;
+    None when none has one."""
+    d = os.path.join(run_dir, "checkpoints")
+    steps = {}
+    for f in sorted(os.listdir(d)) if os.path.isdir(d) else []:
+        m = re.fullmatch(r"step_(\d+)\.pt", f)
+        if m:
+            steps[int(m.group(1))] = os.path.join(d, f)
+    val = {r["step"]: r["val_loss"] for r in jsonl(os.path.join(run_dir, "metrics.jsonl")) if "val_loss" in r}
+    have = [k for k in steps if k in val]  # a step evaluated twice (a resume redid it): its last, equal, record
+    if not have:
+        return None
+    best = min(have, key=lambda k: (val[k], k))
+    return {"path": steps[best], "step": best, "val_loss": val[best], "candidates": len(have), "last_step": max(steps)}
+
+
 def run_rows(study, run):
-    """``[{path, step, start, **compute}]`` of one run, oldest first: the pretrained file's one checkpoint,
-    az_run's within the budget, a view's (rl_scratch rated at R of a run that goes on) within its budget, or
-    the run's own. ``start`` names the run whose compute it stands on (an RL run's pretrained start)."""
+    """``[{path, step, start, **compute}]`` of one run, oldest first: the pretrained file's one checkpoint;
+    az_run's up to the one pinned at the first start; a run carried on by a view's stage (rl_scratch, rated at
+    R), those its own stage wrote; a ``BEST_VAL`` run's, up to its best checkpoint (:func:`best_checkpoint`);
+    else the run's own. ``start`` names the run whose compute it stands on (an RL run's pretrained start)."""
     cfg = study.cfg
     if run.arm in GIVEN:
         ck = checkpoint.load(cfg.pretrained, kind="gpt")
         rows = [{"path": ck["path"], "step": ck["step"], **checkpoint_compute(ck)}]
     elif run.arm == "az" and cfg.az_run:
-        rows = az_rows(cfg)
+        rows = az_rows(cfg, study.az_pin())
     else:
         rows = run_checkpoints(study.run_dir(run.name))
-        if cfg.stage_arm(run.arm) != run.arm:  # the run goes on past this arm's budget
-            rows = within(rows, cfg, run.arm)
+        if study.carried_on(run.name):  # its stage's checkpoints, the last its save at its budget (not beyond)
+            rows = [r for r in rows if round(r["budget_minutes"] or 0, 3) == round(study.stage_minutes(run.name), 3)]
+        best = best_checkpoint(study.run_dir(run.name)) if run.arm in BEST_VAL else None
+        if best:
+            rows = rows[: [r["path"] for r in rows].index(best["path"]) + 1]
     start = DEPENDS.get(run.arm) if run.arm.startswith("rl_") else None
     return [{**r, "start": start} for r in rows]
 
@@ -97,8 +123,20 @@ def runs_info(study):
     return {name: {"arm": r.arm, "label": r.label, "seed": r.seed, "dir": study.run_dir(name),
                    "start": DEPENDS.get(r.arm) if r.arm.startswith("rl_") else None,
                    # rated at a budget its run went past: its metrics count up to its last rated checkpoint
-                   "capped": cfg.stage_arm(r.arm) != r.arm or (r.arm == "az" and bool(cfg.az_run))}
+                   "capped": study.carried_on(name) or (r.arm == "az" and bool(cfg.az_run))
+                   or (r.arm in BEST_VAL and best_checkpoint(study.run_dir(name)) is not None)}
             for name, r in study.runs.items()}
+
+
+def chosen(study, inv):
+    """``{run: best_checkpoint + its seconds and the run's}`` of the ``BEST_VAL`` runs, for the report."""
+    out = {}
+    for name, r in study.runs.items():
+        best = best_checkpoint(study.run_dir(name)) if r.arm in BEST_VAL else None
+        if best and inv.get(name):
+            last = checkpoint.load(checkpoint.latest(study.run_dir(name)))["compute"]["seconds"]
+            out[name] = {**best, "seconds": inv[name][-1]["seconds"], "last_seconds": last}
+    return out
 
 
 def feedback(study, inv):
@@ -235,7 +273,7 @@ def tournament(study, state, log=print):
     inv = inventory(study)
     roster, meta, focus = players(study, inv)
     write_json(os.path.join(study.out, "inventory.json"), {"checkpoints": inv, "players": meta,
-                                                           "runs": runs_info(study),
+                                                           "runs": runs_info(study), "chosen": chosen(study, inv),
                                                            "feedback": feedback(study, inv)})
     tcfg = {"game": cfg.game, "size": cfg.size, "players": roster, "mode": "gauntlet", "focus": ",".join(focus),
             "games": cfg.games, "openings": cfg.games // 2, "opening_plies": cfg.opening_plies, "balance": 1.0,

@@ -276,7 +276,9 @@ def write_report(out, log=print):
              f"compute is the file's)."] if "seq_pretrained" in cfg.arms else []),
           *([f"- Given, not trained here: `az` is `{inv['az'][-1]['path']}` of the run `{cfg.az_run}`, the checkpoint "
              f"nearest to its budget of {cfg.arm_minutes('az'):g} min but not beyond it "
-             f"({inv['az'][-1]['seconds'] / 60:.1f} min)."] if cfg.az_run and inv.get("az") else []),
+             f"({inv['az'][-1]['seconds'] / 60:.1f} min), pinned at the study's first start."]
+            if cfg.az_run and inv.get("az") else []),
+          *chosen_md(invj.get("chosen") or {}),
           f"- Tournament: {R.games} games; every arm's final player meets every player, the {cfg.checkpoints - 1} "
           f"earlier checkpoints per arm meet the finals and the anchors; {cfg.games} games per pair over "
           f"{cfg.games // 2} random {cfg.opening_plies}-ply openings with colours swapped; AlphaZero searches "
@@ -381,6 +383,16 @@ def write_report(out, log=print):
     log("\n".join(md[md.index("## Final Elo at equal compute"):md.index("![Elo against compute](curves.png)")]))
     log(f"wrote {out}/report.md, report.html, curves.png, rl_curves.png, summary.json")
     return summary
+
+
+def chosen_md(chosen):
+    """Setup lines for the runs rated (and started from) at their best validation loss (arena.study.config.
+    BEST_VAL; inventory.json's ``chosen``)."""
+    return [f"- `{name}` is its checkpoint at step {c['step']} ({c['seconds'] / 60:.1f} min into its run of "
+            f"{c['last_seconds'] / 60:.1f}, which ended at step {c['last_step']}): the lowest validation loss, "
+            f"{c['val_loss']:.4f} (next-token, on its held-out games), of its {c['candidates']} evaluated checkpoints. "
+            f"Its RL arm starts from it, and the compute both stand on counts its run up to it. Chosen on those "
+            f"held-out games, its legal-move error on them is slightly optimistic." for name, c in chosen.items()]
 
 
 def _torch_version():

@@ -13,9 +13,13 @@ final player (``OUT/ladder/``; arena.study.measure) and the report (arena.study.
 Inputs made beforehand (a pretrained GPT, an engine dataset, an AlphaZero run) are checked first
 (arena.study.inputs).
 
+``rl_scratch`` with ``rl_scratch_total`` is one run in two stages: ``rl_scratch`` to R (it ends with a save
+at R, where it is rated), then ``rl_scratch_total`` resumes the same directory to P + R.
+
 Nothing is lost: a finished stage is recorded and skipped on a rerun; an interrupted one (Ctrl-C, SIGTERM,
 a kill) resumes from its last checkpoint with what is left of its wall-clock budget, so a rerun of the
-same command finishes the study. A rerun with a different config is refused.
+same command finishes the study. A rerun with a different config, or with a trainer config file, the
+pretrained GPT or the engine dataset changed since the first start, is refused (study.json records them).
 """
 
 import json
@@ -33,9 +37,10 @@ from agents.common.config import load_config
 from agents.common.files import read_json, write_json
 from agents.seq.pretrain import PretrainConfig
 from arena.study.child import cli, run_child, tail
-from arena.study.config import DEPENDS, GIVEN, VIEW_OF, StudyConfig
-from arena.study.inputs import check_inputs
-from arena.study.measure import inventory, ladders, measure, pick, tournament  # noqa: F401 (re-exported)
+from arena.study.config import BEST_VAL, DEPENDS, GIVEN, RESOLVED, VIEW_OF, StudyConfig
+from arena.study.inputs import check_inputs, engine_games_short, resolved, resolved_changes
+from arena.study.measure import best_checkpoint, ladders, measure, tournament
+from arena.study.measure import inventory, pick  # noqa: F401 (re-exported)
 from arena.study.report import write_report
 
 DONE_MINUTES = 0.05  # an arm within 3 s of its budget has spent it
@@ -62,6 +67,8 @@ class Study:
         if cfg.engine_data:
             self.data["engine"] = cfg.engine_data  # made beforehand: no stage makes it
         self.runs = {r.name: r for r in cfg.runs()}
+        # The run directories a view's stage carries on (rl_scratch_sS when rl_scratch_total is an arm).
+        self.carried = {self.run_dir(n) for n, r in self.runs.items() if r.arm in VIEW_OF}
 
     def arm_dir(self, name):
         """The directory a run trains in, ``OUT/NAME``."""
@@ -82,9 +89,26 @@ class Study:
         return self.arm_dir(name)
 
     def trains(self, name):
-        """Whether a run is trained by a stage of this study (not read from a file, a run or another run)."""
+        """Whether a run is trained by a stage of this study (not read from a file or another study's run)."""
         r = self.runs[name]
-        return r.arm not in GIVEN and r.arm not in VIEW_OF and not (r.arm == "az" and self.cfg.az_run)
+        return r.arm not in GIVEN and not (r.arm == "az" and self.cfg.az_run)
+
+    def carried_on(self, name):
+        """Whether a run's directory is carried on past its own budget by a view's stage: its own checkpoints
+        are those its stage wrote (arena.study.measure.run_rows)."""
+        return self.runs[name].arm not in VIEW_OF and self.run_dir(name) in self.carried
+
+    def az_pin(self):
+        """``az``'s checkpoint in ``az_run``, pinned at the first start (stages.json), or None."""
+        return read_json(os.path.join(self.out, "stages.json"), {}).get("az_run")
+
+    def start_path(self, arm):
+        """What an RL arm's ``--init`` is: the given file, a ``BEST_VAL`` run's checkpoint of lowest validation
+        loss (arena.study.measure.best_checkpoint), or a pretraining run's directory (its newest)."""
+        if arm in GIVEN:
+            return self.cfg.pretrained
+        best = best_checkpoint(self.arm_dir(arm)) if arm in BEST_VAL else None
+        return best["path"] if best else self.arm_dir(arm)
 
     def preset(self):
         return load_config(PretrainConfig, self.cfg.pretrain_config, self.cfg.pretrain_set).preset
@@ -102,8 +126,9 @@ class Study:
         if "seq_expert" in arms:
             out.append(("data_expert", "data"))
         out += [(a, "pretrain") for a in arms if a.startswith("seq_") and self.trains(a)]
-        out += [(name, "finetune") for name, r in self.runs.items() if r.arm.startswith("rl_") and self.trains(name)]
-        return out
+        rl = [name for name, r in self.runs.items() if r.arm.startswith("rl_") and self.trains(name)]
+        out += [(name, "finetune") for name in rl if self.runs[name].arm not in VIEW_OF]
+        return out + [(name, "finetune") for name in rl if self.runs[name].arm in VIEW_OF]  # after the runs they resume
 
     @staticmethod
     def needs(name):
@@ -114,16 +139,20 @@ class Study:
 
     def stage_needs(self, name):
         """:meth:`needs` of a stage of this study: an RL run at one of ``rl_seeds`` (or a variant) needs
-        what its arm needs."""
+        what its arm needs; a view's stage, the run it resumes (rl_scratch_total_s1: rl_scratch_s1)."""
         r = self.runs.get(name)
+        if r is not None and r.arm in VIEW_OF:
+            return [VIEW_OF[r.arm] + name[len(r.arm):]]
         return self.needs(r.arm if r is not None else name)
 
     def stage_minutes(self, name):
-        """The wall-clock minutes (the cap under ``budget: flops``) a training stage runs for."""
-        return self.cfg.arm_minutes(self.cfg.stage_arm(self.runs[name].arm))
+        """The wall-clock minutes (the cap under ``budget: flops``) a training stage runs for: its arm's
+        (a variant's is its base arm's; ``rl_scratch``'s is R, and ``rl_scratch_total``'s stage carries that
+        run on to P + R)."""
+        return self.cfg.arm_minutes(self.runs[name].arm)
 
     def stage_flops(self, name):
-        return self.cfg.arm_flops(self.cfg.stage_arm(self.runs[name].arm))
+        return self.cfg.arm_flops(self.runs[name].arm)
 
     def command(self, name, kind):
         """The stage's command line (a training arm's is the same at every resume: its trainer counts what
@@ -162,10 +191,11 @@ class Study:
                        *sets([*c.pretrain_set, f"data={self.data[key]}", *recorded, *budget, *steps,
                               "keep_checkpoints=0", f"threads={c.threads}"]))
         start = DEPENDS.get(run.arm)
-        init = "none" if start is None else c.pretrained if start in GIVEN else self.arm_dir(start)
+        init = "none" if start is None else self.start_path(start)
         # The budget (or max_steps), not the config's step count, ends an RL arm; from scratch it is the
-        # pretrained arms' GPT. A variant's overrides come after the study's own.
-        return cli("finetune", "--config", c.finetune_config, "--init", init, "--run-dir", self.arm_dir(name),
+        # pretrained arms' GPT. A variant's overrides come after the study's own. A view's stage resumes the
+        # run it carries on: the same command but for its budget.
+        return cli("finetune", "--config", c.finetune_config, "--init", init, "--run-dir", self.run_dir(name),
                    "--resume", *sets([f"game={c.game}", f"size={n}", f"preset={self.preset()}", *c.finetune_set,
                                       *run.sets, *budget, f"steps={c.max_steps or 100000000}",
                                       f"threads={c.threads}"]))
@@ -174,7 +204,7 @@ class Study:
         """What is left of a stage's wall-clock budget (or cap): 0 once it is spent, once the run has taken
         ``max_steps`` steps, or, under ``budget: flops``, once it has spent its FLOPs."""
         c = self.cfg
-        path = checkpoint.latest(self.arm_dir(name))
+        path = checkpoint.latest(self.run_dir(name))
         if path is None:
             return self.stage_minutes(name)
         ck = checkpoint.load(path)
@@ -188,8 +218,12 @@ class Study:
 
 # -- running -------------------------------------------------------------------------------------------
 
-def check_config(cfg, out):
+def check_config(cfg, out, inputs):
+    """Refuse a rerun in ``out`` with another config, or with other ``inputs`` (arena.study.inputs.resolved:
+    the trainer configs' contents, the given GPT's and engine dataset's fingerprints) than its first start;
+    then write both to study.json."""
     have = read_json(os.path.join(out, "study.json"))
+    was = have.pop(RESOLVED, None) if isinstance(have, dict) else None
     if have is not None:  # a study written before a field existed has that field's default
         try:
             have = json.loads(json.dumps(asdict(type(cfg).from_dict(have))))
@@ -200,7 +234,11 @@ def check_config(cfg, out):
         diff = sorted(k for k in set(have) | set(want) if have.get(k) != want.get(k))
         raise ValueError(f"{out} holds a study with another config (differs in: {', '.join(diff)}); rerun it "
                          f"with the same config to resume, or choose another --out")
-    write_json(os.path.join(out, "study.json"), asdict(cfg))
+    changed = resolved_changes(was or {}, inputs)
+    if changed:
+        raise ValueError(f"{out} was started with other inputs than these: {changed}; restore them to resume, or "
+                         f"choose another --out")
+    write_json(os.path.join(out, "study.json"), {**asdict(cfg), RESOLVED: {**(was or {}), **inputs}})
 
 
 class Stages:
@@ -239,7 +277,7 @@ class Stages:
 
     def finish(self, name, kind, left, t0, ran, log):
         study = self.study
-        if left is not None and checkpoint.latest(study.arm_dir(name)) is None:
+        if left is not None and checkpoint.latest(study.run_dir(name)) is None:
             raise ValueError(f"arm {name} wrote no checkpoint within its budget of {study.stage_minutes(name):.2f} "
                              f"min (start-up took it all?): raise minutes; see {study.out}/logs/{name}.log")
         # The command as a user types it; a training arm's minutes are its budget (a resume gets what is left).
@@ -252,13 +290,6 @@ class Stages:
         logf = os.path.join(study.out, "logs", f"{name}.log")
         log(f"\nstage {name}{seed_tag(study)} done in {(time.time() - t0) / 60:.1f} min: "
             + (tail(logf, 1) if ran else "its budget was already spent"))
-
-
-def engine_games_short(manifest, wanted):
-    """Whether an engine dataset holds fewer games than were asked for: ``arena transcripts`` writes one from
-    the games finished so far when it is stopped (forfeits are finished games that the dataset leaves out)."""
-    c = manifest.get("compute") or {}
-    return c.get("engine_games", wanted) + c.get("forfeits", 0) < wanted
 
 
 def seed_tag(study):
@@ -301,20 +332,25 @@ def use_parallel(cfg, address, log=print):
 def run_study(cfg, out, log=print, command=None, address=None):
     """Run (or resume) every stage of every seed, then measure, rate and report each seed and, with
     ``seeds``, the seeds together. Returns the (last) report's summary dict."""
-    check_inputs(cfg, log)  # a given input that cannot serve fails now, not hours in
+    studies = seed_studies(cfg, out)
+    # A given input that cannot serve fails now, not hours in; az from az_run is pinned at the first start.
+    pin = check_inputs(cfg, log, pinned=studies[0].az_pin())
+    inputs = resolved(cfg)
     os.makedirs(os.path.join(out, "logs"), exist_ok=True)
-    check_config(cfg, out)
+    check_config(cfg, out, inputs)
     if command:
         write_json(os.path.join(out, "command.json"), {"command": command})
-    studies = seed_studies(cfg, out)
     runs = []
     for study in studies:
         if study.out != out:
             os.makedirs(os.path.join(study.out, "logs"), exist_ok=True)
-            check_config(study.cfg, study.out)
+            check_config(study.cfg, study.out, inputs)
             if command:
                 write_json(os.path.join(study.out, "command.json"), {"command": command})
         runs.append(Stages(study))
+        if pin and runs[-1].state.get("az_run") != pin:
+            runs[-1].state["az_run"] = pin
+            write_json(runs[-1].path, runs[-1].state)
     n_train = sum(len(r.plan) for r in runs)
     unit = "GFLOPs" if cfg.budget == "flops" else "min"
     first = runs[0].study

@@ -15,6 +15,7 @@ configs/study_othello8_scale.yaml):
 import os
 
 from agents.common.files import read_json
+from arena.study.inputs import pretrained_off_budget
 from arena.study.shared import describe, fmt_si, pct, prefix, pyplot, save_figure, table
 from arena.study.stats import mean_sd, survives, t975
 
@@ -71,9 +72,15 @@ def verdicts(cfg, R, runs):
         ds = [R.diff(pa, pb) for pa, pb in pairs]
         diffs = [d for d, _ in ds]
         m, sd = mean_sd(diffs)
+        weights = {}  # the mean difference as a sum over players: an arm that runs once carries weight 1
+        for pa, pb in pairs:
+            weights[pa] = weights.get(pa, 0.0) + 1 / len(pairs)
+            weights[pb] = weights.get(pb, 0.0) - 1 / len(pairs)
+        se_mean = R.se(weights)
         out.append({"question": q, "a": a, "b": b, "what": text, "players": [list(p) for p in pairs], "per_seed": diffs,
-                    "se": [se for _, se in ds], "mean": m, "sd": sd, "survives": survives(diffs) if len(ds) > 1
-                    else None, "tournament_significant": sum(abs(d) > 1.96 * se for d, se in ds)})
+                    "se": [se for _, se in ds], "mean": m, "se_mean": se_mean, "sd": sd,
+                    "survives": survives(diffs, se_mean) if len(ds) > 1 else None,
+                    "tournament_significant": sum(abs(d) > 1.96 * se for d, se in ds)})
     return out
 
 
@@ -174,12 +181,12 @@ def plot_verdicts(path, vs):
         colour = "#2a2" if v["survives"] else "#999" if v["survives"] is None else "#c44"
         for d, se in zip(v["per_seed"], v["se"]):
             ax.errorbar(d, y, xerr=1.96 * se, fmt="o", ms=4, color=colour, alpha=0.6, capsize=2)
-        ax.plot(v["mean"], y, "D", ms=7, color=colour)
+        ax.errorbar(v["mean"], y + 0.25, xerr=1.96 * v.get("se_mean", 0.0), fmt="D", ms=7, color=colour, capsize=3)
     ax.axvline(0, color="#666", lw=0.8)
     ax.set_yticks(range(len(vs)))
     ax.set_yticklabels([f"({v['question']}) {v['a']} − {v['b']}" for v in vs], fontsize=8)
     ax.invert_yaxis()
-    ax.set_xlabel("Elo difference (circles: RL seeds with the tournament's 95% CI; diamond: the mean)")
+    ax.set_xlabel("Elo difference (circles: RL seeds; diamond: their mean; bars: the tournament's 95% CI)")
     ax.set_title("green: survives the seed spread; red: does not; grey: one run each", fontsize=9)
     ax.grid(alpha=0.3, axis="x")
     fig.tight_layout()
@@ -281,18 +288,24 @@ def verdicts_md(cfg, vs, rr):
     md = ["## Verdicts", "",
           f"Each comparison paired by RL seed ({n} seed{'s' if n > 1 else ''}: "
           f"{', '.join(map(str, cfg.rl_seed_runs()))}); an arm that runs once (pretraining, AlphaZero) meets every "
-          f"seed. It *survives the seed spread* when every seed gives the same sign and the mean is outside a "
-          f"one-sample t-test's 95% interval (t = {t975(n - 1):.2f} for {n} seeds).", "",
+          f"seed. It *survives the seed spread* when every seed gives the same sign, the mean is outside a "
+          f"one-sample t-test's 95% interval across seeds (t = {t975(n - 1):.2f} for {n} seeds), and the mean is "
+          f"outside the tournament's own 95% interval of it (± 1.96 SE, from the fit's covariance over every "
+          f"player involved). The second test is needed: all players sit in one tournament, so the rating error "
+          f"of an arm that runs once is in every seed's difference alike, cancelling from their spread but not "
+          f"from their mean.", "",
           "![Verdicts](verdicts.png)", ""]
     for q, title in QUESTIONS.items():
         mine = [v for v in vs if v["question"] == q]
         if not mine:
             continue
         md += [f"### {title}", ""]
-        md += table(["comparison", "difference", "per RL seed (95% CI)", "mean", "sd", "survives the seed spread"],
+        md += table(["comparison", "difference", "per RL seed (95% CI)", "mean (tournament 95% CI)", "sd",
+                     "tournament calls it", "survives the seed spread"],
                     [[v["what"], f"{v['a']} − {v['b']}", " / ".join(f"{d:+.0f} ± {1.96 * se:.0f}" for d, se in
                                                                      zip(v["per_seed"], v["se"])),
-                      f"{v['mean']:+.0f}", "-" if v["sd"] is None else f"{v['sd']:.0f}",
+                      f"{v['mean']:+.0f} ± {1.96 * v['se_mean']:.0f}", "-" if v["sd"] is None else f"{v['sd']:.0f}",
+                      f"{v['tournament_significant']} of {len(v['per_seed'])}",
                       "one run each: not tested" if v["survives"] is None else "**yes**" if v["survives"] else "no"]
                      for v in mine]) + [""]
         if q == "1" and rr:
@@ -321,11 +334,14 @@ def unsettled(cfg, vs, inv, meta, runs, out):
     no = [v for v in vs if v["survives"] is False]
     md += ["- Does not survive the seed spread: " + ("; ".join(f"{v['a']} − {v['b']} ({v['mean']:+.0f})" for v in no)
                                                       if no else "nothing tested fails it") + "."]
-    md.append(f"- {n} RL seed{'s' if n > 1 else ''}: " + ("with one seed nothing can survive the seed spread."
-                                                          if n < 2 else f"t = {t975(n - 1):.2f}, so only large, "
-                                                          "consistent differences survive; a difference that does "
-                                                          "not may still be real.")
-              + " Pretraining and AlphaZero run once: their own run-to-run spread is not in any verdict.")
+    md.append(f"- {n} RL seed{'s' if n > 1 else ''}: " + (
+        "with one seed nothing can survive the seed spread." if n < 2 else
+        f"the spread across seeds is estimated from {n - 1} degree{'s' if n > 2 else ''} of freedom (t = "
+        f"{t975(n - 1):.2f}): differences that happen to be close pass the t-test however small they are (the "
+        "tournament's interval is what holds those back), and differences far apart fail it however large, so a "
+        "difference that does not survive may still be real.")
+              + " Pretraining and AlphaZero run once: their own run-to-run spread is not in any verdict (their rating "
+                "error is, through the tournament's interval).")
     if "rl_scratch_total" not in cfg.arms:
         md.append("- RL alone at the total budget P + R was not run (add `rl_scratch_total`): question (3) compares "
                   "with AlphaZero only.")
@@ -335,8 +351,13 @@ def unsettled(cfg, vs, inv, meta, runs, out):
                   + (f": {cfg.arm_minutes('az') - got:.0f} min short of equal compute, which favours the other arms."
                      if got < 0.95 * cfg.arm_minutes("az") else "."))
     if "seq_pretrained" in cfg.arms and inv.get("seq_pretrained"):
-        md.append(f"- seq_pretrained's {inv['seq_pretrained'][-1]['seconds'] / 60:.1f} min of pretraining is the "
-                  f"file's record of another run (on its machine, at its load), not measured here.")
+        seconds = inv["seq_pretrained"][-1]["seconds"]
+        md.append(f"- seq_pretrained's {seconds / 60:.1f} min of pretraining is the file's record of another run (on "
+                  f"its machine, at its load), not measured here.")
+        if pretrained_off_budget(cfg, seconds):
+            md.append(f"- **Warning:** that is not P = {cfg.pretrain_minutes:g} min (more than 5% off): the given "
+                      f"GPT + RL does not stand on the pretraining compute of seq_engine + RL, and question (3)'s "
+                      f"\"equal total compute\" does not hold for it.")
     data = read_json(os.path.join(cfg.engine_data or os.path.join(out, "data", "engine"), "manifest.json"))
     if data and inv.get("seq_engine"):
         passes = inv["seq_engine"][-1]["trained"] / max(1, data["counts"]["tokens_train"])

@@ -8,10 +8,13 @@ deviation) across seeds beside the mean half-width of the tournaments' 95% inter
 run-to-run variation of training, the second the game sampling of one tournament.
 
 A comparison (arm a against arm b) *survives the seed spread* when the per-seed differences all have
-the same sign and their mean is outside the 95% interval of a one-sample t-test across seeds,
-``|mean| > t(0.975, n-1) * sd / sqrt(n)`` (t = 4.30 for three seeds). With one seed nothing can survive.
+the same sign, their mean is outside the 95% interval of a one-sample t-test across seeds,
+``|mean| > t(0.975, n-1) * sd / sqrt(n)`` (t = 4.30 for three seeds), and outside the tournaments' own
+95% interval of the mean (arena.study.stats.survives; the seeds' tournaments are independent, so its SE is
+``sqrt(sum se_k^2) / n``). With one seed nothing can survive.
 """
 
+import math
 import os
 import time
 
@@ -52,8 +55,10 @@ def verdicts(seeds, ratings):
             continue
         diffs = [d for d, _ in ds]
         m, sd = mean_sd(diffs)
-        out.append({"a": a, "b": b, "what": text, "per_seed": diffs, "se": [se for _, se in ds], "mean": m, "sd": sd,
-                    "tournament_significant": sum(abs(d) > 1.96 * se for d, se in ds), "survives": survives(diffs)})
+        se_mean = math.sqrt(sum(se * se for _, se in ds)) / len(ds)  # one tournament per seed: independent errors
+        out.append({"a": a, "b": b, "what": text, "per_seed": diffs, "se": [se for _, se in ds], "mean": m,
+                    "se_mean": se_mean, "sd": sd, "tournament_significant": sum(abs(d) > 1.96 * se for d, se in ds),
+                    "survives": survives(diffs, se_mean)})
     return out
 
 
@@ -130,14 +135,15 @@ def write_seed_report(out, log=print):
     md += measures_md(seq_models, n)
     md += ["## Comparisons", "",
            f"Per-seed Elo differences with the tournament's 95% interval; their mean and spread; whether the "
-           f"difference survives the seed spread (the same sign in every seed, and the mean outside a t-test's "
-           f"95% interval across seeds, t = {t975(n - 1):.2f} for {n} seeds).", ""]
+           f"difference survives the seed spread (the same sign in every seed, the mean outside a t-test's "
+           f"95% interval across seeds, t = {t975(n - 1):.2f} for {n} seeds, and outside the tournaments' own 95% "
+           f"interval of the mean).", ""]
     crow = [[v["what"], f"{v['a']} − {v['b']}", " / ".join(f"{d:+.0f} ± {1.96 * se:.0f}" for d, se in
                                                             zip(v["per_seed"], v["se"])),
-             f"{v['mean']:+.0f}", "-" if v["sd"] is None else f"{v['sd']:.0f}",
+             f"{v['mean']:+.0f} ± {1.96 * v['se_mean']:.0f}", "-" if v["sd"] is None else f"{v['sd']:.0f}",
              f"{v['tournament_significant']} of {n}", "**yes**" if v["survives"] else "no"] for v in vs]
-    md += table(["comparison", "difference", "per seed (95% CI)", "mean", "sd", "tournament calls it",
-                 "survives the seed spread"], crow)
+    md += table(["comparison", "difference", "per seed (95% CI)", "mean (tournaments' 95% CI)", "sd",
+                 "tournament calls it", "survives the seed spread"], crow)
     md += ["", "## Discussion", ""] + discussion(vs, n) + [""]
     atomic_write(os.path.join(out, "report.md"), "\n".join(md) + "\n")
     atomic_write(os.path.join(out, "report.html"), to_html("\n".join(md), f"Study across seeds: Othello {cfg.size}"))
@@ -203,7 +209,8 @@ def discussion(vs, n):
     no = [line(v) for v in vs if not v["survives"]]
     out = ["**Survives the seed spread:**", ""] + (yes or ["- nothing" + (" (one seed: no spread to test against)"
                                                                         if n < 2 else "")])
-    out += ["", "**Does not survive the seed spread** (the seeds disagree in sign, or the mean is within the spread):",
+    out += ["", "**Does not survive the seed spread** (the seeds disagree in sign, or the mean is within the spread "
+            "or within the tournaments' interval):",
             ""] + (no or ["- nothing"])
     out += ["", f"With {n} seeds the t-test is strict (t = {t975(n - 1):.2f}): a difference must be large "
             "against its spread to count. A comparison the tournament calls in every seed but that does not survive "

@@ -104,10 +104,15 @@ class Ratings:
         """``(elo a - elo b, standard error of the difference)`` from the fit's covariance."""
         if a not in self.rows or b not in self.rows:
             return None, None
-        i, j = self.order.index(a), self.order.index(b)
-        c = self.cov
-        var = c[i][i] + c[j][j] - 2 * c[i][j]
-        return self.rows[a]["elo"] - self.rows[b]["elo"], math.sqrt(max(var, 0.0))
+        return self.rows[a]["elo"] - self.rows[b]["elo"], self.se({a: 1.0, b: -1.0})
+
+    def se(self, weights):
+        """The standard error of ``sum(w * elo)`` over ``weights: {player: w}`` from the fit's covariance,
+        ``sqrt(w' C w)``: a player that appears in several terms (an arm that runs once, met by every RL
+        seed) counts with its whole weight, its covariances with the others included."""
+        idx = [(self.order.index(p), w) for p, w in weights.items() if w]
+        var = sum(wi * wj * self.cov[i][j] for i, wi in idx for j, wj in idx)
+        return math.sqrt(max(var, 0.0))
 
     def cell(self, name):
         r = self.rows.get(name)

@@ -23,11 +23,18 @@ def mean_sd(xs):
     return m, (math.sqrt(sum((x - m) ** 2 for x in xs) / (n - 1)) if n > 1 else None)
 
 
-def survives(diffs):
-    """Whether per-seed differences survive the seed spread: the same sign in every seed and a mean outside
-    a one-sample t-test's 95% interval, ``|mean| > t(0.975, n-1) * sd / sqrt(n)``. One seed never does."""
+def survives(diffs, se_mean=0.0):
+    """Whether per-seed differences survive the seed spread: the same sign in every seed, a mean outside a
+    one-sample t-test's 95% interval, ``|mean| > t(0.975, n-1) * sd / sqrt(n)``, and a mean outside the
+    tournament's own 95% interval of it, ``|mean| > 1.96 * se_mean``. One seed never does.
+
+    Both tests, because neither alone sees every error. With few seeds the sd is a poor estimate (at two,
+    one degree of freedom): two close differences pass the t-test however small they are. And where both
+    sides of every seed's difference sit in one tournament with an arm that runs once, that arm's rating
+    error is in every per-seed difference alike: it cancels from their spread but not from their mean, and
+    only ``se_mean`` (from the fit's covariance over the players involved) carries it."""
     n = len(diffs)
     if n < 2 or len({d > 0 for d in diffs}) > 1:
         return False
     m, sd = mean_sd(diffs)
-    return abs(m) > t975(n - 1) * sd / math.sqrt(n)
+    return abs(m) > t975(n - 1) * sd / math.sqrt(n) and abs(m) > 1.96 * se_mean

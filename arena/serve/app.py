@@ -379,3 +379,7 @@ def serve(host="127.0.0.1", port=8000, seed=0, games_dir="runs", move_timeout=60
     config = uvicorn.Config(app, log_level="info" if access_log else "warning", access_log=access_log,
                             timeout_graceful_shutdown=3)
     Server(config).run(sockets=[sock])
+    if hub.halt.is_set():
+        # Stopped by a signal: the same exit as any interrupted command (130, "arena: interrupted"), also
+        # when uvicorn does not raise the signal again itself (as when no request was in flight).
+        raise KeyboardInterrupt

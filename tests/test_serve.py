@@ -590,7 +590,8 @@ def test_idle_games_are_dropped_and_their_engines_closed():
 
 
 def test_a_new_game_takes_over_only_idle_agents_and_a_job_keeps_its_side():
-    from arena.serve.sessions import Hub, Side
+    from arena.serve.hub import Hub
+    from arena.serve.sessions import Side
 
     hub = Hub(workers=2, make_agent=players)
     try:

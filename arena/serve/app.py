@@ -1,5 +1,6 @@
-"""The web app of ``arena serve``: Starlette routes over :mod:`arena.serve.sessions` and
-:mod:`arena.serve.records`, the page in ``static/``, and :func:`serve`, which runs it under uvicorn.
+"""The web app of ``arena serve``: Starlette routes over :mod:`arena.serve.hub` (its games:
+:mod:`arena.serve.sessions`) and :mod:`arena.serve.records`, the page in ``static/``, and :func:`serve`,
+which runs it under uvicorn.
 
     GET    /                                   the page (static/index.html, app.js, style.css)
     GET    /api/info                           games, sizes, komi, suggested agents, the server's settings
@@ -18,7 +19,7 @@
 
 Every error is a 4xx (5xx for the server's own failure) with one line of JSON, ``{"error": "..."}``,
 and the server stays up. Agents think in threads of their own, at most ``workers`` at once, never on the
-event loop (arena.serve.sessions: a move or analysis asked for while all are busy is a 503, and a move's
+event loop (arena.serve.hub: a move or analysis asked for while all are busy is a 503, and a move's
 clock starts when its thread does); an agent's move that takes longer than ``move_timeout`` seconds
 forfeits the game (a search stops there; another agent's thread runs on to its end, its result dropped),
 and an analysis that does is given up. What else needs a thread (building a new game's agents, reading
@@ -50,8 +51,10 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from arena.serve.hub import SIZES, Hub
 from arena.serve.records import Records
-from arena.serve.sessions import SIZES, Hub, Refused, one_line, spawn
+from arena.serve.sessions import Refused, one_line
+from arena.serve.thinking import spawn
 from arena.specs import MODELS, SHIPPED, SHIPPED_SEQ
 from envs.go_kernels import default_komi
 

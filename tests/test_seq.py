@@ -236,6 +236,19 @@ def test_tiny_pretraining_learns_legal_moves_and_resumes(tmp_path):
     assert any("resumed" in x and "at step 120" in x for x in log)
     ck = sorted(os.listdir(os.path.join(run, "checkpoints")))
     assert ck[-1] == "step_00000150.pt"
+    # A warm start from that run: its first evaluation is the start's own, the schedule and counters are new,
+    # and the start is recorded; another preset is refused in one line before anything is written.
+    warm = dataclasses.replace(cfg, init=run, max_steps=10, eval_every=10)
+    log = []
+    pretrain(warm, str(tmp_path / "warm"), log=log.append, progress=False)
+    rows = [json.loads(x) for x in open(os.path.join(tmp_path, "warm", "metrics.jsonl"))]
+    ended = [json.loads(x) for x in open(os.path.join(run, "metrics.jsonl"))][-1]
+    assert ended["step"] == 150 and rows[0]["step"] == 0 and rows[0]["legal_error"] == ended["legal_error"]
+    assert rows[-1]["games"] == 10 * 32 and any("warm start from" in x for x in log)
+    assert checkpoint.load(str(tmp_path / "warm"))["meta"]["init"]["step"] == 150
+    with pytest.raises(ValueError, match="was trained with model=.*warm-start from a GPT of this preset") as e:
+        pretrain(dataclasses.replace(warm, preset="small"), str(tmp_path / "w2"), log=quiet, progress=False)
+    assert "\n" not in str(e.value) and not os.path.exists(tmp_path / "w2" / "config.json")
 
 
 def test_legal_set_loss_is_the_expected_next_token_loss():

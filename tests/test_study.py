@@ -451,7 +451,7 @@ def test_scale_config_keys_are_checked_in_one_line(tmp_path):
     # What a file or a directory must hold is checked when the study starts, each in one line.
     for bad, match in (({"pretrained": str(tmp_path / "none.pt")}, "pretrained: no checkpoint at"),
                        ({"size": 6}, "is a GPT of othello 8x8, not of the study's othello 6x6"),
-                       ({"arms": ("az",), "az_run": str(tmp_path / "nowhere")}, "az_run .* is not a directory"),
+                       ({"arms": ("az",), "az_run": str(tmp_path / "nowhere")}, "az_run .* does not exist"),
                        ({"arms": ("az",), "az_run": str(tmp_path)}, "has no checkpoints"),
                        ({"arms": ("seq_engine",), "engine_data": str(tmp_path)}, "engine_data: .* make it first"),
                        ({"ladder": "chess"}, "ladder: unknown engine 'chess'"),
@@ -543,6 +543,16 @@ def test_az_run_checkpoint_nearest_to_the_budget_pinned_at_the_first_start(tmp_p
     os.remove(pin["path"])  # pruned by the run: refused in one line, not silently another checkpoint
     with pytest.raises(ValueError, match="step_00000400.pt, pinned at the study's first start, is gone"):
         check_inputs(cfg, log=lambda *a: None, pinned=pin)
+    # One checkpoint file (a net under models/) is final as it is: taken when within the budget, though short of it.
+    one = os.path.join(run, "checkpoints", "step_00000200.pt")  # 1,135 s
+    filed = StudyConfig(**{**base, "az_run": one})
+    got = check_inputs(filed, log=logs.append)
+    assert got == {"run": one, "path": one, "step": 200, "seconds": 1135.0, "flops": int(1135e9)}
+    assert [r["path"] for r in az_rows(filed, got)] == [one]
+    assert "az" not in dict(Study(filed, str(tmp_path / "s2")).stages())
+    with pytest.raises(ValueError, match=r"no checkpoint within az's budget of 16 min \(its first is at 18.9 min\)"):
+        check_inputs(StudyConfig(**{**base, "az_run": one, "pretrain_minutes": 8.0, "rl_minutes": 8.0}),
+                     log=lambda *a: None)
 
 
 def fake_gpt_run(run_dir, rows, trainer="finetune"):

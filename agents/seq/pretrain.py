@@ -21,6 +21,7 @@ import torch
 from torch.nn import functional as F
 from tqdm import tqdm
 
+from agents.common import checkpoint
 from agents.common.device import resolve as resolve_device
 from agents.common.run import Run, clock, differences, lr_at
 from agents.common.tokenizer import PAD, is_move
@@ -29,7 +30,7 @@ from agents.seq.gpt import GPT, PRESETS, GPTConfig
 from agents.seq.legal import evaluate, legal_targets
 
 # What a resume must agree with the checkpoint on (its data, its model, what it learns).
-RESUME_KEYS = ("data", "preset", "fresh_games", "target", "dropout")
+RESUME_KEYS = ("data", "preset", "fresh_games", "target", "dropout", "init")
 
 
 @dataclass(frozen=True)
@@ -80,6 +81,11 @@ class PretrainConfig:
     generator drew each move uniformly from the legal ones), so this is the expected value of the
     next-token loss: the same minimiser with far less gradient noise (Rao-Blackwellisation). It needs the
     rules engine to compute the sets, so it is refused for any other source."""
+    init: str = ""
+    """A GPT checkpoint or model file (``models/othello8_gpt.pt``) whose weights start the run, of the same
+    preset and tokenizer: pretraining goes on from it with a fresh optimizer and this config's schedule
+    (a warm start, as ``arena train``'s ``init``: the counters start at zero and the file's own compute
+    is recorded in ``meta.init``). Empty: random weights."""
     seed: int = 0
     """Seeds the model and the batches."""
 
@@ -100,6 +106,18 @@ class PretrainConfig:
 
 
 # -- the run ----------------------------------------------------------------------------------------------
+
+def warm_start(model, path, tok):
+    """Load the GPT weights of the checkpoint or model file ``path`` into ``model``; returns ``{path, step,
+    compute}`` of the file for the run's record. Refused in one line when the file is no GPT, another
+    preset or another tokenizer."""
+    ck = checkpoint.load(path, kind="gpt")
+    differences(path, {"model": ck["model"], "tokenizer": ck["meta"].get("tokenizer")},
+                {"model": model.cfg.to_dict(), "tokenizer": tok.describe()},
+                "warm-start from a GPT of this preset and this dataset's tokenizer")
+    model.load_state_dict(ck["weights"])
+    return {"path": path, "step": ck["step"], "compute": ck["compute"]}
+
 
 def train_loss(logits, x, tok, target):
     """Mean loss over the predicted positions. ``logits: float[B, T-1, V]`` after each prefix of
@@ -149,12 +167,16 @@ def pretrain(cfg, run_dir, resume=False, log=print, progress=True, halt=None):
         differences(ck["path"], {"tokenizer": ck["meta"].get("tokenizer")}, {"tokenizer": tok.describe()},
                     f"{cfg.data}'s tokenizer changed since")
     ck = run.resume_from(check)
-    step, games_read = 0, 0
+    step, games_read, init = 0, 0, None
     if ck:
         model.load_state_dict(ck["weights"])
         opt.load_state_dict(ck["optimizer"])
-        step, games_read = ck["step"], ck["meta"]["games_read"]
+        step, games_read, init = ck["step"], ck["meta"]["games_read"], ck["meta"].get("init")
         log(f"pretrain: resumed {ck['path']} at step {step}: {clock(run.seconds())} spent")
+    elif cfg.init:  # checked before anything is written
+        init = warm_start(model, cfg.init, tok)
+        log(f"pretrain: warm start from {cfg.init} (its step {init['step']}, {clock(init['compute']['seconds'])} "
+            f"of training); optimizer and counters start fresh")
     run.start({"gpt": model.cfg.to_dict(), "dataset": data.manifest})
     log(f"pretrain: {model.num_params():,} parameters ({cfg.preset}), {data.count('train'):,} train / "
         f"{data.count('val'):,} val games, device {device}")
@@ -164,7 +186,8 @@ def pretrain(cfg, run_dir, resume=False, log=print, progress=True, halt=None):
 
     def save():
         return run.save(step, model=model.cfg.to_dict(), weights=model.state_dict(), optimizer=opt.state_dict(),
-                        meta={"tokenizer": tok.describe(), "games_read": games_read})
+                        meta={"tokenizer": tok.describe(), "games_read": games_read,
+                              **({"init": init} if init else {})})
 
     def do_eval():
         t = run.totals()
@@ -175,7 +198,7 @@ def pretrain(cfg, run_dir, resume=False, log=print, progress=True, halt=None):
 
     last = do_eval() if step == 0 else None
     if last:
-        log(f"pretrain: untrained baseline: legal-move error {100 * last['legal_error']:.2f}%, "
+        log(f"pretrain: {'the warm start' if init else 'untrained baseline'}: legal-move error {100 * last['legal_error']:.2f}%, "
             f"val loss {last['val_loss']:.3f}")
     bar = tqdm(total=cfg.max_steps, initial=step, disable=not progress, unit="step", dynamic_ncols=True)
     model.train()

@@ -43,13 +43,18 @@ def checkpoint_compute(ck):
 
 
 def run_checkpoints(run_dir):
-    """``[{path, step, budget_minutes, **compute}]`` of every checkpoint of a run directory, oldest first;
-    ``budget_minutes``: the ``minutes`` its run was given (the stage that wrote it, where stages share a run)."""
-    d = os.path.join(run_dir, "checkpoints")
+    """``[{path, step, budget_minutes, **compute}]`` of every checkpoint of a run directory, oldest first (of a
+    checkpoint file, such as an exported net under ``models/``, its one row); ``budget_minutes``: the
+    ``minutes`` its run was given (the stage that wrote it, where stages share a run)."""
+    if os.path.isfile(run_dir):
+        paths = [run_dir]
+    else:
+        d = os.path.join(run_dir, "checkpoints")
+        paths = [os.path.join(d, x) for x in sorted(os.listdir(d)) if x.endswith(".pt")] if os.path.isdir(d) else []
     rows = []
-    for f in sorted(x for x in os.listdir(d) if x.endswith(".pt")) if os.path.isdir(d) else []:
-        ck = checkpoint.load(os.path.join(d, f))
-        rows.append({"path": os.path.join(d, f), "step": ck["step"], "budget_minutes": ck["config"].get("minutes"),
+    for path in paths:
+        ck = checkpoint.load(path)
+        rows.append({"path": path, "step": ck["step"], "budget_minutes": ck["config"].get("minutes"),
                      **checkpoint_compute(ck)})
     return rows
 
@@ -68,12 +73,13 @@ def within(rows, cfg, arm):
 def az_pin(cfg, pinned=None):
     """``{run, path, step, seconds, flops}``: ``az``'s checkpoint in ``az_run``, nearest to its budget (P + R when
     staged) but not beyond. At the first start (``pinned`` None) the run must have passed the budget already,
-    so that the choice is final whatever the run does next; on a resume ``pinned`` (from stages.json) must
-    still be there, unchanged. One-line ``ValueError`` otherwise."""
+    so that the choice is final whatever the run does next (an ``az_run`` that is one checkpoint file is
+    final as it is: it need only be within the budget); on a resume ``pinned`` (from stages.json) must still
+    be there, unchanged. One-line ``ValueError`` otherwise."""
     rows = run_checkpoints(cfg.az_run)
     if not rows:
         raise ValueError(f"az_run {cfg.az_run} has no checkpoints (no checkpoints/step_*.pt): give an arena train "
-                         f"run directory")
+                         f"run directory or one checkpoint file")
     if pinned is not None:
         row = next((r for r in rows if r["path"] == pinned["path"]), None)
         if row is None or row["seconds"] != pinned["seconds"]:
@@ -84,7 +90,7 @@ def az_pin(cfg, pinned=None):
     flops = cfg.budget == "flops"
     budget, newest = (cfg.arm_flops("az"), rows[-1]["flops"]) if flops else (cfg.arm_minutes("az"),
                                                                              rows[-1]["seconds"] / 60)
-    if newest < budget:
+    if newest < budget and not os.path.isfile(cfg.az_run):
         short = f"{budget - newest:.3g} FLOPs" if flops else f"{budget - newest:.1f} min"
         raise ValueError(f"az_run {cfg.az_run}: its newest checkpoint is {short} short of az's budget of "
                          f"{budget:.4g} {'FLOPs' if flops else 'min'}, so a later one could still be nearer to it: "
@@ -210,8 +216,9 @@ def check_inputs(cfg, log=print, pinned=None):
         check_engine_data(cfg, log)
     pin = None
     if cfg.az_run and "az" in cfg.arms:
-        if not os.path.isdir(cfg.az_run):
-            raise ValueError(f"az_run {cfg.az_run} is not a directory (give an arena train run directory)")
+        if not os.path.exists(cfg.az_run):
+            raise ValueError(f"az_run {cfg.az_run} does not exist (give an arena train run directory or one "
+                             f"checkpoint file)")
         pinned = pinned if pinned and pinned.get("run") == cfg.az_run else None
         pin = az_pin(cfg, pinned)
         ck = checkpoint.load(pin["path"], kind="alphazero")

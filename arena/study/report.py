@@ -277,7 +277,10 @@ def write_report(out, log=print):
           *([f"- Given, not trained here: `az` is `{inv['az'][-1]['path']}` of the run `{cfg.az_run}`, the checkpoint "
              f"nearest to its budget of {cfg.arm_minutes('az'):g} min but not beyond it "
              f"({inv['az'][-1]['seconds'] / 60:.1f} min), pinned at the study's first start."]
-            if cfg.az_run and inv.get("az") else []),
+            if cfg.az_run and inv.get("az") and not os.path.isfile(cfg.az_run) else []),
+          *([f"- Given, not trained here: `az` is the net `{cfg.az_run}` ({inv['az'][-1]['seconds'] / 60:.1f} min of "
+             f"training recorded in the file, within its budget of {cfg.arm_minutes('az'):g} min)."]
+            if cfg.az_run and inv.get("az") and os.path.isfile(cfg.az_run) else []),
           *chosen_md(invj.get("chosen") or {}),
           f"- Tournament: {R.games} games; every arm's final player meets every player, the {cfg.checkpoints - 1} "
           f"earlier checkpoints per arm meet the finals and the anchors; {cfg.games} games per pair over "

@@ -465,6 +465,7 @@ def test_scale_config_keys_are_checked_in_one_line(tmp_path):
 def test_scale_budgets_seeds_and_the_shared_pretraining():
     """The preset: R for every RL arm (RL from scratch too), P for pretraining, P + R for AlphaZero's arms;
     each RL arm once per RL seed from one pretraining; the pretraining and AlphaZero stages once."""
+    from arena.study.inputs import check_inputs
     from arena.study.run import Study
 
     cfg = load_config(StudyConfig, SCALE)
@@ -501,6 +502,13 @@ def test_scale_budgets_seeds_and_the_shared_pretraining():
     cmd = v.command("rl_pretrained_kl_s1", "finetune")
     assert "kl_coef=0.2" in cmd and "seed=1" in cmd and cmd[cmd.index("--init") + 1] == "models/othello8_gpt.pt"
     assert cmd.index("kl_coef=0.2") > cmd.index("checkpoint_every=20")  # after finetune_set: it wins
+    m = Study(StudyConfig(**{**cfg.__dict__, "variants": (
+        "rl_pretrained_mix=rl_pretrained mix_data=$OUT/data/random mix_coef=0.5",)}), "/out")
+    assert "mix_data=/out/data/random" in m.command("rl_pretrained_mix_s0", "finetune")  # the study's own games
+    wm = load_config(StudyConfig, "configs/study_othello8_worldmodel.yaml")  # its variants' overrides are valid
+    check_inputs(StudyConfig(**{**wm.__dict__, "ladder": ""}), log=lambda *a: None)  # gtp-rhino may be absent
+    assert sorted(n for n, k in Study(wm, "/wm").stages() if k == "finetune") == [
+        "rl_pretrained_kl_s0", "rl_pretrained_legal_s0", "rl_pretrained_mix_s0", "rl_pretrained_s0"]
     # az from a run made elsewhere: no stage trains it.
     a = Study(StudyConfig(**{**cfg.__dict__, "az_run": "/runs/az"}), "/out")
     assert "az" not in dict(a.stages()) and "az_boot" in dict(a.stages()) and a.run_dir("az") == "/runs/az"

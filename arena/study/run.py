@@ -194,10 +194,12 @@ class Study:
         init = "none" if start is None else self.start_path(start)
         # The budget (or max_steps), not the config's step count, ends an RL arm; from scratch it is the
         # pretrained arms' GPT. A variant's overrides come after the study's own. A view's stage resumes the
-        # run it carries on: the same command but for its budget.
+        # run it carries on: the same command but for its budget. ``$OUT`` in a variant's overrides is the
+        # study's directory (mix_data=$OUT/data/random: the study's own random games).
+        own = [x.replace("$OUT", self.out) for x in run.sets]
         return cli("finetune", "--config", c.finetune_config, "--init", init, "--run-dir", self.run_dir(name),
                    "--resume", *sets([f"game={c.game}", f"size={n}", f"preset={self.preset()}", *c.finetune_set,
-                                      *run.sets, *budget, f"steps={c.max_steps or 100000000}",
+                                      *own, *budget, f"steps={c.max_steps or 100000000}",
                                       f"threads={c.threads}"]))
 
     def left_minutes(self, name):

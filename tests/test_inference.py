@@ -17,6 +17,7 @@ from agents.alphazero import inference
 from agents.alphazero.inference import NetEvaluator, agreement, resolve_device, sample_positions
 from agents.alphazero.network import PolicyValueNet
 from agents.common import checkpoint
+from envs.game import Game
 
 pytest.importorskip("onnxruntime")
 
@@ -372,6 +373,10 @@ def test_shipped_nets_by_name():
     assert go.config.simulations == SHIPPED_SIMS
     with pytest.raises(ValueError, match="trained on go 9x9, not go 7x7"):
         make_agent("az:go9", "go", 7)
+    assert go.evaluator.net.inputs == "features"  # the zero-knowledge net, with Go's own input planes
+    boot = make_agent("az:go9_boot,inference=torch", "go", 9)  # the bootstrapped one, four plain planes
+    assert boot.config.simulations == SHIPPED_SIMS and boot.resolved_spec == "az:go9_boot,inference=torch"
+    assert boot.evaluator.net.inputs == "basic" and boot.act(Game("go", 9))[0] in range(82)
 
 
 def test_a_shipped_net_answers_over_gtp():

@@ -168,6 +168,8 @@ def suggestions(allow_gtp):
             key, specs = f"{game}{n}", []
             if key in SHIPPED and os.path.exists(os.path.join(MODELS, f"{key}.pt")):
                 specs += [f"az:{key}", f"az:{key},sims=64", f"az:{key},sims=0"]
+            specs += [f"az:{name}" for name, where in SHIPPED.items()  # the game's other nets (az:go9_boot)
+                      if name != key and where == (game, n) and os.path.exists(os.path.join(MODELS, f"{name}.pt"))]
             if key in SHIPPED_SEQ and os.path.exists(os.path.join(MODELS, f"{SHIPPED_SEQ[key]}.pt")):
                 specs.append(f"seq:{key}")
             specs += ["mcts:rollouts=200", "mcts:rollouts=1000", "greedy", "random"]

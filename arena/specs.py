@@ -43,8 +43,8 @@ from agents.seq.agent import SeqAgent
 from arena.gtp import GTPAgent
 from envs.game import Game
 
-FORMS = (f"{BASELINE_FORMS}, az:CHECKPOINT[,sims=N], az:othello8, az:go9, az:go9_boot, seq:CHECKPOINT[,temp=T], seq:othello8, "
-         "gtp:COMMAND")
+FORMS = (f"{BASELINE_FORMS}, az:CHECKPOINT[,sims=N], az:othello8, az:go9, az:go9_boot, seq:CHECKPOINT[,temp=T], "
+         "seq:othello8, gtp:COMMAND")
 
 # The nets shipped in the repository's models/ directory, by the name an ``az:`` spec gives them.
 MODELS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "models")

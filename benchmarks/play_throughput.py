@@ -23,7 +23,7 @@ import time
 import torch
 
 from agents.players import MCTSAgent
-from arena.specs import az_options, make_agent, with_option
+from arena.specs import SHIPPED, az_options, make_agent, with_option
 from envs.game import Game
 from benchmarks import standalone
 
@@ -69,7 +69,7 @@ def run(args):
     torch.set_num_threads(1)
     spec = args.agent
     path, opts = az_options(spec)
-    shipped = {"az:othello8": ("othello", 8), "az:go9": ("go", 9)}.get(spec.partition(",")[0])
+    shipped = SHIPPED.get(spec.partition(",")[0].partition(":")[2])  # a net of models/ names its game and size
     game = args.game or (shipped[0] if shipped else "othello")
     size = args.size or (shipped[1] if shipped else 8)
     if args.moves < 1:

@@ -99,6 +99,14 @@ def test_bench_play_quick():
     assert (out["best"]["sims_per_s"], out["best"]["leaves_per_call"]) == (best["sims_per_s"], best["leaves_per_call"])
 
 
+def test_bench_play_takes_a_shipped_nets_game_from_its_name():
+    r = arena("bench", "play", "--agent", "az:go9_boot,sims=4", "--seconds", "0.1", "--moves", "1",
+              "--backends", "torch", "--leaves", "1")
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert (out["game"], out["size"]) == ("go", 9) and out["backends"]["torch"]["agrees"]
+
+
 def test_bench_checkpoint_quick():
     r = arena("bench", "checkpoint", "--seconds", "0.05")
     assert r.returncode == 0, r.stderr

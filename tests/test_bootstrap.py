@@ -162,6 +162,9 @@ def test_train_bootstraps_from_engine_games_and_records_it(tmp_path):
     warm_ck = checkpoint.load(str(tmp_path / "warm"), kind="alphazero")
     assert warm[1] == 2 == warm_ck["step"]  # a warm start is a new run: its own two steps
     assert warm_ck["meta"]["init"]["step"] == 6 and origin(warm_ck["meta"]).startswith("bootstrapped from")
+    total = checkpoint.total_compute(warm_ck)  # the net it went on from counts (a chain of warm starts adds up)
+    for key in ("seconds", "trained", "flops"):
+        assert total[key] == warm_ck["compute"][key] + checkpoint.load(str(run))["compute"][key]
     # arena export: the small model file to ship says where its weights came from, and plays.
     from arena.cli import main
     from arena.specs import make_agent

@@ -246,6 +246,17 @@ def test_tiny_pretraining_learns_legal_moves_and_resumes(tmp_path):
     assert ended["step"] == 150 and rows[0]["step"] == 0 and rows[0]["legal_error"] == ended["legal_error"]
     assert rows[-1]["games"] == 10 * 32 and any("warm start from" in x for x in log)
     assert checkpoint.load(str(tmp_path / "warm"))["meta"]["init"]["step"] == 150
+    # The compute behind a continued GPT counts the run it continued, and a continuation of a continuation
+    # counts both (what arena study measures a given GPT's pretraining by).
+    first, second = checkpoint.load(run), checkpoint.load(str(tmp_path / "warm"))
+    total = checkpoint.total_compute(second)
+    for key in ("seconds", "trained", "flops", "forward_passes"):
+        assert total[key] == first["compute"][key] + second["compute"][key] > second["compute"][key]
+    assert checkpoint.total_compute(first) == first["compute"]
+    pretrain(dataclasses.replace(warm, init=str(tmp_path / "warm")), str(tmp_path / "warm2"), log=quiet,
+             progress=False)
+    third = checkpoint.load(str(tmp_path / "warm2"))
+    assert checkpoint.total_compute(third)["trained"] == total["trained"] + third["compute"]["trained"]
     with pytest.raises(ValueError, match="was trained with model=.*warm-start from a GPT of this preset") as e:
         pretrain(dataclasses.replace(warm, preset="small"), str(tmp_path / "w2"), log=quiet, progress=False)
     assert "\n" not in str(e.value) and not os.path.exists(tmp_path / "w2" / "config.json")

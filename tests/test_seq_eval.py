@@ -136,3 +136,11 @@ def test_seq_othello8_names_the_shipped_file():
     assert seq_path("othello8") == os.path.join(MODELS, "othello8_gpt.pt")
     agent = make_agent("seq:othello8", "othello", 8)
     assert (agent.tok.game, agent.tok.size) == ("othello", 8)
+    # seq:othello8_2h is its first two hours of pretraining, where the studies start; the shipped model went
+    # on from it, and its compute counts those two hours.
+    from agents.common import checkpoint
+
+    assert seq_path("othello8_2h") == os.path.join(MODELS, "othello8_gpt_2h.pt")
+    first, last = (checkpoint.load(seq_path(n), kind="gpt") for n in ("othello8_2h", "othello8"))
+    assert first["compute"]["seconds"] == pytest.approx(7410, abs=60)  # configs/study_othello8_scale.yaml's P
+    assert checkpoint.total_compute(last)["trained"] >= first["compute"]["trained"] + last["compute"]["trained"]

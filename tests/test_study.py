@@ -430,7 +430,7 @@ def fake_az_run(path, seconds, size=6):
 def test_scale_config_keys_are_checked_in_one_line(tmp_path):
     from arena.study.inputs import check_inputs
 
-    scale = {"arms": ("seq_pretrained", "rl_pretrained", "rl_scratch"), "pretrained": "models/othello8_gpt.pt",
+    scale = {"arms": ("seq_pretrained", "rl_pretrained", "rl_scratch"), "pretrained": "models/othello8_gpt_2h.pt",
              "size": 8, "pretrain_minutes": 123.5, "rl_minutes": 45}
     StudyConfig(**scale)  # valid
     for bad, match in (({"arms": ("rl_pretrained", "zz")}, "unknown arm.*zz.*seq_pretrained"),
@@ -471,7 +471,7 @@ def test_scale_budgets_seeds_and_the_shared_pretraining():
     cfg = load_config(StudyConfig, SCALE)
     P, R = cfg.pretrain_minutes, cfg.rl_minutes
     assert (P, R) == (123.5, 45.0) and R >= 45 and cfg.rl_seeds == (0, 1)
-    assert cfg.pretrained == "models/othello8_gpt.pt" and cfg.engine_data and cfg.ladder == "gtp-rhino"
+    assert cfg.pretrained == "models/othello8_gpt_2h.pt" and cfg.engine_data and cfg.ladder == "gtp-rhino"
     for arm in ("rl_pretrained", "rl_engine", "rl_scratch"):
         assert cfg.arm_minutes(arm) == R
     assert cfg.arm_minutes("seq_engine") == P
@@ -482,14 +482,22 @@ def test_scale_budgets_seeds_and_the_shared_pretraining():
     study = Study(cfg, "/out")
     plan = dict(study.stages())
     assert "data_engine" not in plan and study.data["engine"] == cfg.engine_data  # made beforehand
-    assert [n for n in plan if n.startswith("seq_")] == ["seq_engine"]  # pretrained once; seq_pretrained is a file
+    assert not [n for n in plan if n.startswith("seq_")]  # both GPTs are files, seq_engine's pretrained for P
+    assert cfg.engine_pretrained == "models/othello8_gpt_rhino.pt" and cfg.rate_as_trained
     assert {n for n, k in plan.items() if k == "finetune"} == {f"{a}_s{s}" for a in (
-        "rl_pretrained", "rl_engine", "rl_scratch", "rl_scratch_total") for s in (0, 1)}
+        "rl_pretrained", "rl_engine", "rl_scratch") for s in (0, 1)}  # no stage longer than R: RL at P + R is out
+    assert "az_boot" not in plan and cfg.az_boot_net == "models/othello8_boot.pt"  # made beforehand, as the
+    own = Study(StudyConfig(**{**cfg.__dict__, "az_boot_net": ""}), "/out").command("az_boot", "az")  # study would
+    for item in ("init_epochs=1.5", "minutes=168.500", "seed=0", "keep_checkpoints=0",
+                 "init_transcripts=datasets/othello8_rhino20k"):
+        assert item in own
+    cfg = StudyConfig(**{**cfg.__dict__, "arms": (*cfg.arms, "rl_scratch_total")})  # the view, where a machine lasts
+    study = Study(cfg, "/out")
     for s in (0, 1):
         cmd = study.command(f"rl_engine_s{s}", "finetune")
-        assert cmd[cmd.index("--init") + 1] == "/out/seq_engine" and f"seed={s}" in cmd and "minutes=45.000" in cmd
+        assert cmd[cmd.index("--init") + 1] == cfg.engine_pretrained and f"seed={s}" in cmd and "minutes=45.000" in cmd
         cmd = study.command(f"rl_pretrained_s{s}", "finetune")
-        assert cmd[cmd.index("--init") + 1] == "models/othello8_gpt.pt"
+        assert cmd[cmd.index("--init") + 1] == "models/othello8_gpt_2h.pt"
         # rl_scratch's run in two stages: to R (rated there as rl_scratch), then resumed to P + R
         assert "minutes=45.000" in study.command(f"rl_scratch_s{s}", "finetune")
         assert "minutes=168.500" in study.command(f"rl_scratch_total_s{s}", "finetune")
@@ -500,7 +508,7 @@ def test_scale_budgets_seeds_and_the_shared_pretraining():
     # One config line adds a variant: its arm's start, budget and seeds, and its own overrides.
     v = Study(StudyConfig(**{**cfg.__dict__, "variants": ("rl_pretrained_kl=rl_pretrained kl_coef=0.2",)}), "/out")
     cmd = v.command("rl_pretrained_kl_s1", "finetune")
-    assert "kl_coef=0.2" in cmd and "seed=1" in cmd and cmd[cmd.index("--init") + 1] == "models/othello8_gpt.pt"
+    assert "kl_coef=0.2" in cmd and "seed=1" in cmd and cmd[cmd.index("--init") + 1] == "models/othello8_gpt_2h.pt"
     assert cmd.index("kl_coef=0.2") > cmd.index("checkpoint_every=20")  # after finetune_set: it wins
     m = Study(StudyConfig(**{**cfg.__dict__, "variants": (
         "rl_pretrained_mix=rl_pretrained mix_data=$OUT/data/random mix_coef=0.5",)}), "/out")
@@ -510,7 +518,7 @@ def test_scale_budgets_seeds_and_the_shared_pretraining():
     assert sorted(n for n, k in Study(wm, "/wm").stages() if k == "finetune") == [
         "rl_pretrained_kl_s0", "rl_pretrained_legal_s0", "rl_pretrained_mix_s0", "rl_pretrained_s0"]
     # az from a run made elsewhere: no stage trains it.
-    a = Study(StudyConfig(**{**cfg.__dict__, "az_run": "/runs/az"}), "/out")
+    a = Study(StudyConfig(**{**cfg.__dict__, "az_run": "/runs/az", "az_boot_net": ""}), "/out")
     assert "az" not in dict(a.stages()) and "az_boot" in dict(a.stages()) and a.run_dir("az") == "/runs/az"
 
 
@@ -585,7 +593,8 @@ def test_rl_scratch_runs_to_R_then_its_run_is_carried_on_to_P_plus_R(tmp_path):
     from arena.study.measure import run_rows, runs_info
     from arena.study.run import Study
 
-    cfg = load_config(StudyConfig, SCALE)
+    cfg = load_config(StudyConfig, SCALE, ["arms=seq_pretrained,rl_pretrained,rl_scratch,rl_scratch_total",
+                                           "engine_pretrained=", "az_boot_net="])
     study = Study(cfg, str(tmp_path))
     plan = [n for n, _ in study.stages()]
     for s in (0, 1):
@@ -618,7 +627,7 @@ def test_seq_engine_is_rated_and_started_from_at_its_best_validation_loss(tmp_pa
     from arena.study.report import chosen_md
     from arena.study.run import Study
 
-    study = Study(load_config(StudyConfig, SCALE), str(tmp_path))
+    study = Study(load_config(StudyConfig, SCALE, ["engine_pretrained="]), str(tmp_path))  # trained here
     d = os.path.join(str(tmp_path), "seq_engine")
     assert best_checkpoint(d) is None and study.start_path("seq_engine") == d  # nothing yet: the directory
     fake_gpt_run(d, [(k, 60.0 * k / 1000, 123.5) for k in (1000, 2000, 3000, 4000, 5000)], trainer="pretrain")
@@ -634,6 +643,15 @@ def test_seq_engine_is_rated_and_started_from_at_its_best_validation_loss(tmp_pa
     assert cmd[cmd.index("--init") + 1] == best["path"] == os.path.join(d, "checkpoints", "step_00003000.pt")
     line = chosen_md({"seq_engine": {**best, "seconds": 180.0, "last_seconds": 300.0}})[0]
     assert "step 3000" in line and "1.2000" in line and "of its 5 evaluated checkpoints" in line
+    # arena export --best ships that checkpoint (a GPT given to a study as engine_pretrained is made so).
+    from argparse import Namespace
+
+    from arena.commands.checkpoints import cmd_export
+
+    cmd_export(Namespace(ckpt=d, out=str(tmp_path / "best.pt"), command=None, best=True))
+    assert checkpoint.load(str(tmp_path / "best.pt"))["step"] == 3000
+    with pytest.raises(ValueError, match="--best: .* is no run directory with a checkpoint at a step"):
+        cmd_export(Namespace(ckpt=str(tmp_path / "best.pt"), out=str(tmp_path / "b2.pt"), command=None, best=True))
 
 
 def test_pretrained_compute_far_from_P_is_warned_of():
@@ -815,3 +833,111 @@ def test_tiny_scale_study_end_to_end(tmp_path, monkeypatch):
     rebuild_report(out)
     assert json.load(open(os.path.join(out, "summary.json"))) == written
     assert "## Verdicts" in open(os.path.join(out, "report.md")).read()
+
+
+def test_rated_as_trained_goes_on_from_a_copy_without_checkpoints_or_data(tmp_path, monkeypatch):
+    """rate_as_trained: each run is measured and rated against the anchors right after its stage, so a copy of
+    the study's directory without any checkpoint or dataset (another machine) goes on: it makes the data again,
+    trains only what is left, and one rating fit covers the runs rated here and there. The engine GPT is given
+    as a file (engine_pretrained), like the random one."""
+    import shutil
+
+    from agents.common.tokenizer import Tokenizer
+    from arena import ladder as L
+    from arena.study.run import rebuild_report, run_study
+
+    monkeypatch.setitem(L.ENGINES, "toy", L.Engine("toy", "m", None, "-", "mcts:rollouts={level}", "othello", 6, (6,),
+                                                   tuple(range(1, 100)), "1-2", 2))
+    monkeypatch.chdir(ROOT)
+    gpt, egpt = tiny_gpt_file(tmp_path / "gpt.pt"), tiny_gpt_file(tmp_path / "egpt.pt", seconds=61.0)
+    engine = str(tmp_path / "engine")
+    acts, lens = next(T.random_source("othello", 6, 300, 5))
+    T.write_dataset(engine, Tokenizer("othello", 6), iter([(acts, lens, np.random.default_rng(0).choice(
+        [0, 0.5, 1], 300))]), "gtp:fake", 5, 0.1, progress=False)
+    sets = ["arms=seq_pretrained,rl_pretrained,seq_engine,rl_engine", f"pretrained={gpt}",
+            f"engine_pretrained={egpt}", f"engine_data={engine}", "engine=gtp:fake", "pretrain_minutes=5",
+            "rl_minutes=5", "max_steps=3", "random_games=2000", "checkpoints=2", "games=2", "eval_games=30",
+            "anchors=random=random,greedy=greedy,mcts8=mcts:rollouts=8", "workers=0",
+            "ladder=toy", "ladder_levels=1-2", "ladder_games=2", "rate_as_trained=true",
+            "finetune_set=eval_every=3,eval_games=4,checkpoint_every=1,groups=2,group_size=2,eval_opponents=greedy"]
+    cfg = load_config(StudyConfig, os.path.join(ROOT, "configs", "study_othello6.yaml"), sets)
+    with pytest.raises(ValueError, match="engine_pretrained is arm seq_engine's: add seq_engine to arms"):
+        StudyConfig(**{**cfg.__dict__, "arms": ("seq_pretrained", "rl_pretrained")})
+    out, moved = str(tmp_path / "study"), str(tmp_path / "elsewhere")
+    first = run_study(cfg, out, log=lambda *a, **k: None)
+    stages = json.load(open(os.path.join(out, "stages.json")))
+    assert "seq_engine" not in stages and {f"rate:{n}" for n in ("anchors", "seq_pretrained", "seq_engine",
+                                                                 "rl_engine", "rl_pretrained")} <= set(stages)
+    cmd = stages["rl_engine"]["command"]
+    assert cmd[cmd.index("--init") + 1] == egpt
+    inv = json.load(open(os.path.join(out, "inventory.json")))
+    assert inv["checkpoints"]["seq_engine"][0]["seconds"] == 61.0
+    games = [json.loads(x) for x in open(os.path.join(out, "tournament", "games.jsonl"))]
+    # Runs meet the anchors (and their own checkpoints), never another run's players.
+    run_of = {n: m["run"] for n, m in inv["players"].items()}
+    assert games and all(run_of.get(g["black"]) is None or run_of.get(g["white"]) is None
+                         or run_of[g["black"]] == run_of[g["white"]] for g in games)
+    assert sum(g["black"] in ("random", "greedy", "mcts8") and g["white"] in ("random", "greedy", "mcts8")
+               for g in games) == 3 * 2  # the anchors' round robin, once
+    assert set(first["scale"]["ladders"]) == {"seq_pretrained", "seq_engine", "rl_pretrained", "rl_engine"}
+    assert "played as each run was trained" in open(os.path.join(out, "report.md")).read()
+    # Another machine: the directory without checkpoints or datasets, rl_engine not trained yet.
+    shutil.copytree(out, moved, ignore=shutil.ignore_patterns("checkpoints", "data", "probes"))
+    for d in ("rl_engine", os.path.join("rated", "rl_engine"), os.path.join("ladder", "rl_engine")):
+        shutil.rmtree(os.path.join(moved, d))
+    state = json.load(open(os.path.join(moved, "stages.json")))
+    for key in ("rl_engine", "rate:rl_engine"):
+        del state[key]
+    del state["ladder"]["rl_engine"]
+    json.dump(state, open(os.path.join(moved, "stages.json"), "w"))
+    again = run_study(cfg, moved, log=lambda *a, **k: None)
+    state = json.load(open(os.path.join(moved, "stages.json")))
+    assert os.path.exists(os.path.join(moved, "data", "random", "manifest.json"))  # made again
+    assert not os.path.exists(os.path.join(moved, "rl_pretrained", "checkpoints"))  # not trained again
+    assert os.path.isdir(os.path.join(moved, "rl_engine", "checkpoints")) and "rate:rl_engine" in state
+    assert set(again) == set(first) and again["rl_pretrained"]["elo"] is not None
+    for n in ("rl_pretrained", "seq_pretrained", "seq_engine"):  # the same games, rated there
+        assert open(os.path.join(moved, "rated", n, "tournament", "games.jsonl")).read() == \
+            open(os.path.join(out, "rated", n, "tournament", "games.jsonl")).read()
+    # The report is rebuilt from small files alone.
+    os.remove(os.path.join(moved, "report.md"))
+    shutil.rmtree(os.path.join(moved, "rl_engine", "checkpoints"))
+    rebuild_report(moved)
+    assert "## Verdicts" in open(os.path.join(moved, "report.md")).read()
+    # A run whose start was trained on a machine that is gone is refused in one line, saying what to do.
+    from arena.study.run import Stages, Study
+
+    bare = Study(StudyConfig(**{**cfg.__dict__, "engine_pretrained": ""}), str(tmp_path / "bare"))
+    with pytest.raises(ValueError, match="rl_engine starts from seq_engine, which has no checkpoint.*engine_pretrained"):
+        Stages(bare).start("rl_engine", "finetune")
+
+
+def test_az_boot_given_as_a_net_file_whose_warm_starts_add_up(tmp_path):
+    """az_boot_net: az_boot read from a net trained beforehand (a run that outlives one machine goes on by warm
+    starts; the file's compute counts the nets it went on from), checked at start, never trained here."""
+    from arena.study.inputs import check_inputs, resolved
+    from arena.study.measure import run_rows
+    from arena.study.run import Study
+
+    first = checkpoint.load(fake_az_run(tmp_path / "part1", [5400.0]))  # 90 min, then 78.5 more from it
+    compute = checkpoint.compute_record(seconds=4710.0, reward_events=0, games=0, positions=0, trained=0,
+                                        trained_unit="positions", forward_passes=0, flops=1)
+    net = str(tmp_path / "az_boot.pt")
+    checkpoint.write(net, step=50, kind="alphazero", trainer="train", config={"game": "othello", "size": 8},
+                     model={}, weights={}, optimizer={}, rng=checkpoint.rng_state(np.random.default_rng(0)),
+                     compute=compute, meta={"init": {"path": first["path"], "step": first["step"], "meta": {},
+                                                     "compute": checkpoint.total_compute(first)}})
+    cfg = load_config(StudyConfig, SCALE, [f"az_boot_net={net}", "engine_pretrained=", "ladder="])
+    study = Study(cfg, str(tmp_path / "out"))
+    assert "az_boot" not in dict(study.stages()) and study.run_dir("az_boot") == net and not study.trains("az_boot")
+    assert [r["seconds"] for r in run_rows(study, study.runs["az_boot"])] == [5400.0 + 4710.0]
+    logs = []
+    check_inputs(StudyConfig(**{**cfg.__dict__, "az_run": ""}), log=logs.append)
+    line = next(x for x in logs if "az_boot_net" in x)
+    assert "168.5 min of training" in line and "zero-knowledge" in line and not any("warning: az_boot" in x for x in logs)
+    assert resolved(cfg)["az_boot_net"]["path"] == net  # fingerprinted: a changed file is refused on resume
+    with pytest.raises(ValueError, match="az_boot_net .* is a net of othello 6x6, not of the study's othello 8x8"):
+        check_inputs(StudyConfig(**{**cfg.__dict__, "az_run": "", "az_boot_net": fake_az_run(tmp_path / "six", [1.0])
+                                    + "/checkpoints/step_00000100.pt"}), log=lambda *a: None)
+    with pytest.raises(ValueError, match="az_boot_net is arm az_boot's: add az_boot to arms"):
+        StudyConfig(**{**cfg.__dict__, "arms": ("seq_pretrained", "rl_pretrained")})

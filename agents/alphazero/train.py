@@ -134,7 +134,9 @@ def train(cfg, run_dir, address=None, resume=False, log=print, halt=None):
     if not ck and cfg.init:  # a warm start: read and checked, like everything that can be refused, before any write
         start_from = load_checkpoint(cfg.init, cfg, warm=True)
         warm_start(net, start_from["weights"], start_from["path"])
-        meta["init"] = {"path": start_from["path"], "step": start_from["step"], "meta": start_from.get("meta") or {}}
+        # Its compute with that of the nets it went on from: a chain of warm starts adds up (total_compute).
+        meta["init"] = {"path": start_from["path"], "step": start_from["step"], "meta": start_from.get("meta") or {},
+                        "compute": checkpoint.total_compute(start_from)}
         log(f"warm start from {start_from['path']} (its learner step {start_from['step']}, "
             f"{origin(meta['init']['meta'])}); optimizer, replay buffer and counters start fresh")
     # The inference backend, resolved once for the whole run, so that self-play, its workers and the gauntlets

@@ -57,6 +57,19 @@ def zero_compute(unit):
     return {**{k: 0 for k in COMPUTE}, "seconds": 0.0, "trained_unit": unit}
 
 
+def total_compute(ck):
+    """The compute behind a loaded checkpoint's weights: its own ``compute`` plus the compute of the file its
+    run warm-started from, where the trainer records it (``meta.init.compute``: ``arena pretrain``'s and
+    ``arena train``'s ``init``, which record that file's own total, so a chain of continuations adds up). Elsewhere the
+    checkpoint's own: an RL run's start is counted by whoever knows the start (``arena study``)."""
+    own = ck["compute"]
+    init = (ck.get("meta") or {}).get("init")
+    before = init.get("compute") if isinstance(init, dict) else None
+    if not before:
+        return dict(own)
+    return {k: v if k == "trained_unit" else v + before.get(k, 0) for k, v in own.items()}
+
+
 # -- where they are ---------------------------------------------------------------------------------------
 
 def _files(d):

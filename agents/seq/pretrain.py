@@ -84,8 +84,9 @@ class PretrainConfig:
     init: str = ""
     """A GPT checkpoint or model file (``models/othello8_gpt.pt``) whose weights start the run, of the same
     preset and tokenizer: pretraining goes on from it with a fresh optimizer and this config's schedule
-    (a warm start, as ``arena train``'s ``init``: the counters start at zero and the file's own compute
-    is recorded in ``meta.init``). Empty: random weights."""
+    (a warm start, as ``arena train``'s ``init``: the counters start at zero and the file's compute is
+    recorded in ``meta.init``; ``agents.common.checkpoint.total_compute`` adds the two). Empty: random
+    weights."""
     seed: int = 0
     """Seeds the model and the batches."""
 
@@ -109,14 +110,15 @@ class PretrainConfig:
 
 def warm_start(model, path, tok):
     """Load the GPT weights of the checkpoint or model file ``path`` into ``model``; returns ``{path, step,
-    compute}`` of the file for the run's record. Refused in one line when the file is no GPT, another
+    compute}`` of the file for the run's record (``compute``: all that is behind its weights, its own warm
+    start's included). Refused in one line when the file is no GPT, another
     preset or another tokenizer."""
     ck = checkpoint.load(path, kind="gpt")
     differences(path, {"model": ck["model"], "tokenizer": ck["meta"].get("tokenizer")},
                 {"model": model.cfg.to_dict(), "tokenizer": tok.describe()},
                 "warm-start from a GPT of this preset and this dataset's tokenizer")
     model.load_state_dict(ck["weights"])
-    return {"path": path, "step": ck["step"], "compute": ck["compute"]}
+    return {"path": path, "step": ck["step"], "compute": checkpoint.total_compute(ck)}
 
 
 def train_loss(logits, x, tok, target):

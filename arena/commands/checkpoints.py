@@ -7,7 +7,16 @@ import json
 def cmd_export(args):
     from agents.common.export import export
 
-    print(json.dumps(export(args.ckpt, args.out, args.command)))
+    ckpt, best = args.ckpt, None
+    if args.best:
+        from arena.study.measure import best_checkpoint
+
+        best = best_checkpoint(args.ckpt)
+        if best is None:
+            raise ValueError(f"--best: {args.ckpt} is no run directory with a checkpoint at a step its "
+                             f"metrics.jsonl gives a val_loss for (an arena pretrain run)")
+        ckpt = best["path"]
+    print(json.dumps({**export(ckpt, args.out, args.command), **({"best": best} if best else {})}))
 
 
 def cmd_convert(args):
@@ -26,6 +35,10 @@ def register(sub):
     ex.add_argument("--ckpt", required=True, help="checkpoint file or run directory")
     ex.add_argument("--out", required=True, help="the model file to write (must not exist)")
     ex.add_argument("--command", help="the training command, recorded in the file's meta")
+    ex.add_argument("--best", action="store_true",
+                    help="a run directory's checkpoint of lowest held-out loss (val_loss in its metrics.jsonl) "
+                         "instead of its newest: how arena study rates a pretraining arm on stored games, which "
+                         "it sees many times over")
     ex.set_defaults(func=cmd_export)
     cv = sub.add_parser("convert-checkpoint", help="convert a checkpoint of the earlier (pickled) layout; trusted files only",
                         description="Turn a checkpoint written before checkpoint version 2 into the safe format. "

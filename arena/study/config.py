@@ -63,8 +63,9 @@ BEST_VAL = ("seq_engine",)
 arm, at the checkpoint with the lowest validation loss that their run recorded, not at the newest."""
 RESOLVED = "resolved"
 """The key of study.json that holds what the config names but does not contain (arena.study.inputs.resolved)."""
-GIVEN = ("seq_pretrained",)
-"""Arms read from a file, not trained here."""
+GIVEN = {"seq_pretrained": "pretrained", "seq_engine": "engine_pretrained", "az_boot": "az_boot_net"}
+"""Arms read from a file, not trained here: arm -> the config key naming the file (``seq_engine`` and
+``az_boot`` only when their key names one; :meth:`StudyConfig.given`)."""
 VARIANT = re.compile(r"^rl_[a-z0-9_]+$")
 SEED_SUFFIX = re.compile(r"_s\d+$")
 BUDGETS = ("wallclock", "flops")
@@ -129,6 +130,10 @@ class StudyConfig:
     pretrained: str = ""
     """A GPT file pretrained beforehand (``models/othello8_gpt.pt``): arm ``seq_pretrained`` and
     ``rl_pretrained``'s start. Its pretraining is not run again; its compute is the file's."""
+    engine_pretrained: str = ""
+    """A GPT file pretrained beforehand on the engine dataset (``engine_data``) for arm ``seq_engine``: its
+    player and ``rl_engine``'s start, not trained here; its compute is the file's. Empty: the study
+    pretrains ``seq_engine`` for P."""
     engine_data: str = ""
     """An engine dataset made beforehand (``arena transcripts --source gtp:...``, e.g. in the background
     while the other arms train) for the engine arms; empty: the study makes ``engine_games`` itself."""
@@ -137,6 +142,18 @@ class StudyConfig:
     the matched budget (``compute.seconds``, or ``compute.flops`` under ``budget: flops``); the newest of them,
     the one nearest to it but not beyond, is ``az``'s player, pinned in ``stages.json`` at the study's first
     start (the run must have passed the budget by then). Empty: train ``az``."""
+    rate_as_trained: bool = False
+    """Measure and rate each run as soon as it is trained (and the given ones first), while its checkpoints
+    are on this machine: its legal-move error and probes, ``games`` games a pair between its rated checkpoints
+    and every anchor (the anchors meet each other once, first; runs do not meet each other), and its ladder.
+    Everything the report needs is then in small files (``OUT/rated/RUN/``, the runs' metrics, logs): the
+    study's directory without its checkpoints and datasets goes on from any copy of it, on another machine
+    too, as long as every run still to train can reach its start (a given file, or a run trained there).
+    The ratings come from one fit over all those games."""
+    az_boot_net: str = ""
+    """An AlphaZero net file (``arena export``) trained beforehand as arm ``az_boot``: bootstrapped on the
+    engine dataset, then self-play, for P + R (its ``compute``, warm starts included: a run that outlives one
+    machine goes on by ``arena train --set init=FILE``, and the chain adds up). Empty: the study trains it."""
     variants: tuple[str, ...] = ()
     """Extra RL arms, ``NAME=ARM key=value ...``: ARM's RL stage again with those ``arena finetune``
     overrides on top of ``finetune_set`` (a YAML mapping ``rl_pretrained_kl: rl_pretrained kl_coef=0.2``
@@ -230,6 +247,9 @@ class StudyConfig:
                 bad(f"arm {arm} is arm {VIEW_OF[arm]}'s run carried on: add it to arms")
         if "seq_pretrained" in self.arms and not self.pretrained:
             bad("arm seq_pretrained needs pretrained: a GPT file (models/othello8_gpt.pt)")
+        for arm, key in GIVEN.items():
+            if getattr(self, key) and arm not in self.arms and arm != "seq_pretrained":  # an unused `pretrained`: as before
+                bad(f"{key} is arm {arm}'s: add {arm} to arms (or leave {key} empty)")
         if self.pretrain_minutes < 0 or self.rl_minutes < 0 or (self.pretrain_minutes > 0) != (self.rl_minutes > 0):
             bad(f"staged budgets need both pretrain_minutes and rl_minutes positive (or both 0), got "
                 f"{self.pretrain_minutes} and {self.rl_minutes}")
@@ -277,6 +297,10 @@ class StudyConfig:
             bad("az_sims must be >= 1, target_win_rate in (0, 1] and workers >= 0")
         if not self.anchors:
             bad("anchors must name at least one player (the first is the rating anchor)")
+
+    def given(self, arm):
+        """The file an arm is read from instead of trained (``pretrained``, ``engine_pretrained``), or ""."""
+        return getattr(self, GIVEN[arm]) if arm in GIVEN and arm in self.arms else ""
 
     def staged(self):
         """Whether the budgets are staged (``pretrain_minutes`` P and ``rl_minutes`` R)."""

@@ -1,6 +1,6 @@
-"""What a study takes from outside instead of making it: a GPT pretrained beforehand (``pretrained``), an
-engine dataset made beforehand (``engine_data``), an AlphaZero run (``az_run``), the trainers' config files
-and the ladder's engine. Each is checked before anything runs (:func:`check_inputs`), with one-line errors,
+"""What a study takes from outside instead of making it: GPTs pretrained beforehand (``pretrained``,
+``engine_pretrained``), an engine dataset made beforehand (``engine_data``), an AlphaZero run (``az_run``),
+the trainers' config files and the ladder's engine. Each is checked before anything runs (:func:`check_inputs`), with one-line errors,
 so that a study that would fail hours in fails at once; and what they hold is recorded at the first start
 (:func:`resolved`, in study.json; ``az``'s checkpoint pinned in stages.json), so that a resume that would
 mix two versions of them is refused (:func:`resolved_changes`).
@@ -18,13 +18,14 @@ from dataclasses import asdict
 from agents.alphazero.config import TrainConfig
 from agents.common import checkpoint
 from agents.common.config import load_config
+from agents.common.export import origin
 from agents.common.transcripts import Dataset
 from agents.seq.finetune import FinetuneConfig
 from agents.seq.gpt import GPTConfig
 from agents.seq.pretrain import PretrainConfig
 from arena.engine_games import engine_players
 from arena.ladder import ENGINES
-from arena.study.config import parse_variant
+from arena.study.config import GIVEN, parse_variant
 
 BUDGET_FIELDS = ("minutes", "max_steps", "steps", "max_flops", "seed")
 """A trainer config's fields that the study sets per stage (budget, seed): left out of its record."""
@@ -34,9 +35,10 @@ AZ_ARMS = ("az", "az_permuted", "az_boot")
 # -- checkpoints -----------------------------------------------------------------------------------------
 
 def checkpoint_compute(ck):
-    """One checkpoint's own training compute, in the study's units, straight from the checkpoint's
-    ``compute`` (agents.common.checkpoint.COMPUTE, the same keys for every trainer)."""
-    c = ck["compute"]
+    """The training compute behind one checkpoint, in the study's units, from the checkpoint's ``compute``
+    (agents.common.checkpoint.COMPUTE, the same keys for every trainer) and, for a GPT that continued
+    another's pretraining, that one's (``total_compute``)."""
+    c = checkpoint.total_compute(ck)
     return {"seconds": c["seconds"], "forward": c["forward_passes"], "flops": c["flops"],
             "reward_events": c["reward_events"], "games": c["games"], "trained": c["trained"],
             "positions": c.get("positions", 0)}
@@ -169,31 +171,52 @@ def check_engine_data(cfg, log):
 
 # -- every input, checked ------------------------------------------------------------------------------------
 
-def check_pretrained(cfg, log):
-    """Refuse a ``pretrained`` file that is missing or not a GPT of the study's board; note another shape, and
-    warn where its own pretraining is not P (within 5%)."""
+def check_pretrained(cfg, log, key="pretrained"):
+    """Refuse a given GPT file (``key``: ``pretrained`` or ``engine_pretrained``) that is missing or not a GPT
+    of the study's board; note another shape, and warn where its own pretraining is not P (within 5%)."""
     board = f"{cfg.game} {cfg.size}x{cfg.size}"
+    path = getattr(cfg, key)
     try:
-        ck = checkpoint.load(cfg.pretrained, kind="gpt")
+        ck = checkpoint.load(path, kind="gpt")
     except ValueError as e:
-        raise ValueError(f"pretrained: {e}") from None
+        raise ValueError(f"{key}: {e}") from None
     tok = ck["meta"].get("tokenizer") or {}
     if (tok.get("game"), tok.get("size")) != (cfg.game, cfg.size):
-        raise ValueError(f"pretrained {cfg.pretrained} is a GPT of {tok.get('game')} {tok.get('size')}x"
+        raise ValueError(f"{key} {path} is a GPT of {tok.get('game')} {tok.get('size')}x"
                          f"{tok.get('size')}, not of the study's {board}")
     preset = load_config(PretrainConfig, cfg.pretrain_config, cfg.pretrain_set).preset
     want = GPTConfig.preset(preset, ck["model"]["vocab_size"], ck["model"]["block_size"]).to_dict()
     shape = {k: v for k, v in ck["model"].items() if k != "dropout"}
     if shape != {k: v for k, v in want.items() if k != "dropout"}:
-        log(f"study: note: pretrained {cfg.pretrained} is not the {preset} GPT the other arms train "
+        log(f"study: note: {key} {path} is not the {preset} GPT the other arms train "
             f"({shape}): its arms compare another model")
-    mins = ck["compute"]["seconds"] / 60
-    log(f"study: pretrained {cfg.pretrained}: {mins:.1f} min and {ck['compute']['flops']:.3g} FLOPs of "
+    c = checkpoint.total_compute(ck)
+    mins = c["seconds"] / 60
+    log(f"study: {key} {path}: {mins:.1f} min and {c['flops']:.3g} FLOPs of "
         f"pretraining (read from the file)" + (f"; the other pretraining arms get P = {cfg.pretrain_minutes:g} min"
                                               if cfg.staged() else ""))
-    if pretrained_off_budget(cfg, ck["compute"]["seconds"]):
-        log(f"study: warning: pretrained's own pretraining ({mins:.1f} min) is not P = {cfg.pretrain_minutes:g} min "
+    if pretrained_off_budget(cfg, c["seconds"]):
+        log(f"study: warning: {key}'s own pretraining ({mins:.1f} min) is not P = {cfg.pretrain_minutes:g} min "
             f"(beyond 5%): its arms do not stand on the compute the other pretraining arms get (the report says so)")
+
+
+def check_net(cfg, log, key):
+    """Refuse a given AlphaZero net (``key``: ``az_boot_net``) that is missing or not of the study's board; log
+    where its weights came from and its training against the budget (warn beyond 5% of it either way)."""
+    path, arm = getattr(cfg, key), {v: k for k, v in GIVEN.items()}[key]
+    try:
+        ck = checkpoint.load(path, kind="alphazero")
+    except ValueError as e:
+        raise ValueError(f"{key}: {e}") from None
+    if (ck["config"].get("game"), ck["config"].get("size")) != (cfg.game, cfg.size):
+        raise ValueError(f"{key} {path} is a net of {ck['config'].get('game')} {ck['config'].get('size')}x"
+                         f"{ck['config'].get('size')}, not of the study's {cfg.game} {cfg.size}x{cfg.size}")
+    mins, budget = checkpoint.total_compute(ck)["seconds"] / 60, cfg.arm_minutes(arm)
+    log(f"study: {key} {path}: {origin(ck.get('meta') or {})}, {mins:.1f} min of training (read from the file, "
+        f"warm starts included) for {arm}'s budget of {budget:g} min")
+    if abs(mins - budget) > 0.05 * budget:
+        log(f"study: warning: {key}'s training ({mins:.1f} min) is not {arm}'s budget of {budget:g} min (beyond "
+            f"5%): it does not stand on the compute the other arms get (the report says so)")
 
 
 def pretrained_off_budget(cfg, seconds):
@@ -210,8 +233,9 @@ def check_inputs(cfg, log=print, pinned=None):
     compares with the budgets. Returns ``az``'s pin (None without ``az_run``; a pin of another ``az_run`` is
     not this config's, which the study then refuses as another config)."""
     board = f"{cfg.game} {cfg.size}x{cfg.size}"
-    if cfg.pretrained and "seq_pretrained" in cfg.arms:
-        check_pretrained(cfg, log)
+    for arm, key in GIVEN.items():
+        if cfg.given(arm):
+            (check_net if arm.startswith("az") else check_pretrained)(cfg, log, key)
     if cfg.engine_data and any(a in cfg.arms for a in ("seq_engine", "az_boot")):
         check_engine_data(cfg, log)
     pin = None
@@ -268,9 +292,10 @@ def resolved(cfg):
             c = asdict(load_config(cls, getattr(cfg, key), getattr(cfg, key.replace("_config", "_set"))))
             out[key] = {"path": getattr(cfg, key), "config": json.loads(json.dumps(
                 {k: v for k, v in c.items() if k not in BUDGET_FIELDS}))}
-    if cfg.pretrained and "seq_pretrained" in arms:
-        path = checkpoint.resolve(cfg.pretrained)
-        out["pretrained"] = {"path": path, "sha256": sha256(path)}
+    for arm, key in GIVEN.items():
+        if cfg.given(arm):
+            path = checkpoint.resolve(cfg.given(arm))
+            out[key] = {"path": path, "sha256": sha256(path)}
     if cfg.engine_data and any(a in arms for a in ("seq_engine", "az_boot")):
         out["engine_data"] = {"path": cfg.engine_data, "sha256": sha256(os.path.join(cfg.engine_data,
                                                                                       "manifest.json"))}

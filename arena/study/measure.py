@@ -28,8 +28,8 @@ from agents.seq.load import checkpoint_tokenizer, load_gpt
 from agents.seq.probe import probe
 from arena.ladder import LadderConfig, run_ladder
 from arena.study.child import cli, run_child
-from arena.study.config import BEST_VAL, DEPENDS, GIVEN
-from arena.study.inputs import az_rows, checkpoint_compute, run_checkpoints
+from arena.study.config import BEST_VAL, DEPENDS
+from arena.study.inputs import az_rows, run_checkpoints
 from arena.study.shared import jsonl
 
 HELD_OUT = ("random", "expert", "engine")  # the datasets whose held-out games score the legal-move error
@@ -87,9 +87,8 @@ def run_rows(study, run):
     R), those its own stage wrote; a ``BEST_VAL`` run's, up to its best checkpoint (:func:`best_checkpoint`);
     else the run's own. ``start`` names the run whose compute it stands on (an RL run's pretrained start)."""
     cfg = study.cfg
-    if run.arm in GIVEN:
-        ck = checkpoint.load(cfg.pretrained, kind="gpt")
-        rows = [{"path": ck["path"], "step": ck["step"], **checkpoint_compute(ck)}]
+    if cfg.given(run.arm):
+        rows = run_checkpoints(cfg.given(run.arm))  # the file's one row
     elif run.arm == "az" and cfg.az_run:
         rows = az_rows(cfg, study.az_pin())
     else:
@@ -107,6 +106,12 @@ def inventory(study):
     """``{run: [row]}`` over every checkpoint of every run (:func:`run_rows`), plus the expert and engine
     datasets' cost under ``data_expert`` and ``data_engine``."""
     inv = {name: run_rows(study, run) for name, run in study.runs.items()}
+    return {**inv, **data_costs(study)}
+
+
+def data_costs(study):
+    """``{data_expert, data_engine}``: what the expert and engine datasets cost to make (those that exist)."""
+    inv = {}
     for key in ("expert", "engine"):  # what the expert and engine datasets cost to make
         manifest = read_json(os.path.join(study.data[key], "manifest.json"))
         if manifest:
@@ -117,15 +122,16 @@ def inventory(study):
     return inv
 
 
-def runs_info(study):
-    """``{run: {arm, label, seed, dir, start, capped}}`` for the report (inventory.json's ``runs``)."""
+def runs_info(study, names=None):
+    """``{run: {arm, label, seed, dir, start, capped}}`` for the report (inventory.json's ``runs``), of every
+    run or of ``names``."""
     cfg = study.cfg
     return {name: {"arm": r.arm, "label": r.label, "seed": r.seed, "dir": study.run_dir(name),
                    "start": DEPENDS.get(r.arm) if r.arm.startswith("rl_") else None,
                    # rated at a budget its run went past: its metrics count up to its last rated checkpoint
                    "capped": study.carried_on(name) or (r.arm == "az" and bool(cfg.az_run))
                    or (r.arm in BEST_VAL and best_checkpoint(study.run_dir(name)) is not None)}
-            for name, r in study.runs.items()}
+            for name, r in study.runs.items() if names is None or name in names}
 
 
 def chosen(study, inv):
@@ -162,18 +168,24 @@ def pick(rows, k):
     return sorted(chosen, key=lambda r: r["seconds"])
 
 
+def anchor_roster(cfg):
+    """``{name: spec}`` of the anchors, the rating anchor first."""
+    roster = {}
+    for item in cfg.anchors:
+        name, _, spec = item.partition("=")
+        name, spec = (name.strip(), spec.strip()) if spec else (item.strip(), item.strip())
+        roster[name] = spec
+    return roster
+
+
 def players(study, inv):
     """``({name: spec}, {name: meta}, focus)``: anchors, then each run's chosen checkpoints (``run@PCT``
     along the way, ``run`` at the end; AlphaZero also ``*_nosearch``). The focus, which meets everyone, is
     the anchors and every run's final player. ``meta``: the run, its arm, label and seed, whether it
     searches, whether it is the final, and the checkpoint's row."""
     cfg = study.cfg
-    roster, meta, focus = {}, {}, []
-    for item in cfg.anchors:
-        name, _, spec = item.partition("=")
-        name, spec = (name.strip(), spec.strip()) if spec else (item.strip(), item.strip())
-        roster[name] = spec
-        focus.append(name)
+    roster, meta = anchor_roster(cfg), {}
+    focus = list(roster)
     for run_name, run in study.runs.items():
         chosen = pick(inv.get(run_name, []), cfg.checkpoints)
         for row in chosen:
@@ -212,7 +224,8 @@ def measure_checkpoint(study, path, probe_out=None, keys=HELD_OUT):
     has, and the best layer's linear probe on the random ones."""
     model, ck = load_gpt(path)
     tok = checkpoint_tokenizer(ck)
-    row = {"path": ck["path"], "step": ck["step"], "seconds": ck["compute"]["seconds"], "flops": ck["compute"]["flops"]}
+    c = checkpoint.total_compute(ck)
+    row = {"path": ck["path"], "step": ck["step"], "seconds": c["seconds"], "flops": c["flops"]}
     held = {key: held_out_rows(study, key, tok, study.cfg.eval_games) for key in keys}
     for key, rows in held.items():
         if rows is not None and len(rows):
@@ -242,23 +255,29 @@ def measure(study, log=print):
     for name, run in study.runs.items():
         if run.arm.startswith("az") or not inv.get(name):
             continue
-        final = inv[name][-1]["path"]
-        old = have.get(name, {})
-        row = old if old.get("path") == final else measure_checkpoint(study, final,
-                                                                      os.path.join(study.out, "probes", name))
-        if study.cfg.measure_along and run.arm.startswith("rl_"):
-            row["along"] = []
-            for r in pick(inv[name], study.cfg.checkpoints)[:-1]:
-                done[r["path"]] = done.get(r["path"]) or measure_checkpoint(study, r["path"], keys=("random",))
-                row["along"].append(done[r["path"]])
-            row["along"].append({k: v for k, v in row.items() if k != "along"})
-        out[name] = row
+        out[name] = measure_run(study, name, inv[name], have.get(name, {}), done, log)
         write_json(path, {**have, **out})
-        log(f"measure {name}: legal error {100 * row['legal_error_random']:.1f}% (random games), linear probe "
-            f"{100 * row['probe_relative']:.1f}% (layer {row['probe_relative_layer']})"
-            + (f"; {len(row['along'])} checkpoints along RL" if "along" in row else ""))
     write_json(path, out)
     return out
+
+
+def measure_run(study, name, rows, old, done, log=print):
+    """:func:`measure`'s row of one GPT run from its checkpoint ``rows`` (oldest first): ``old``, its row
+    measured before, when it is of the same final checkpoint; ``done``, ``{path: row}`` measured before."""
+    run = study.runs[name]
+    final = rows[-1]["path"]
+    row = old if old.get("path") == final else measure_checkpoint(study, final,
+                                                                  os.path.join(study.out, "probes", name))
+    if study.cfg.measure_along and run.arm.startswith("rl_"):
+        row["along"] = []
+        for r in pick(rows, study.cfg.checkpoints)[:-1]:
+            done[r["path"]] = done.get(r["path"]) or measure_checkpoint(study, r["path"], keys=("random",))
+            row["along"].append(done[r["path"]])
+        row["along"].append({k: v for k, v in row.items() if k != "along"})
+    log(f"measure {name}: legal error {100 * row['legal_error_random']:.1f}% (random games), linear probe "
+        f"{100 * row['probe_relative']:.1f}% (layer {row['probe_relative_layer']})"
+        + (f"; {len(row['along'])} checkpoints along RL" if "along" in row else ""))
+    return row
 
 
 # -- the tournament and the ladders --------------------------------------------------------------------
@@ -275,13 +294,10 @@ def tournament(study, state, log=print):
     write_json(os.path.join(study.out, "inventory.json"), {"checkpoints": inv, "players": meta,
                                                            "runs": runs_info(study), "chosen": chosen(study, inv),
                                                            "feedback": feedback(study, inv)})
-    tcfg = {"game": cfg.game, "size": cfg.size, "players": roster, "mode": "gauntlet", "focus": ",".join(focus),
-            "games": cfg.games, "openings": cfg.games // 2, "opening_plies": cfg.opening_plies, "balance": 1.0,
-            "anchor": focus[0], "workers": cfg.workers, "seed": cfg.seed}
     path = os.path.join(study.out, "tournament.yaml")
     with open(path, "w") as f:
         f.write("# Written by arena study: every arm's checkpoints along the way and the anchors.\n")
-        yaml.safe_dump(tcfg, f, sort_keys=False)
+        yaml.safe_dump(tournament_dict(cfg, roster, focus), f, sort_keys=False)
     cmd = cli("tournament", "--config", path, "--out", out)
     t0 = time.time()
     run_child(cmd, os.path.join(study.out, "logs", "tournament.log"), "the tournament")
@@ -289,14 +305,22 @@ def tournament(study, state, log=print):
     log(f"\ntournament done in {(time.time() - t0) / 60:.1f} min: {len(roster)} players")
 
 
-def ladders(study, state, save, log=print):
+def tournament_dict(cfg, roster, focus, mode="gauntlet"):
+    """The ``arena tournament`` config of the study's games between ``roster`` (``{name: spec}``, the rating
+    anchor first): ``focus`` meets everyone, ``games`` games a pair over random openings."""
+    return {"game": cfg.game, "size": cfg.size, "players": roster, "mode": mode, "focus": ",".join(focus),
+            "games": cfg.games, "openings": cfg.games // 2, "opening_plies": cfg.opening_plies, "balance": 1.0,
+            "anchor": next(iter(roster)), "workers": cfg.workers, "seed": cfg.seed}
+
+
+def ladders(study, state, save, log=print, inv=None):
     """``arena ladder`` of every run's final player (AlphaZero with its search) against ``ladder``'s levels,
     in ``OUT/ladder/PLAYER``, in this process (its games are Ray tasks with ``workers``); each recorded in
     ``state["ladder"]`` and ``save()``d when done, so a rerun goes on with the next (a stopped ladder resumes
-    its own games)."""
+    its own games). ``inv``: ``{run: rows}`` of the runs to climb (default: every run's)."""
     cfg = study.cfg
-    invj = read_json(os.path.join(study.out, "inventory.json"), {})
-    inv = invj.get("checkpoints") or inventory(study)
+    if inv is None:
+        inv = read_json(os.path.join(study.out, "inventory.json"), {}).get("checkpoints") or inventory(study)
     roster, meta, _ = players(study, inv)
     done = state.setdefault("ladder", {})
     logf = os.path.join(study.out, "logs", "ladder.log")

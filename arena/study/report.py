@@ -274,6 +274,11 @@ def write_report(out, log=print):
           + ".",
           *([f"- Given, not trained here: the GPT `{cfg.pretrained}` (seq_pretrained, rl_pretrained's start; its "
              f"compute is the file's)."] if "seq_pretrained" in cfg.arms else []),
+          *([f"- Given, not trained here: the GPT `{cfg.engine_pretrained}`, pretrained on the engine dataset "
+             f"(seq_engine, rl_engine's start; its compute is the file's)."] if cfg.given("seq_engine") else []),
+          *([f"- Given, not trained here: `az_boot` is the net `{cfg.az_boot_net}` ({inv['az_boot'][-1]['seconds'] / 60:.1f} "
+             f"min of training recorded in the file, warm starts included, for its budget of "
+             f"{cfg.arm_minutes('az_boot'):g} min)."] if cfg.given("az_boot") and inv.get("az_boot") else []),
           *([f"- Given, not trained here: `az` is `{inv['az'][-1]['path']}` of the run `{cfg.az_run}`, the checkpoint "
              f"nearest to its budget of {cfg.arm_minutes('az'):g} min but not beyond it "
              f"({inv['az'][-1]['seconds'] / 60:.1f} min), pinned at the study's first start."]
@@ -282,9 +287,13 @@ def write_report(out, log=print):
              f"training recorded in the file, within its budget of {cfg.arm_minutes('az'):g} min)."]
             if cfg.az_run and inv.get("az") and os.path.isfile(cfg.az_run) else []),
           *chosen_md(invj.get("chosen") or {}),
-          f"- Tournament: {R.games} games; every arm's final player meets every player, the {cfg.checkpoints - 1} "
-          f"earlier checkpoints per arm meet the finals and the anchors; {cfg.games} games per pair over "
-          f"{cfg.games // 2} random {cfg.opening_plies}-ply openings with colours swapped; AlphaZero searches "
+          (f"- Tournament: {R.games} games, played as each run was trained (rated as trained): the anchors' "
+           f"round robin, then each run's {cfg.checkpoints} rated checkpoints against every anchor and each other "
+           f"(runs meet each other only through the anchors); {cfg.games} games per pair over "
+           if cfg.rate_as_trained else
+           f"- Tournament: {R.games} games; every arm's final player meets every player, the {cfg.checkpoints - 1} "
+           f"earlier checkpoints per arm meet the finals and the anchors; {cfg.games} games per pair over ")
+          + f"{cfg.games // 2} random {cfg.opening_plies}-ply openings with colours swapped; AlphaZero searches "
           f"{cfg.az_sims} simulations (and plays as `*_nosearch` with its policy head alone). Elo by maximum "
           f"likelihood, {R.anchor} = 0, 95% CI from the fit.",
           "- The exact commands, in order (each arm's `minutes` is its budget; an interrupted arm resumed with what "

@@ -37,10 +37,11 @@ from agents.common.config import load_config
 from agents.common.files import read_json, write_json
 from agents.seq.pretrain import PretrainConfig
 from arena.study.child import cli, run_child, tail
-from arena.study.config import BEST_VAL, DEPENDS, GIVEN, RESOLVED, VIEW_OF, StudyConfig
+from arena.study.config import BEST_VAL, DEPENDS, RESOLVED, VIEW_OF, StudyConfig
 from arena.study.inputs import check_inputs, engine_games_short, resolved, resolved_changes
 from arena.study.measure import best_checkpoint, ladders, measure, tournament
 from arena.study.measure import inventory, pick  # noqa: F401 (re-exported)
+from arena.study.rated import ANCHORS, combine, rate_anchors, rate_run
 from arena.study.report import write_report
 
 DONE_MINUTES = 0.05  # an arm within 3 s of its budget has spent it
@@ -80,8 +81,8 @@ class Study:
         r = self.runs.get(name)
         if r is None:
             return self.arm_dir(name)
-        if r.arm in GIVEN:
-            return self.cfg.pretrained
+        if self.cfg.given(r.arm):
+            return self.cfg.given(r.arm)
         if r.arm in VIEW_OF:
             return self.arm_dir(VIEW_OF[r.arm] + name[len(r.arm):])  # rl_scratch_total_s1 -> rl_scratch_s1
         if r.arm == "az" and self.cfg.az_run:
@@ -91,7 +92,7 @@ class Study:
     def trains(self, name):
         """Whether a run is trained by a stage of this study (not read from a file or another study's run)."""
         r = self.runs[name]
-        return r.arm not in GIVEN and not (r.arm == "az" and self.cfg.az_run)
+        return not self.cfg.given(r.arm) and not (r.arm == "az" and self.cfg.az_run)
 
     def carried_on(self, name):
         """Whether a run's directory is carried on past its own budget by a view's stage: its own checkpoints
@@ -105,8 +106,8 @@ class Study:
     def start_path(self, arm):
         """What an RL arm's ``--init`` is: the given file, a ``BEST_VAL`` run's checkpoint of lowest validation
         loss (arena.study.measure.best_checkpoint), or a pretraining run's directory (its newest)."""
-        if arm in GIVEN:
-            return self.cfg.pretrained
+        if self.cfg.given(arm):
+            return self.cfg.given(arm)
         best = best_checkpoint(self.arm_dir(arm)) if arm in BEST_VAL else None
         return best["path"] if best else self.arm_dir(arm)
 
@@ -273,9 +274,36 @@ class Stages:
                 return None, os.path.join(study.out, "logs", f"{name}.log"), None
         else:
             left = study.left_minutes(name)
+            start = DEPENDS.get(study.runs[name].arm) if kind == "finetune" else None
+            if start and study.trains(start) and checkpoint.latest(study.run_dir(start)) is None:
+                key = {"seq_engine": "engine_pretrained", "seq_pretrained": "pretrained"}.get(start)
+                raise ValueError(f"{name} starts from {start}, which has no checkpoint at {study.run_dir(start)} "
+                                 f"(trained on another machine?): " + (f"give it as {key}: FILE (arena export) in a "
+                                                                       f"new study, or " if key else "")
+                                 + f"delete {start}'s entries in {study.out}/stages.json to train it again")
         cmd = study.command(name, kind)
         logf = os.path.join(study.out, "logs", f"{name}.log")
         return (cmd if left is None or left > DONE_MINUTES else None), logf, left
+
+    def data_missing(self, name):
+        """Whether a dataset recorded as made is not here (a copy of the study without its datasets): it is
+        made again, the same games from the same seed."""
+        return not os.path.exists(os.path.join(self.study.data[name[len("data_"):]], "manifest.json"))
+
+    def rate(self, names, log):
+        """With ``rate_as_trained``: the anchors' games once, then each run of ``names`` not rated yet
+        (arena.study.rated), each recorded in the state as ``rate:NAME`` when done."""
+        for name in [ANCHORS, *names] if names else []:
+            key = f"rate:{name}"
+            if key in self.state:
+                continue
+            t0 = time.time()
+            if name == ANCHORS:
+                rate_anchors(self.study, log)
+            else:
+                rate_run(self.study, name, self.state, lambda: write_json(self.path, self.state), log)
+            self.state[key] = {"seconds": round(time.time() - t0, 1)}
+            write_json(self.path, self.state)
 
     def finish(self, name, kind, left, t0, ran, log):
         study = self.study
@@ -308,7 +336,7 @@ def seed_studies(cfg, out):
 
 def use_parallel(cfg, address, log=print):
     """Whether the stages run at once as Ray tasks (``StudyConfig.parallel``)."""
-    if cfg.parallel == "serial":
+    if cfg.parallel == "serial" or cfg.rate_as_trained:  # rated as trained: each run right after its stage
         return False
     address = address or os.environ.get("RAY_ADDRESS")
     if cfg.parallel == "auto" and not address:
@@ -369,7 +397,10 @@ def run_study(cfg, out, log=print, command=None, address=None):
         else:
             for r in runs:
                 for name, kind in r.plan:
-                    if name in r.state:
+                    if kind != "data" and cfg.rate_as_trained:
+                        r.rate([n for n in r.study.runs if not r.study.trains(n)], log)  # the given runs, first
+                    if name in r.state and not (kind == "data" and r.data_missing(name)):
+                        r.rate([name] if kind != "data" and cfg.rate_as_trained else [], log)
                         continue
                     bar.set_description(name + seed_tag(r.study))
                     t0 = time.time()
@@ -378,8 +409,17 @@ def run_study(cfg, out, log=print, command=None, address=None):
                         run_child(cmd, logf, f"stage {name}{seed_tag(r.study)}")
                     r.finish(name, kind, left, t0, cmd is not None, log)
                     bar.update(1)
+                    r.rate([name] if kind != "data" and cfg.rate_as_trained else [], log)
+                if cfg.rate_as_trained:
+                    r.rate([n for n in r.study.runs if not r.study.trains(n)], log)
         summary = None
         for r in runs:
+            if cfg.rate_as_trained:
+                combine(r.study, r.state, log)
+                write_json(r.path, r.state)
+                bar.update(after)
+                summary = write_report(r.study.out, log=log)
+                continue
             bar.set_description("measure" + seed_tag(r.study))
             if "measure" not in r.state:
                 t0 = time.time()

@@ -37,7 +37,7 @@ from agents.common.config import load_config
 from agents.common.files import read_json, write_json
 from agents.seq.pretrain import PretrainConfig
 from arena.study.child import cli, run_child, tail
-from arena.study.config import BEST_VAL, DEPENDS, RESOLVED, VIEW_OF, StudyConfig
+from arena.study.config import BEST_VAL, DEPENDS, GIVEN, RESOLVED, VIEW_OF, StudyConfig
 from arena.study.inputs import check_inputs, engine_games_short, resolved, resolved_changes
 from arena.study.measure import best_checkpoint, ladders, measure, tournament
 from arena.study.measure import inventory, pick  # noqa: F401 (re-exported)
@@ -276,7 +276,7 @@ class Stages:
             left = study.left_minutes(name)
             start = DEPENDS.get(study.runs[name].arm) if kind == "finetune" else None
             if start and study.trains(start) and checkpoint.latest(study.run_dir(start)) is None:
-                key = {"seq_engine": "engine_pretrained", "seq_pretrained": "pretrained"}.get(start)
+                key = GIVEN.get(start)
                 raise ValueError(f"{name} starts from {start}, which has no checkpoint at {study.run_dir(start)} "
                                  f"(trained on another machine?): " + (f"give it as {key}: FILE (arena export) in a "
                                                                        f"new study, or " if key else "")

@@ -121,3 +121,14 @@ def test_finetune_resume_refuses_another_start(tmp_path):
         finetune(dataclasses.replace(cfg, preset="small", steps=4), "none", run2, resume=True, log=quiet,
                  progress=False)
     assert os.path.exists(os.path.join(run, "metrics.jsonl"))
+
+
+@pytest.mark.parametrize("minutes, max_flops, total", [(0.0, 0, 500), (5.0, 0, None), (0.0, 1e12, None)])
+def test_progress_bar_total_only_for_a_step_budget(tmp_path, minutes, max_flops, total):
+    # A bar over 500 steps would show an ETA for steps a 5-minute run may never take.
+    from types import SimpleNamespace
+
+    from agents.common.run import Run
+
+    cfg = SimpleNamespace(seed=0, minutes=minutes, max_flops=max_flops, max_steps=500)
+    assert Run(tmp_path, "pretrain", "gpt", cfg, log=quiet).bar_total() == total

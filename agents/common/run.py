@@ -191,6 +191,12 @@ class Run:
             if isinstance(v, (int, float)) and not isinstance(v, bool):
                 self._board.add_scalar(f"{prefix}{k}", v, step)
 
+    def bar_total(self):
+        """The progress bar's total: the step budget when it is the only one, else None (a count and a rate).
+        Where ``minutes`` or ``max_flops`` may end the run first, a bar over the steps would show an ETA
+        for steps the run never takes; :meth:`eta` (the bar's ``left=``) gives the budget that binds."""
+        return None if self.cfg.minutes > 0 or self.cfg.max_flops else self.max_steps
+
     def eta(self, step):
         """``"12m30s left"``: what is left of the budget that binds first. The wall-clock budget's part is
         exact; the steps and FLOPs budgets are paced by this process's progress since its first call."""

@@ -357,7 +357,7 @@ def finetune(cfg, init, run_dir, resume=False, log=print, progress=True, make_op
         return m
 
     last = do_eval() if step == 0 else None
-    bar = tqdm(total=cfg.steps, initial=step, disable=not progress, unit="step", dynamic_ncols=True)
+    bar = tqdm(total=run.bar_total(), initial=step, disable=not progress, unit="step", dynamic_ncols=True)
     with run.signals():
         try:
             while not run.stopping(step):

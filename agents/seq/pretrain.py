@@ -202,7 +202,7 @@ def pretrain(cfg, run_dir, resume=False, log=print, progress=True, halt=None):
     if last:
         log(f"pretrain: {'the warm start' if init else 'untrained baseline'}: legal-move error {100 * last['legal_error']:.2f}%, "
             f"val loss {last['val_loss']:.3f}")
-    bar = tqdm(total=cfg.max_steps, initial=step, disable=not progress, unit="step", dynamic_ncols=True)
+    bar = tqdm(total=run.bar_total(), initial=step, disable=not progress, unit="step", dynamic_ncols=True)
     model.train()
     with run.signals():
         try:

@@ -14,7 +14,8 @@
                                    instead of sims; leaves=K: K leaves of the tree per network call, under
                                    virtual loss); PATH may be a run directory: its newest checkpoint
     seq:othello8, seq:othello8_2h  the GPTs shipped in models/ (othello8_gpt.pt; othello8_gpt_2h.pt: its
-                                   first two hours of pretraining, where the studies start)
+    seq:othello8_rhino             first two hours of pretraining, where the studies start;
+                                   othello8_gpt_rhino.pt: the same GPT on gtp-rhino's games)
     seq:PATH,temp=0                the sequence model (a GPT checkpoint or run directory) playing its
                                    next-token prediction, masked to legal moves (legal_only=false: an
                                    illegal prediction forfeits); temp=T samples; device=cpu|cuda|auto
@@ -45,12 +46,13 @@ from arena.gtp import GTPAgent
 from envs.game import Game
 
 FORMS = (f"{BASELINE_FORMS}, az:CHECKPOINT[,sims=N], az:othello8, az:go9, az:go9_boot, seq:CHECKPOINT[,temp=T], "
-         "seq:othello8, seq:othello8_2h, gtp:COMMAND")
+         "seq:othello8, seq:othello8_2h, seq:othello8_rhino, gtp:COMMAND")
 
 # The nets shipped in the repository's models/ directory, by the name an ``az:`` spec gives them.
 MODELS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "models")
 SHIPPED = {"othello8": ("othello", 8), "go9": ("go", 9), "go9_boot": ("go", 9)}
-SHIPPED_SEQ = {"othello8": "othello8_gpt", "othello8_2h": "othello8_gpt_2h"}  # seq:NAME -> models/FILE.pt
+SHIPPED_SEQ = {"othello8": "othello8_gpt", "othello8_2h": "othello8_gpt_2h",  # seq:NAME -> models/FILE.pt
+               "othello8_rhino": "othello8_gpt_rhino"}
 SHIPPED_SIMS = 400  # b6c64 at batch 1 on one core: ~0.8 s a move in eager fp32, ~0.3 s under onnx (arena bench mcts)
 
 

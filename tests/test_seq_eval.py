@@ -144,3 +144,8 @@ def test_seq_othello8_names_the_shipped_file():
     first, last = (checkpoint.load(seq_path(n), kind="gpt") for n in ("othello8_2h", "othello8"))
     assert first["compute"]["seconds"] == pytest.approx(7410, abs=60)  # configs/study_othello8_scale.yaml's P
     assert checkpoint.total_compute(last)["trained"] >= first["compute"]["trained"] + last["compute"]["trained"]
+    # seq:othello8_rhino: the same GPT on gtp-rhino's stored games for the same budget (the scale study's
+    # engine_pretrained), told apart by its knowledge.
+    rhino = checkpoint.load(seq_path("othello8_rhino"), kind="gpt")
+    assert rhino["meta"]["knowledge"] == "transcripts: datasets/othello8_rhino20k"
+    assert rhino["compute"]["seconds"] == pytest.approx(7410, rel=0.05)

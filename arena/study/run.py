@@ -396,9 +396,11 @@ def run_study(cfg, out, log=print, command=None, address=None):
             run_parallel(runs, cfg.threads, bar, log)
         else:
             for r in runs:
+                given = [n for n in r.study.runs if not r.study.trains(n)] if cfg.rate_as_trained else []
                 for name, kind in r.plan:
-                    if kind != "data" and cfg.rate_as_trained:
-                        r.rate([n for n in r.study.runs if not r.study.trains(n)], log)  # the given runs, first
+                    if kind != "data" and given:
+                        r.rate(given, log)  # the given runs first, once the datasets are there
+                        given = []
                     if name in r.state and not (kind == "data" and r.data_missing(name)):
                         r.rate([name] if kind != "data" and cfg.rate_as_trained else [], log)
                         continue
@@ -410,8 +412,8 @@ def run_study(cfg, out, log=print, command=None, address=None):
                     r.finish(name, kind, left, t0, cmd is not None, log)
                     bar.update(1)
                     r.rate([name] if kind != "data" and cfg.rate_as_trained else [], log)
-                if cfg.rate_as_trained:
-                    r.rate([n for n in r.study.runs if not r.study.trains(n)], log)
+                if given:  # a plan of datasets alone
+                    r.rate(given, log)
         summary = None
         for r in runs:
             if cfg.rate_as_trained:

@@ -195,3 +195,42 @@ def test_train_bootstraps_from_engine_games_and_records_it(tmp_path):
 def test_zero_knowledge_is_said(tmp_path):
     assert origin({}) == "zero-knowledge"
     assert origin({"init": {"path": "x", "step": 3, "meta": {}}}) == "zero-knowledge"
+
+
+def test_a_stopped_bootstrap_goes_on_exactly(tmp_path):
+    """A stop (a signal or the budget) in the middle of the engine bootstrap's second pass writes a checkpoint;
+    the resume goes on from that step and ends with the weights, summary and compute of the run that was never
+    stopped (the bootstrap of a real run is most of an hour and saved nothing before it ended)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        data = dataset(tmp_path, "othello", 6, ("g1=greedy", "g2=greedy"), 60, plies=4)
+        cfg = TrainConfig(game="othello", size=6, network="b4c64", workers=0, games_in_flight=8, simulations=4,
+                          cheap_simulations=2, min_replay=40, batch_size=32, eval_every=0, inference="torch",
+                          init_transcripts=data.path, init_epochs=2.5, lr=3e-3, max_steps=2, minutes=30, seed=4)
+        train(cfg, str(tmp_path / "a"), log=quiet)
+        calls = []
+
+        def halt(step):  # called once before the bootstrap, then before each of its steps
+            calls.append(step)
+            return len(calls) > 60
+
+        logs = []
+        assert train(cfg, str(tmp_path / "b"), log=logs.append, halt=halt)[1] == 0
+        ck = checkpoint.load(str(tmp_path / "b"), kind="alphazero")
+        partial = ck["state"]["bootstrap"]
+        assert partial["step"] == 59 and partial["epoch"] == 1 and len(partial["passes"]) == 1, partial["k"]
+        assert ck["compute"]["trained"] == partial["samples"] and "bootstrap" not in ck["meta"]
+        assert any("engine bootstrap stopped at step 59" in str(x) for x in logs)
+        train(cfg, str(tmp_path / "b"), resume=True, log=logs.append)
+        assert any("going on from step 59" in str(x) for x in logs)
+        a, b = (checkpoint.load(str(tmp_path / d), kind="alphazero") for d in "ab")
+        assert a["step"] == b["step"] == 2 and "bootstrap" not in b["state"]
+        assert set(a["weights"]) == set(b["weights"])
+        assert all(torch.equal(a["weights"][k], b["weights"][k]) for k in a["weights"])
+        drop = lambda m: {k: v for k, v in m["bootstrap"].items() if k != "seconds"}  # noqa: E731
+        assert drop(a["meta"]) == drop(b["meta"])
+        for key in ("trained", "forward_passes", "games", "positions"):
+            assert a["compute"][key] == b["compute"][key], key
+    finally:
+        torch.set_num_threads(before)

@@ -103,9 +103,12 @@ def held_out(net, obs, act, z, legal, device, batch=1024):
     return {"top1": round(hits / n, 4), "policy_loss": round(pl / n, 4), "value_mse": round(vm / n, 4)}
 
 
-def bootstrap(cfg, net, opt, rng, device="cpu", log=print):
-    """Train ``net`` on ``cfg.init_transcripts`` (see the module docstring); returns the summary that the
-    run records: dataset, source, games, positions, steps, seconds, and the held-out figures per pass."""
+def bootstrap(cfg, net, opt, rng, device="cpu", log=print, stop=None, partial=None):
+    """Train ``net`` on ``cfg.init_transcripts`` (see the module docstring). Returns ``(summary, None)`` when
+    done, the summary that the run records: dataset, source, games, positions, steps, seconds, and the
+    held-out figures per pass. ``stop()`` true (a signal, the budget) ends it after the current step and
+    returns ``(None, partial)``: plain containers and tensors for the checkpoint, from which a call with
+    ``partial=`` (the weights, optimizer and ``rng`` restored with it) goes on exactly where it stopped."""
     t0 = time.time()
     data = Dataset(cfg.init_transcripts)
     if data.results("train") is None:
@@ -122,26 +125,44 @@ def bootstrap(cfg, net, opt, rng, device="cpu", log=print):
         f"{len(obs)} positions to learn ({vcounts['games']} games, {len(vobs)} positions held out); {total} "
         f"steps of {cfg.batch_size} ({cfg.init_epochs:g} passes)")
     best, best_loss, passes, step, samples, last = None, math.inf, [], 0, 0, time.time()
-    for epoch in range(epochs):
-        order = rng.permutation(len(obs))
-        losses = []
-        for k in range(steps_per_epoch):
+    first_epoch, first_k, losses, before, spent = 0, 0, [], None, 0.0
+    if partial:  # go on where a stop left it: the epoch's order is drawn again from the stream it came from
+        first_epoch, first_k, step, samples = partial["epoch"], partial["k"], partial["step"], partial["samples"]
+        passes, losses, spent = list(partial["passes"]), list(partial["losses"]), partial["seconds"]
+        best, best_loss = partial["best"], partial["best_loss"]
+        before = partial["order_rng"]
+        log(f"engine bootstrap: going on from step {step}/{total}")
+    step0 = step
+    for epoch in range(first_epoch, epochs):
+        if before is not None:  # the stream as it was before this epoch's order, then as it was at the stop
+            now, rng.bit_generator.state, order_rng = rng.bit_generator.state, before, before
+            order = rng.permutation(len(obs))
+            rng.bit_generator.state, before = now, None
+        else:
+            order_rng = rng.bit_generator.state
+            order = rng.permutation(len(obs))
+            losses = []
+        for k in range(first_k if epoch == first_epoch else 0, steps_per_epoch):
             if step >= total:
                 break
+            if stop is not None and stop():
+                return None, {"epoch": epoch, "k": k, "step": step, "samples": samples, "passes": passes,
+                              "losses": losses, "best": best, "best_loss": best_loss, "order_rng": order_rng,
+                              "seconds": round(spent + time.time() - t0, 1)}
             for group in opt.param_groups:
                 group["lr"] = lr_at(step, cfg.lr, 0, total)
             idx = order[k * cfg.batch_size: (k + 1) * cfg.batch_size]
             losses.append(train_step(net, opt, obs[idx].astype(np.float32), one_hot(act[idx], net.args["size"] ** 2 + 1),
-                                     z[idx], rng, device=device))
+                                     z[idx], rng, device=device)["loss"])
             step += 1
             samples += len(idx)
             if time.time() - last > 10:
                 el = time.time() - t0
-                log(f"bootstrap step {step}/{total}: loss {np.mean([x['loss'] for x in losses[-50:]]):.3f} | "
-                    f"{(step / el):.2f} steps/s, ~{int((total - step) * el / step)}s left")
+                log(f"bootstrap step {step}/{total}: loss {np.mean(losses[-50:]):.3f} | "
+                    f"{((step - step0) / el):.2f} steps/s, ~{int((total - step) * el / max(step - step0, 1))}s left")
                 last = time.time()
         row = {"pass": epoch + 1, "steps": step,
-               "train_loss": round(float(np.mean([x["loss"] for x in losses])), 4) if losses else None}
+               "train_loss": round(float(np.mean(losses)), 4) if losses else None}
         if len(vobs):
             row.update(held_out(net, vobs, vact, vz, vlegal, device))
             loss = row["policy_loss"] + row["value_mse"]
@@ -159,6 +180,6 @@ def bootstrap(cfg, net, opt, rng, device="cpu", log=print):
                "positions": len(obs), "held_out_games": vcounts["games"], "held_out_positions": len(vobs),
                "no_result": counts["no_result"], "cut_short": counts["cut_short"], "steps": step,
                "samples": samples, "kept_pass": kept, "passes": passes,
-               "engine_compute": data.manifest.get("compute", {}), "seconds": round(time.time() - t0, 1)}
+               "engine_compute": data.manifest.get("compute", {}), "seconds": round(spent + time.time() - t0, 1)}
     log(f"engine bootstrap done in {summary['seconds']:.0f}s: kept the weights after pass {kept}")
-    return summary
+    return summary, None

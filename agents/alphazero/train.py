@@ -159,10 +159,23 @@ def train(cfg, run_dir, address=None, resume=False, log=print, halt=None):
     try:
         run.start({"model": net.args})
         log(dumps(cfg))
-        if not ck and cfg.init_transcripts:
-            # Before any self-play worker exists: they would play with the untrained weights meanwhile.
-            meta["bootstrap"] = bootstrap(cfg, net, opt, run.rng, device, log)
-            run.count(trained=meta["bootstrap"]["samples"], forward_passes=meta["bootstrap"]["samples"])
+        partial = (ck or {}).get("state", {}).get("bootstrap")
+        if cfg.init_transcripts and (not ck or partial):
+            # Before any self-play worker exists: they would play with the untrained weights meanwhile. A signal
+            # or the budget stops it with a checkpoint (learner step 0) that a resume goes on from exactly.
+            with run.signals():
+                boot, partial_now = bootstrap(cfg, net, opt, run.rng, device, log, partial=partial,
+                                              stop=lambda: run.stopping(0))
+            done_before = (partial or {}).get("samples", 0)  # already in the compute a resume restored
+            new = (boot or partial_now)["samples"] - done_before
+            run.count(trained=new, forward_passes=new)
+            if boot is None:
+                path = run.save(0, model=net.args, weights=net.state_dict(), optimizer=opt.state_dict(), meta=meta,
+                                state={"inference": backend, "bootstrap": partial_now})
+                log(f"engine bootstrap stopped at step {partial_now['step']} ({run.stop_reason}): checkpoint {path}; "
+                    f"a resume goes on from there")
+                return net, 0
+            meta["bootstrap"] = boot
             run.metric({"step": 0, "bootstrap": meta["bootstrap"]}, scalars={})
             path = run.save(0, model=net.args, weights=net.state_dict(), optimizer=opt.state_dict(), meta=meta,
                             state={"inference": backend})

@@ -222,6 +222,9 @@ def test_a_stopped_bootstrap_goes_on_exactly(tmp_path):
         assert partial["step"] == 59 and partial["epoch"] == 1 and len(partial["passes"]) == 1, partial["k"]
         assert ck["compute"]["trained"] == partial["samples"] and "bootstrap" not in ck["meta"]
         assert any("engine bootstrap stopped at step 59" in str(x) for x in logs)
+        with pytest.raises(ValueError, match="init_epochs=2.5, not init_epochs=3.0: its engine bootstrap stopped"):
+            train(TrainConfig.from_dict({**ck["config"], "init_epochs": 3.0}), str(tmp_path / "b"), resume=True,
+                  log=quiet)
         train(cfg, str(tmp_path / "b"), resume=True, log=logs.append)
         assert any("going on from step 59" in str(x) for x in logs)
         a, b = (checkpoint.load(str(tmp_path / d), kind="alphazero") for d in "ab")

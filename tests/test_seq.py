@@ -535,7 +535,7 @@ def test_finetune_runs_counts_compute_and_resumes(tmp_path):
     assert all(0 <= r["illegal_rate"] <= 1 for r in train) and train[0]["illegal_rate"] > 0.5  # untrained
     with pytest.raises(ValueError, match="already has checkpoints"):
         finetune(cfg, "none", run, log=quiet, progress=False)
-    # A resume may change only the budget, the evaluations, checkpoint_every, threads and device (as arena
+    # A resume may change only the budget, the evaluations, the checkpoints, threads and device (as arena
     # pretrain's RESUME_KEYS): anything the run learns from, named in one line.
     for field, value in (("lr", 2e-4), ("opponents", ("self", "random")), ("legal_coef", 0.1), ("seed", 1)):
         with pytest.raises(ValueError, match=rf"{field}=.* not {field}=.*a resume may change only the budget") as e:
@@ -544,8 +544,10 @@ def test_finetune_runs_counts_compute_and_resumes(tmp_path):
         assert "\n" not in str(e.value)
     log = []
     finetune(dataclasses.replace(cfg, steps=6, minutes=30.0, eval_every=3, eval_games=4, checkpoint_every=3,
-                                 threads=1), "none", run, resume=True, log=log.append, progress=False)
+                                 keep_checkpoints=1, threads=1), "none", run, resume=True, log=log.append,
+             progress=False)
     assert any("at step 4" in x for x in log) and checkpoint.load(run)["step"] == 6
+    assert os.listdir(os.path.join(run, "checkpoints")) == ["step_00000006.pt"]  # keep_checkpoints=1
     with pytest.raises(ValueError, match="group_size must be at least 2"):
         FinetuneConfig(group_size=1)
 

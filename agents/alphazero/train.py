@@ -72,6 +72,10 @@ def check_compatible(ck, cfg, warm=False):
         raise ValueError(f"checkpoint {ck['path']} was trained {'with' if old.aux() else 'without'} the auxiliary "
                          f"heads (ownership_weight/score_weight): resume it with the same, or warm-start a new run "
                          f"from it (--set init=...)")
+    if not warm and (ck.get("state") or {}).get("bootstrap"):  # stopped in its engine bootstrap: go on alike
+        keys = ("init_epochs", "batch_size", "lr")
+        differences(ck["path"], {k: getattr(old, k) for k in keys}, {k: getattr(cfg, k) for k in keys},
+                    "its engine bootstrap stopped part-way and goes on only with the same passes, batch and lr")
     if not warm and (old.init, old.init_transcripts) != (cfg.init, cfg.init_transcripts):
         raise ValueError(f"checkpoint {ck['path']} started from init={old.init!r} init_transcripts="
                          f"{old.init_transcripts!r}, not init={cfg.init!r} init_transcripts={cfg.init_transcripts!r}: "

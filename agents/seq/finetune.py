@@ -49,7 +49,7 @@ MIX_STREAM = 0x313C  # the mixed batch's own stream: (seed, step, this), so turn
 # What a resume may change (as arena pretrain's RESUME_KEYS, the other way round): the budget, the evaluations,
 # the checkpoints' spacing and where it runs. Every other field is what the run learns from and must match.
 RESUME_FREE = ("steps", "minutes", "max_flops", "eval_every", "eval_opponents", "eval_games", "checkpoint_every",
-               "threads", "device")
+               "keep_checkpoints", "threads", "device")
 
 
 @dataclass(frozen=True)
@@ -105,6 +105,8 @@ class FinetuneConfig:
     """Games per evaluation opponent (colours alternate)."""
     checkpoint_every: int = 20
     """Steps between checkpoints."""
+    keep_checkpoints: int = 0
+    """Newest checkpoints kept; 0 keeps every one (the study rates them along the way)."""
     threads: int = 0
     """CPU threads for torch; 0 = torch's default."""
     device: str = "auto"
@@ -127,6 +129,8 @@ class FinetuneConfig:
             raise ValueError(f"device must be auto, cpu or cuda, got {self.device!r}")
         if self.max_flops < 0:
             raise ValueError(f"max_flops must be 0 (no limit) or positive, got {self.max_flops}")
+        if self.keep_checkpoints < 0:
+            raise ValueError(f"keep_checkpoints must be 0 (all) or more, got {self.keep_checkpoints}")
         if self.legal_coef < 0 or self.mix_coef < 0 or self.mix_batch < 1:
             raise ValueError("legal_coef and mix_coef must be 0 (off) or positive, and mix_batch at least 1")
         if bool(self.mix_coef) != bool(self.mix_data):
@@ -325,7 +329,7 @@ def finetune(cfg, init, run_dir, resume=False, log=print, progress=True, make_op
         was = json.loads(json.dumps({f.name: ck["config"].get(f.name, f.default) for f in keys}))
         differences(ck["path"], was, json.loads(json.dumps({f.name: getattr(cfg, f.name) for f in keys})),
                     "a resume may change only the budget (steps, minutes, max_flops), the evaluations, "
-                    "checkpoint_every, threads and device: resume with the same, or choose another --run-dir")
+                    "checkpoint_every, keep_checkpoints, threads and device: resume with the same, or choose another --run-dir")
     ck = run.resume_from(check)
     step = 0
     snapshot = copy.deepcopy(model).eval()  # the frozen opponent, refreshed every snapshot_every steps
@@ -411,7 +415,7 @@ def finetune(cfg, init, run_dir, resume=False, log=print, progress=True, make_op
                 keys = ("loss", "pg", "kl", "entropy", "illegal_rate", "legal", "mix")
                 run.metric(row, scalars={k: row[k] for k in keys if k in row})
                 bar.update(1)
-                bar.set_postfix(kl=f"{info['kl']:.3f}", ent=f"{info['entropy']:.2f}", left=run.eta(step),
+                bar.set_postfix(kl=f"{info['kl']:.3f}", ent=f"{info['entropy']:.2f}", eta=run.eta(step),
                                 illegal=f"{100 * row['illegal_rate']:.1f}%",
                                 eval=" ".join(f"{k}:{100 * v:.0f}%" for k, v in (last or {}).get("eval", {}).items()))
                 if step % cfg.snapshot_every == 0:

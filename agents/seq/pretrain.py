@@ -224,7 +224,7 @@ def pretrain(cfg, run_dir, resume=False, log=print, progress=True, halt=None):
                 games_read += cfg.batch_size
                 bar.update(1)
                 if step % 20 == 0:
-                    bar.set_postfix(loss=f"{loss.item():.3f}", left=run.eta(step),
+                    bar.set_postfix(loss=f"{loss.item():.3f}", eta=run.eta(step),
                                     legal_err=f"{100 * last['legal_error']:.2f}%" if last else "-")
                     run.scalars({"train_loss": loss.item()}, step)
                 last = run.periodic(step, do_eval, save) or last

@@ -941,3 +941,16 @@ def test_az_boot_given_as_a_net_file_whose_warm_starts_add_up(tmp_path):
                                     + "/checkpoints/step_00000100.pt"}), log=lambda *a: None)
     with pytest.raises(ValueError, match="az_boot_net is arm az_boot's: add az_boot to arms"):
         StudyConfig(**{**cfg.__dict__, "arms": ("seq_pretrained", "rl_pretrained")})
+
+
+def test_a_stage_log_holds_a_progress_bar_once_a_minute_not_every_redraw(tmp_path, monkeypatch):
+    from arena.study.child import run_child
+
+    monkeypatch.delenv("TQDM_MININTERVAL", raising=False)
+    bar = ("import time; from tqdm import tqdm\n"
+           "for _ in tqdm(range(40), unit='step'):\n"
+           "    time.sleep(0.02)\n")
+    log = tmp_path / "stage.log"
+    run_child([sys.executable, "-c", bar], str(log), "stage")
+    draws = open(log).read().replace("\r", "\n").count("step/s")
+    assert 1 <= draws <= 3, draws  # the first draw and the last; a bar on a terminal draws about 8 here

@@ -19,7 +19,10 @@ def run_child(cmd, log_path, what):
     with open(log_path, "a") as f:
         f.write(f"\n$ {' '.join(cmd)}\n")
         f.flush()
-        proc = subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        # A progress bar redraws itself a few times a second: into a log, once a minute (tqdm reads TQDM_*
+        # overrides of its defaults from the environment) keeps a 45-minute stage's log readable.
+        env = {"TQDM_MININTERVAL": "60", **os.environ, "PYTHONUNBUFFERED": "1"}
+        proc = subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT, env=env)
 
         def forward(signum, frame):
             proc.send_signal(signum)

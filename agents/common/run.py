@@ -194,7 +194,7 @@ class Run:
     def bar_total(self):
         """The progress bar's total: the step budget when it is the only one, else None (a count and a rate).
         Where ``minutes`` or ``max_flops`` may end the run first, a bar over the steps would show an ETA
-        for steps the run never takes; :meth:`eta` (the bar's ``left=``) gives the budget that binds."""
+        for steps the run never takes; :meth:`eta` (the bar's ``eta=``) gives the budget that binds."""
         return None if self.cfg.minutes > 0 or self.cfg.max_flops else self.max_steps
 
     def eta(self, step):

@@ -329,7 +329,8 @@ def finetune(cfg, init, run_dir, resume=False, log=print, progress=True, make_op
         was = json.loads(json.dumps({f.name: ck["config"].get(f.name, f.default) for f in keys}))
         differences(ck["path"], was, json.loads(json.dumps({f.name: getattr(cfg, f.name) for f in keys})),
                     "a resume may change only the budget (steps, minutes, max_flops), the evaluations, "
-                    "checkpoint_every, keep_checkpoints, threads and device: resume with the same, or choose another --run-dir")
+                    "checkpoint_every, keep_checkpoints, threads and device: resume with the same, or choose "
+                    "another --run-dir")
     ck = run.resume_from(check)
     step = 0
     snapshot = copy.deepcopy(model).eval()  # the frozen opponent, refreshed every snapshot_every steps

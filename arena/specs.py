@@ -5,8 +5,9 @@
     mcts:rollouts=200              pure MCTS: 200 simulations, each valued by one random rollout
                                    (options: per_leaf=K rollouts per leaf, root=puct|gumbel, c_puct=X;
                                    ``mcts:200`` is short for rollouts=200)
-    az:othello8, az:go9            the nets shipped in models/ (othello8.pt, go9.pt, go9_boot.pt), with
-    az:go9_boot                    400 simulations and inference=auto unless the spec says otherwise
+    az:othello8, az:go9            the nets shipped in models/ (othello8.pt, go9.pt, go9_boot.pt,
+    az:go9_boot, az:othello8_boot  othello8_boot.pt), with 400 simulations and inference=auto unless the
+                                   spec says otherwise
     az:PATH,sims=64                an AlphaZero training checkpoint with a deterministic Gumbel search
                                    (sims=0: the policy head alone, temp=T to sample; root=puct for PUCT;
                                    inference=torch|compile|bf16|onnx|onnx-int8|auto, device=cpu|cuda|auto;
@@ -45,12 +46,12 @@ from agents.seq.agent import SeqAgent
 from arena.gtp import GTPAgent
 from envs.game import Game
 
-FORMS = (f"{BASELINE_FORMS}, az:CHECKPOINT[,sims=N], az:othello8, az:go9, az:go9_boot, seq:CHECKPOINT[,temp=T], "
-         "seq:othello8, seq:othello8_2h, seq:othello8_rhino, gtp:COMMAND")
+FORMS = (f"{BASELINE_FORMS}, az:CHECKPOINT[,sims=N], az:othello8, az:othello8_boot, az:go9, az:go9_boot, "
+         "seq:CHECKPOINT[,temp=T], seq:othello8, seq:othello8_2h, seq:othello8_rhino, gtp:COMMAND")
 
 # The nets shipped in the repository's models/ directory, by the name an ``az:`` spec gives them.
 MODELS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "models")
-SHIPPED = {"othello8": ("othello", 8), "go9": ("go", 9), "go9_boot": ("go", 9)}
+SHIPPED = {"othello8": ("othello", 8), "othello8_boot": ("othello", 8), "go9": ("go", 9), "go9_boot": ("go", 9)}
 SHIPPED_SEQ = {"othello8": "othello8_gpt", "othello8_2h": "othello8_gpt_2h",  # seq:NAME -> models/FILE.pt
                "othello8_rhino": "othello8_gpt_rhino"}
 SHIPPED_SIMS = 400  # b6c64 at batch 1 on one core: ~0.8 s a move in eager fp32, ~0.3 s under onnx (arena bench mcts)

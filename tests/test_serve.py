@@ -235,12 +235,12 @@ def refused(url, method, path, status, says, **kw):
 
 def test_the_page_offers_every_shipped_net_of_a_game():
     """Each game's menu holds the nets of models/ for it: 9x9 Go's zero-knowledge net with its variants,
-    then the bootstrapped one; no Go net is offered for Othello or another board size."""
+    then the bootstrapped one (8x8 Othello's likewise); no Go net is offered for Othello or another board size."""
     from arena.serve.app import suggestions
 
     menus = suggestions(allow_gtp=False)
     assert menus["go9"][:4] == ["az:go9", "az:go9,sims=64", "az:go9,sims=0", "az:go9_boot"]
-    assert menus["othello8"][:3] == ["az:othello8", "az:othello8,sims=64", "az:othello8,sims=0"]
+    assert menus["othello8"][:4] == ["az:othello8", "az:othello8,sims=64", "az:othello8,sims=0", "az:othello8_boot"]
     assert not [s for key in ("othello8", "go7") for s in menus[key] if s.startswith("az:go9")]
 
 

@@ -378,7 +378,8 @@ def test_shipped_nets_by_name():
     assert boot.config.simulations == SHIPPED_SIMS and boot.resolved_spec == "az:go9_boot,inference=torch"
     assert boot.evaluator.net.inputs == "basic" and boot.act(Game("go", 9))[0] in range(82)
     ob = make_agent("az:othello8_boot,inference=torch", "othello", 8)  # AlphaGo's recipe on 8x8 Othello
-    assert ob.resolved_spec == "az:othello8_boot,inference=torch" and ob.act(Game("othello", 8))[0] in (19, 26, 37, 44)
+    start = Game("othello", 8)
+    assert ob.resolved_spec == "az:othello8_boot,inference=torch" and ob.act(start)[0] in start.legal_actions()
 
 
 def test_a_shipped_net_answers_over_gtp():

@@ -46,15 +46,16 @@ from agents.seq.agent import SeqAgent
 from arena.gtp import GTPAgent
 from envs.game import Game
 
-FORMS = (f"{BASELINE_FORMS}, az:CHECKPOINT[,sims=N], az:othello8, az:othello8_boot, az:go9, az:go9_boot, "
-         "seq:CHECKPOINT[,temp=T], seq:othello8, seq:othello8_2h, seq:othello8_rhino, gtp:COMMAND")
-
 # The nets shipped in the repository's models/ directory, by the name an ``az:`` spec gives them.
 MODELS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "models")
 SHIPPED = {"othello8": ("othello", 8), "othello8_boot": ("othello", 8), "go9": ("go", 9), "go9_boot": ("go", 9)}
 SHIPPED_SEQ = {"othello8": "othello8_gpt", "othello8_2h": "othello8_gpt_2h",  # seq:NAME -> models/FILE.pt
                "othello8_rhino": "othello8_gpt_rhino"}
 SHIPPED_SIMS = 400  # b6c64 at batch 1 on one core: ~0.8 s a move in eager fp32, ~0.3 s under onnx (arena bench mcts)
+
+# Every spec form, for the one-line refusal of an unknown spec: the shipped names come from the maps above.
+FORMS = (f"{BASELINE_FORMS}, az:CHECKPOINT[,sims=N], {', '.join('az:' + n for n in SHIPPED)}, "
+         f"seq:CHECKPOINT[,temp=T], {', '.join('seq:' + n for n in SHIPPED_SEQ)}, gtp:COMMAND")
 
 
 def shipped_model(name, file=None):

@@ -16,7 +16,8 @@
                                    virtual loss); PATH may be a run directory: its newest checkpoint
     seq:othello8, seq:othello8_2h  the GPTs shipped in models/ (othello8_gpt.pt; othello8_gpt_2h.pt: its
     seq:othello8_rhino             first two hours of pretraining, where the studies start;
-                                   othello8_gpt_rhino.pt: the same GPT on gtp-rhino's games)
+    seq:othello8_rl                othello8_gpt_rhino.pt: the same GPT on gtp-rhino's games;
+                                   othello8_gpt_rl.pt: that one after 45 minutes of GRPO)
     seq:PATH,temp=0                the sequence model (a GPT checkpoint or run directory) playing its
                                    next-token prediction, masked to legal moves (legal_only=false: an
                                    illegal prediction forfeits); temp=T samples; device=cpu|cuda|auto
@@ -50,7 +51,7 @@ from envs.game import Game
 MODELS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "models")
 SHIPPED = {"othello8": ("othello", 8), "othello8_boot": ("othello", 8), "go9": ("go", 9), "go9_boot": ("go", 9)}
 SHIPPED_SEQ = {"othello8": "othello8_gpt", "othello8_2h": "othello8_gpt_2h",  # seq:NAME -> models/FILE.pt
-               "othello8_rhino": "othello8_gpt_rhino"}
+               "othello8_rhino": "othello8_gpt_rhino", "othello8_rl": "othello8_gpt_rl"}
 SHIPPED_SIMS = 400  # b6c64 at batch 1 on one core: ~0.8 s a move in eager fp32, ~0.3 s under onnx (arena bench mcts)
 
 # Every spec form, for the one-line refusal of an unknown spec: the shipped names come from the maps above.

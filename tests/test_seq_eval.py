@@ -149,3 +149,18 @@ def test_seq_othello8_names_the_shipped_file():
     rhino = checkpoint.load(seq_path("othello8_rhino"), kind="gpt")
     assert rhino["meta"]["knowledge"] == "transcripts: datasets/othello8_rhino20k"
     assert rhino["compute"]["seconds"] == pytest.approx(7410, rel=0.05)
+    # seq:othello8_rl: that GPT after the scale study's 45 minutes of GRPO (rl_engine at RL seed 1), the best
+    # GPT player; its file names where it started, and its weights moved from there.
+    rl = checkpoint.load(seq_path("othello8_rl"), kind="gpt")
+    assert rl["meta"]["knowledge"] == "fine-tuned on outcomes"
+    assert rl["meta"]["init"]["init"] == "models/othello8_gpt_rhino.pt"
+    assert rl["compute"]["seconds"] == pytest.approx(45 * 60, rel=0.02) and rl["compute"]["reward_events"] > 0
+    assert rl["model"] == rhino["model"]
+    assert any(not rl["weights"][k].equal(rhino["weights"][k]) for k in rhino["weights"])
+    from envs.game import Game
+
+    player, game = make_agent("seq:othello8_rl", "othello", 8), Game("othello", 8)
+    for _ in range(6):  # its own moves for both sides, each legal where it is played
+        move = int(player.act(game)[0])
+        assert move in game.legal_actions()
+        game.play(move)
